@@ -1,0 +1,92 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { registerWasmTrainingKernels } from './wasm-kernels';
+
+export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+
+export interface InitBackendOptions {
+  /** Where the reason for the choice goes (default `console.info`); pass `() => {}` to silence. */
+  log?: (message: string) => void;
+  /** Threads for the wasm backend where the environment allows them. */
+  wasmThreads?: number;
+}
+
+const env = (name: string): string | undefined =>
+  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
+
+const isNode = (): boolean =>
+  typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+
+/** Imports an optional package by a name bundlers do not try to resolve. */
+async function importOptional(name: string): Promise<boolean> {
+  try {
+    await import(/* @vite-ignore */ /* webpackIgnore: true */ name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function tryTensorflow(): Promise<string | null> {
+  if (!isNode()) return null;
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    if ((await importOptional(pkg)) && tf.findBackend('tensorflow') && (await tf.setBackend('tensorflow'))) return pkg;
+  }
+  return null;
+}
+
+async function tryWasm(): Promise<boolean> {
+  await import('@tensorflow/tfjs-backend-wasm');
+  registerWasmTrainingKernels();
+  return tf.setBackend('wasm');
+}
+
+async function tryCpu(): Promise<boolean> {
+  await import('@tensorflow/tfjs-backend-cpu');
+  return tf.setBackend('cpu');
+}
+
+/**
+ * Picks the fastest backend present and makes it current: `tensorflow` (tfjs-node-gpu or
+ * tfjs-node, when installed), then `wasm` with our training kernels, then `cpu`.
+ * `BOT_BACKEND=wasm|cpu|tensorflow` overrides `preference`. Returns the name picked.
+ */
+export async function initBackend(
+  preference: BackendPreference = 'auto',
+  { log = (m) => console.info(m) }: InitBackendOptions = {},
+): Promise<BackendName> {
+  const fromEnv = env('BOT_BACKEND');
+  const valid = ['auto', 'tensorflow', 'wasm', 'cpu'];
+  if (fromEnv !== undefined && fromEnv !== '' && !valid.includes(fromEnv)) {
+    throw new Error(`BOT_BACKEND=${fromEnv} is not a backend; use one of ${valid.join(', ')}.`);
+  }
+  const wanted = (fromEnv || preference) as BackendPreference;
+  const why = fromEnv ? `BOT_BACKEND=${fromEnv}` : `preference '${preference}'`;
+
+  if (wanted === 'tensorflow' || wanted === 'auto') {
+    const pkg = await tryTensorflow();
+    if (pkg) {
+      log(`[bag-of-tricks] backend: tensorflow (libtensorflow via ${pkg}; ${why})`);
+      return 'tensorflow';
+    }
+    if (wanted === 'tensorflow') {
+      throw new Error(
+        `Backend 'tensorflow' was asked for (${why}) but neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node loads here. ` +
+          `Install one (npm i @tensorflow/tfjs-node) on a machine that can download libtensorflow, or use 'wasm'.`,
+      );
+    }
+  }
+  if (wanted === 'wasm' || wanted === 'auto') {
+    if (await tryWasm()) {
+      const reason = wanted === 'auto' ? 'tfjs-node is not installed, so wasm with our training kernels' : why;
+      log(`[bag-of-tricks] backend: wasm (${reason})`);
+      return 'wasm';
+    }
+    if (wanted === 'wasm') throw new Error(`The wasm backend failed to initialise (${why}); try 'cpu'.`);
+  }
+  if (await tryCpu()) {
+    log(`[bag-of-tricks] backend: cpu (${wanted === 'auto' ? 'neither tfjs-node nor wasm could start' : why})`);
+    return 'cpu';
+  }
+  throw new Error('No TensorFlow.js backend could be initialised (tried tensorflow, wasm, cpu).');
+}
