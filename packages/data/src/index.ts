@@ -1,1 +1,20 @@
-export {};
+export { encodeIdx, idxMagic, readIdx, type IdxArray, type IdxData, type IdxDtype, type ReadIdxOptions } from './idx';
+export {
+  inMemoryDataset,
+  isSkipped,
+  type Dataset,
+  type InMemoryDataset,
+  type InMemoryDatasetOptions,
+  type Sample,
+  type SkippedSample,
+} from './dataset';
+export {
+  DEBIAN_FASHION_MNIST_DIR,
+  EMBEDDED_FASHION_MNIST_DIR,
+  FASHION_MNIST_CLASSES,
+  loadEmbeddedFashionMnist,
+  loadFashionMnist,
+  loadIdxDataset,
+  type IdxSplit,
+  type LoadIdxDatasetOptions,
+} from './fashion-mnist';
