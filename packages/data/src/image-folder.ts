@@ -1,0 +1,165 @@
+import { readdirSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import sharp from 'sharp';
+import type { Rng } from '@bag-of-tricks/core';
+import { resizeShorterCenterCropBox, sampleRandomResizedCrop, type CropBox } from '@bag-of-tricks/augment';
+import type { Dataset, Sample, SkippedSample } from './dataset';
+
+export interface ImageFolderOptions {
+  /**
+   * 'train': random-resized crop sampled on the image's real size, then resized to size x size.
+   * 'eval': resize the shorter side to `resize`, centre-crop size x size. 'full': the whole image
+   * squashed to size x size (no crop). Default 'train'.
+   */
+  mode?: 'train' | 'eval' | 'full';
+  /** Output side in pixels (default 224). */
+  size?: number;
+  /** Eval: the shorter side before the centre crop (default round(size / 0.875), 256 for 224). */
+  resize?: number;
+  /** Train: area fraction range of the crop (default [0.08, 1]). */
+  scale?: readonly [number, number];
+  /** Train: aspect-ratio range, sampled log-uniformly (default [3/4, 4/3]). */
+  ratio?: readonly [number, number];
+  /** Decode to one grey channel instead of RGB. */
+  greyscale?: boolean;
+  /** Skip corrupt or truncated files (the loader counts and reports them) instead of throwing. */
+  skipCorrupt?: boolean;
+  /** File extensions taken as images (default .jpg .jpeg .png .webp, any case). */
+  extensions?: readonly string[];
+}
+
+/** A dataset over `root/<class>/**\/<image>`: classes are the sorted subfolder names. */
+export interface ImageFolderDataset extends Dataset {
+  readonly classNames: readonly string[];
+  /** Absolute paths of the images, sorted by class then path. */
+  readonly files: readonly string[];
+  readonly labels: Int32Array;
+  get(index: number, rng: Rng): Promise<Sample | SkippedSample>;
+}
+
+const DEFAULT_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'];
+
+function listImages(dir: string, extensions: Set<string>): string[] {
+  const out: string[] = [];
+  const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    const isDir = entry.isDirectory() || (entry.isSymbolicLink() && statSync(path).isDirectory());
+    if (isDir) out.push(...listImages(path, extensions));
+    else if (extensions.has(extname(entry.name).toLowerCase())) out.push(path);
+  }
+  return out;
+}
+
+/** Rounds a box to whole pixels inside the image; sharp's extract wants integers. */
+function clampBox(box: CropBox, height: number, width: number): { left: number; top: number; width: number; height: number } {
+  const top = Math.min(Math.max(0, Math.round(box.y)), height - 1);
+  const left = Math.min(Math.max(0, Math.round(box.x)), width - 1);
+  return {
+    top,
+    left,
+    height: Math.min(Math.max(1, Math.round(box.height)), height - top),
+    width: Math.min(Math.max(1, Math.round(box.width)), width - left),
+  };
+}
+
+/**
+ * Images in class subfolders (torchvision's ImageFolder layout), decoded with sharp. Cropping
+ * happens on the decoded image before the tensor exists: train mode samples augment's
+ * random-resized-crop box on the real image size and runs sharp's extract + resize.
+ */
+export function imageFolderDataset(root: string, options: ImageFolderOptions = {}): ImageFolderDataset {
+  const {
+    mode = 'train',
+    size = 224,
+    greyscale = false,
+    skipCorrupt = false,
+    scale = [0.08, 1],
+    ratio = [3 / 4, 4 / 3],
+  } = options;
+  const resize = options.resize ?? Math.round(size / 0.875);
+  if (!['train', 'eval', 'full'].includes(mode)) throw new Error(`imageFolderDataset: mode must be 'train', 'eval' or 'full', got '${mode}'.`);
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`imageFolderDataset: size must be a positive integer, got ${size}.`);
+  let classDirs: string[];
+  try {
+    classDirs = readdirSync(root, { withFileTypes: true })
+      .filter((e) => e.isDirectory() || (e.isSymbolicLink() && statSync(join(root, e.name)).isDirectory()))
+      .map((e) => e.name)
+      .sort();
+  } catch (err) {
+    throw new Error(`imageFolderDataset: cannot read ${root} (${(err as Error).message}).`);
+  }
+  if (classDirs.length === 0) throw new Error(`imageFolderDataset: ${root} has no class subfolders; expected root/<class>/<image>.`);
+  const extensions = new Set((options.extensions ?? DEFAULT_EXTENSIONS).map((e) => e.toLowerCase()));
+  const files: string[] = [];
+  const labelList: number[] = [];
+  classDirs.forEach((name, label) => {
+    for (const file of listImages(join(root, name), extensions)) {
+      files.push(file);
+      labelList.push(label);
+    }
+  });
+  if (files.length === 0) {
+    throw new Error(`imageFolderDataset: no ${[...extensions].join('/')} images under ${root}'s class folders (${classDirs.join(', ')}).`);
+  }
+  const labels = Int32Array.from(labelList);
+  const channels = greyscale ? 1 : 3;
+  const sampleOptions = { scale: [scale[0], scale[1]] as [number, number], ratio: [ratio[0], ratio[1]] as [number, number] };
+
+  async function decode(file: string, rng: Rng): Promise<Uint8Array> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(file);
+    } catch (err) {
+      throw new Error(`${file}: cannot read the file (${(err as Error).message}).`);
+    }
+    try {
+      // failOn 'truncated': a cut-off JPEG/PNG is an error, not a half-grey image.
+      const meta = await sharp(bytes, { failOn: 'truncated' }).metadata();
+      const width = meta.width;
+      const height = meta.height;
+      if (!width || !height) throw new Error('no image dimensions in the header');
+      let image = sharp(bytes, { failOn: 'truncated', sequentialRead: true });
+      if (mode !== 'full') {
+        const box =
+          mode === 'train'
+            ? sampleRandomResizedCrop(rng, height, width, sampleOptions)
+            : resizeShorterCenterCropBox(height, width, { resize, crop: size });
+        image = image.extract(clampBox(box, height, width));
+      }
+      image = image.resize(size, size, { fit: 'fill' }).removeAlpha();
+      image = greyscale ? image.greyscale() : image.toColourspace('srgb');
+      const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
+      if (info.channels !== channels || info.width !== size || info.height !== size) {
+        throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x${channels}`);
+      }
+      return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    } catch (err) {
+      const message = (err as Error).message.replace(/\s+$/, '');
+      throw new Error(`${file}: corrupt or unsupported image (${message}).`);
+    }
+  }
+
+  return {
+    size: files.length,
+    numClasses: classDirs.length,
+    height: size,
+    width: size,
+    channels,
+    classNames: classDirs,
+    files,
+    labels,
+    async get(index: number, rng: Rng): Promise<Sample | SkippedSample> {
+      const file = files[index];
+      if (file === undefined) throw new RangeError(`get(${index}): index out of range for ${files.length} images under ${root}.`);
+      try {
+        return { pixels: await decode(file, rng), label: labels[index] as number };
+      } catch (err) {
+        if (!skipCorrupt) throw err;
+        const message = (err as Error).message;
+        return { skipped: true, file, reason: message.startsWith(file) ? message.slice(file.length + 2) : message };
+      }
+    },
+  };
+}

@@ -1,0 +1,178 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { createRng, type Batch, type BatchTransform } from '@bag-of-tricks/core';
+import { isSkipped, type Dataset, type Sample, type SkippedSample } from './dataset';
+
+export interface LoaderOptions {
+  batchSize: number;
+  /** Seeds the order and every augmentation: an epoch is a pure function of (seed, epoch). */
+  seed: number;
+  /** Reshuffle every epoch (default true); false keeps dataset order. */
+  shuffle?: boolean;
+  /** Drop the last, smaller batch (default false). */
+  dropLast?: boolean;
+  /** Batch-level augmentation, run in `tf.tidy` with its own stream createRng(seed, epoch, 2, batchIndex). */
+  transform?: BatchTransform;
+  /** Batches decoded ahead of the one being consumed (default 2; 0 decodes on demand). */
+  prefetch?: number;
+  /** Width of the one-hot labels (default dataset.numClasses). */
+  numClasses?: number;
+  /** Called when an epoch has been read to the end, with what was skipped. */
+  onEpochEnd?: (stats: EpochStats) => void;
+}
+
+export interface EpochStats {
+  readonly epoch: number;
+  readonly batches: number;
+  readonly samples: number;
+  /** Corrupt files a dataset with `skipCorrupt` skipped this epoch. */
+  readonly skipped: readonly { readonly index: number; readonly file: string; readonly reason: string }[];
+}
+
+export interface Loader {
+  readonly dataset: Dataset;
+  readonly batchSize: number;
+  /** Batches per epoch (an upper bound when a dataset skips corrupt files). */
+  readonly stepsPerEpoch: number;
+  /** Stats of the last epoch read to the end, or null before the first. */
+  readonly stats: EpochStats | null;
+  /**
+   * The batches of epoch `epoch` (0-based): images [N, H, W, C] float32 in [0, 255] (before
+   * `transform`), labels one-hot [N, K]. The caller owns and disposes every batch.
+   */
+  epoch(epoch: number): AsyncIterable<Batch>;
+}
+
+interface Decoded {
+  readonly samples: Sample[];
+  readonly skipped: { index: number; file: string; reason: string }[];
+}
+
+// Stream keys under createRng(seed, epoch, ...): each consumer of randomness gets its own stream.
+const ORDER_STREAM = 0;
+const SAMPLE_STREAM = 1;
+const TRANSFORM_STREAM = 2;
+
+/**
+ * Batches a dataset into `Batch` tensors with seeded shuffling and async prefetch. Order, per-image
+ * randomness (createRng(seed, epoch, 1, position)) and batch transforms (createRng(seed, epoch, 2,
+ * batch)) come from streams derived from (seed, epoch), so prefetch depth and decode timing
+ * cannot change a single value.
+ */
+export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
+  const { batchSize, seed, shuffle = true, dropLast = false, transform, prefetch = 2, onEpochEnd } = options;
+  const numClasses = options.numClasses ?? dataset.numClasses;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`createLoader: batchSize must be a positive integer, got ${batchSize}.`);
+  if (!Number.isFinite(seed)) throw new TypeError(`createLoader: seed must be a finite number, got ${seed}.`);
+  if (!Number.isInteger(prefetch) || prefetch < 0) throw new RangeError(`createLoader: prefetch must be an integer >= 0, got ${prefetch}.`);
+  if (!Number.isInteger(numClasses) || numClasses < 1) throw new RangeError(`createLoader: numClasses must be a positive integer, got ${numClasses}.`);
+  const n = dataset.size;
+  const stepsPerEpoch = dropLast ? Math.floor(n / batchSize) : Math.ceil(n / batchSize);
+  if (stepsPerEpoch === 0) {
+    throw new RangeError(`createLoader: ${n} examples make no batch of ${batchSize}${dropLast ? ' with dropLast' : ''}.`);
+  }
+  const { height, width, channels } = dataset;
+  const pixelsPer = height * width * channels;
+  let stats: EpochStats | null = null;
+
+  async function decodeBatch(epoch: number, order: Int32Array, b: number): Promise<Decoded> {
+    const start = b * batchSize;
+    const end = Math.min(start + batchSize, n);
+    const pending: (Sample | SkippedSample | Promise<Sample | SkippedSample>)[] = [];
+    for (let pos = start; pos < end; pos++) {
+      pending.push(dataset.get(order[pos] as number, createRng(seed, epoch, SAMPLE_STREAM, pos)));
+    }
+    const results = await Promise.all(pending);
+    const decoded: Decoded = { samples: [], skipped: [] };
+    results.forEach((r, k) => {
+      const index = order[start + k] as number;
+      if (isSkipped(r)) {
+        decoded.skipped.push({ index, file: r.file, reason: r.reason });
+        return;
+      }
+      if (r.pixels.length !== pixelsPer) {
+        throw new Error(`dataset.get(${index}) returned ${r.pixels.length} pixel values, expected ${height}x${width}x${channels} = ${pixelsPer}.`);
+      }
+      if (!Number.isInteger(r.label) || r.label < 0 || r.label >= numClasses) {
+        throw new RangeError(`dataset.get(${index}) returned label ${r.label}, out of range for ${numClasses} classes.`);
+      }
+      decoded.samples.push(r);
+    });
+    return decoded;
+  }
+
+  function toBatch(decoded: Decoded, epoch: number, b: number): Batch {
+    const count = decoded.samples.length;
+    const images = new Float32Array(count * pixelsPer);
+    const labels = new Float32Array(count * numClasses);
+    decoded.samples.forEach((s, i) => {
+      images.set(s.pixels, i * pixelsPer);
+      labels[i * numClasses + s.label] = 1;
+    });
+    return tf.tidy(() => {
+      const batch: Batch = {
+        images: tf.tensor4d(images, [count, height, width, channels], 'float32'),
+        labels: tf.tensor2d(labels, [count, numClasses], 'float32'),
+      };
+      const out = transform ? transform(batch, createRng(seed, epoch, TRANSFORM_STREAM, b)) : batch;
+      return { images: out.images, labels: out.labels } as unknown as tf.TensorContainer;
+    }) as unknown as Batch;
+  }
+
+  async function* run(epoch: number): AsyncGenerator<Batch> {
+    const order = Int32Array.from({ length: n }, (_, i) => i);
+    if (shuffle) {
+      // Fisher–Yates from the epoch's own stream (same draws as Rng.shuffle, without an n-element JS array).
+      const rng = createRng(seed, epoch, ORDER_STREAM);
+      for (let i = n - 1; i > 0; i--) {
+        const j = rng.int(0, i + 1);
+        const tmp = order[i] as number;
+        order[i] = order[j] as number;
+        order[j] = tmp;
+      }
+    }
+    // Bounded queue: at most `prefetch` batches decode ahead of the one the consumer holds.
+    const queue = new Map<number, Promise<Decoded>>();
+    const enqueue = (b: number): void => {
+      if (b >= stepsPerEpoch || queue.has(b)) return;
+      const p = decodeBatch(epoch, order, b);
+      p.catch(() => {}); // surfaced when the consumer reaches this batch; never unhandled
+      queue.set(b, p);
+    };
+    const skipped: EpochStats['skipped'][number][] = [];
+    let samples = 0;
+    let batches = 0;
+    for (let b = 0; b < stepsPerEpoch; b++) {
+      for (let k = b; k <= b + prefetch; k++) enqueue(k);
+      const decoded = await (queue.get(b) as Promise<Decoded>);
+      queue.delete(b);
+      skipped.push(...decoded.skipped);
+      if (decoded.samples.length === 0) continue;
+      samples += decoded.samples.length;
+      batches++;
+      // Tensors are made only here, so a consumer that stops early leaves nothing behind.
+      yield toBatch(decoded, epoch, b);
+    }
+    stats = { epoch, batches, samples, skipped };
+    if (onEpochEnd) onEpochEnd(stats);
+    else if (skipped.length > 0) {
+      const shown = skipped.slice(0, 5).map((s) => `${s.file} (${s.reason})`);
+      console.warn(
+        `[bag-of-tricks/data] epoch ${epoch}: skipped ${skipped.length} corrupt image(s): ${shown.join('; ')}` +
+          (skipped.length > 5 ? `; and ${skipped.length - 5} more (loader.stats.skipped has them all)` : ''),
+      );
+    }
+  }
+
+  return {
+    dataset,
+    batchSize,
+    stepsPerEpoch,
+    get stats() {
+      return stats;
+    },
+    epoch(epoch: number): AsyncIterable<Batch> {
+      if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`loader.epoch(${epoch}): epoch must be an integer >= 0.`);
+      return { [Symbol.asyncIterator]: () => run(epoch) };
+    },
+  };
+}
