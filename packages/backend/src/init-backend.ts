@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWasmTrainingKernels } from './wasm-kernels';
+import { enableWasmThreads } from './threads';
 
 export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -35,10 +36,20 @@ async function tryTensorflow(): Promise<string | null> {
   return null;
 }
 
-async function tryWasm(): Promise<boolean> {
+async function tryWasm(threads: number | undefined, log: (message: string) => void): Promise<boolean> {
   await import('@tensorflow/tfjs-backend-wasm');
   registerWasmTrainingKernels();
-  return tf.setBackend('wasm');
+  // --- wasm threads (issue 7, see threads.ts): `wasmThreads` option or BOT_WASM_THREADS ---
+  const fromEnv = Number(env('BOT_WASM_THREADS') ?? '');
+  const wanted = threads ?? (fromEnv > 0 ? fromEnv : undefined);
+  const setup = wanted !== undefined && wanted > 1 ? await enableWasmThreads(wanted) : undefined;
+  if (setup) log(`[bag-of-tricks] wasm threads: ${setup.reason}`);
+  try {
+    return await tf.setBackend('wasm');
+  } finally {
+    setup?.release();
+  }
+  // --- end wasm threads ---
 }
 
 async function tryCpu(): Promise<boolean> {
@@ -53,7 +64,7 @@ async function tryCpu(): Promise<boolean> {
  */
 export async function initBackend(
   preference: BackendPreference = 'auto',
-  { log = (m) => console.info(m) }: InitBackendOptions = {},
+  { log = (m) => console.info(m), wasmThreads }: InitBackendOptions = {},
 ): Promise<BackendName> {
   const fromEnv = env('BOT_BACKEND');
   const valid = ['auto', 'tensorflow', 'wasm', 'cpu'];
@@ -77,7 +88,7 @@ export async function initBackend(
     }
   }
   if (wanted === 'wasm' || wanted === 'auto') {
-    if (await tryWasm()) {
+    if (await tryWasm(wasmThreads, log)) {
       const reason = wanted === 'auto' ? 'tfjs-node is not installed, so wasm with our training kernels' : why;
       log(`[bag-of-tricks] backend: wasm (${reason})`);
       return 'wasm';

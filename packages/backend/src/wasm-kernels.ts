@@ -1,4 +1,64 @@
-/** Registers the training kernels stock tfjs-backend-wasm lacks or runs slowly. Idempotent. */
+import * as tf from '@tensorflow/tfjs-core';
+import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel } from './kernels/conv2d-backprop';
+import {
+  depthwiseConv2dNativeBackpropFilterKernel,
+  depthwiseConv2dNativeBackpropInputKernel,
+} from './kernels/depthwise-conv2d-backprop';
+import { stockKernels } from './kernels/kernel-utils';
+import { unsortedSegmentSumKernel } from './kernels/unsorted-segment-sum';
+
+/** What we register on wasm, and why. */
+export const WASM_TRAINING_KERNELS: ReadonlyArray<{ kernelName: string; kernelFunc: tf.KernelFunc; why: string }> = [
+  { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2DBackpropFilterKernel, why: 'missing in tfjs-backend-wasm 4.22' },
+  { kernelName: 'Conv2DBackpropInput', kernelFunc: conv2DBackpropInputKernel, why: 'stock is a scalar loop; ours runs on XNNPACK Conv2D' },
+  {
+    kernelName: 'DepthwiseConv2dNativeBackpropFilter',
+    kernelFunc: depthwiseConv2dNativeBackpropFilterKernel,
+    why: 'missing in tfjs-backend-wasm 4.22',
+  },
+  {
+    kernelName: 'DepthwiseConv2dNativeBackpropInput',
+    kernelFunc: depthwiseConv2dNativeBackpropInputKernel,
+    why: 'missing in tfjs-backend-wasm 4.22',
+  },
+  { kernelName: 'UnsortedSegmentSum', kernelFunc: unsortedSegmentSumKernel, why: 'missing in tfjs-backend-wasm 4.22; gather gradients need it' },
+];
+
+const ours = new Set<tf.KernelFunc>(WASM_TRAINING_KERNELS.map((k) => k.kernelFunc));
+
+/**
+ * Registers the training kernels stock tfjs-backend-wasm lacks or runs slowly (see
+ * `WASM_TRAINING_KERNELS`). Idempotent. Import `@tensorflow/tfjs-backend-wasm` first: our
+ * kernels are built from its own kernels (Conv2D, Transpose, PadV2, ...).
+ */
 export function registerWasmTrainingKernels(): void {
-  // Filled in by the kernels work (issue 2).
+  if (!tf.getKernel('Conv2D', 'wasm')) {
+    throw new Error("registerWasmTrainingKernels: the wasm backend's kernels are not registered; import '@tensorflow/tfjs-backend-wasm' first.");
+  }
+  for (const { kernelName, kernelFunc } of WASM_TRAINING_KERNELS) {
+    const current = tf.getKernel(kernelName, 'wasm');
+    if (current && ours.has(current.kernelFunc)) continue;
+    if (current) {
+      stockKernels.set(kernelName, current);
+      tf.unregisterKernel(kernelName, 'wasm');
+    }
+    // Keep the stock setup (it binds the C++ function), so the stock kernel can be restored.
+    const config: tf.KernelConfig = { kernelName, backendName: 'wasm', kernelFunc };
+    if (current?.setupFunc) config.setupFunc = current.setupFunc;
+    tf.registerKernel(config);
+  }
+}
+
+/** Puts back the stock wasm kernels we replaced and removes the ones we added (for benchmarks). */
+export function unregisterWasmTrainingKernels(): void {
+  for (const { kernelName } of WASM_TRAINING_KERNELS) {
+    const current = tf.getKernel(kernelName, 'wasm');
+    if (!current || !ours.has(current.kernelFunc)) continue;
+    tf.unregisterKernel(kernelName, 'wasm');
+    const stock = stockKernels.get(kernelName);
+    if (stock) {
+      tf.registerKernel(stock);
+      stockKernels.delete(kernelName);
+    }
+  }
 }

@@ -1,0 +1,101 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { backend_util } from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { expectTensorsClose } from '@bag-of-tricks/test-utils';
+import { dilateFilter, input, runOn, setupBackends, undilateFilter } from './helpers';
+
+type Pad = 'same' | 'valid' | backend_util.ExplicitPadding;
+interface Case {
+  x: [number, number, number, number];
+  f: [number, number, number, number];
+  strides: number | [number, number];
+  pad: Pad;
+  dilation?: number;
+}
+
+const cases: Case[] = [
+  { x: [2, 8, 8, 3], f: [3, 3, 3, 4], strides: 1, pad: 'same' },
+  { x: [2, 8, 8, 3], f: [3, 3, 3, 4], strides: 2, pad: 'same' },
+  { x: [2, 9, 9, 3], f: [3, 3, 3, 4], strides: 2, pad: 'same' },
+  { x: [2, 8, 8, 3], f: [3, 3, 3, 4], strides: 1, pad: 'valid' },
+  { x: [2, 9, 7, 3], f: [3, 3, 3, 4], strides: 2, pad: 'valid' },
+  { x: [2, 8, 8, 4], f: [1, 1, 4, 5], strides: 1, pad: 'valid' },
+  { x: [2, 8, 8, 4], f: [1, 1, 4, 5], strides: 2, pad: 'same' },
+  { x: [2, 7, 7, 3], f: [7, 7, 3, 4], strides: 2, pad: 'same' },
+  { x: [2, 6, 5, 3], f: [2, 3, 3, 2], strides: 1, pad: 'same' },
+  { x: [1, 8, 9, 3], f: [3, 3, 3, 2], strides: [1, 2], pad: 'same' },
+  { x: [2, 8, 8, 3], f: [3, 3, 3, 4], strides: 2, pad: [[0, 0], [1, 2], [2, 1], [0, 0]] },
+  { x: [2, 6, 6, 3], f: [1, 1, 3, 2], strides: 1, pad: [[0, 0], [1, 0], [0, 2], [0, 0]] },
+  { x: [1, 10, 10, 2], f: [3, 3, 2, 3], strides: 1, pad: 'same', dilation: 2 },
+  { x: [1, 10, 10, 2], f: [3, 3, 2, 3], strides: 1, pad: 'valid', dilation: 2 },
+  { x: [1, 9, 9, 2], f: [2, 2, 2, 3], strides: 1, pad: [[0, 0], [2, 1], [1, 0], [0, 0]], dilation: 2 },
+];
+
+const label = (c: Case) =>
+  `x ${c.x.join('x')} f ${c.f.join('x')} stride ${JSON.stringify(c.strides)} pad ${JSON.stringify(c.pad)} dilation ${c.dilation ?? 1}`;
+
+/** dy has the forward conv's output shape. */
+function outShape(c: Case): number[] {
+  return backend_util.computeConv2DInfo(c.x, c.f, c.strides, c.dilation ?? 1, c.pad).outShape;
+}
+
+beforeAll(setupBackends);
+
+describe('Conv2DBackpropFilter on wasm matches the cpu backend', () => {
+  it.each(cases)('$x $f stride $strides pad $pad dilation $dilation', async (c) => {
+    const d = c.dilation ?? 1;
+    const arrays = { x: input(c.x, 1), dy: input(outShape(c), 2) };
+    const ours = await runOn('wasm', arrays, ({ x, dy }) =>
+      tf.engine().runKernel('Conv2DBackpropFilter', { x: x!, dy: dy! }, {
+        strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: c.f, dilations: d,
+      } as unknown as tf.NamedAttrMap) as tf.Tensor,
+    );
+    // cpu's kernel has no dilations: reference = gradient w.r.t. the dense dilated filter, sampled.
+    const dense = d === 1 ? c.f : dilateFilter(new Float32Array(c.f.reduce((a, b) => a * b)), c.f, d).shape;
+    const ref = await runOn('cpu', arrays, ({ x, dy }) =>
+      tf.engine().runKernel('Conv2DBackpropFilter', { x: x!, dy: dy! }, {
+        strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: dense,
+      } as unknown as tf.NamedAttrMap) as tf.Tensor,
+    );
+    expect(ours.shape, label(c)).toEqual(c.f);
+    expectTensorsClose(ours.data, d === 1 ? ref.data : undilateFilter(ref.data, c.f, d), { rtol: 1e-4, atol: 1e-4 });
+  });
+});
+
+describe('Conv2DBackpropInput on wasm matches the cpu backend', () => {
+  it.each(cases)('$x $f stride $strides pad $pad dilation $dilation', async (c) => {
+    const d = c.dilation ?? 1;
+    const filter = input(c.f, 3);
+    const dy = input(outShape(c), 4);
+    const ours = await runOn('wasm', { dy, filter }, (t) =>
+      tf.engine().runKernel('Conv2DBackpropInput', { dy: t.dy!, filter: t.filter! }, {
+        strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x, dilations: d,
+      } as unknown as tf.NamedAttrMap) as tf.Tensor,
+    );
+    const dense = d === 1 ? filter : dilateFilter(filter.data, c.f, d);
+    const ref = await runOn('cpu', { dy, filter: dense }, (t) =>
+      tf.engine().runKernel('Conv2DBackpropInput', { dy: t.dy!, filter: t.filter! }, {
+        strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x,
+      } as unknown as tf.NamedAttrMap) as tf.Tensor,
+    );
+    expect(ours.shape, label(c)).toEqual(c.x);
+    expectTensorsClose(ours.data, ref.data, { rtol: 1e-4, atol: 1e-4 });
+  });
+});
+
+describe('through the public ops', () => {
+  it('tf.grads of conv2d on wasm equals cpu (stride 2, same)', async () => {
+    const arrays = { x: input([2, 9, 9, 3], 5), w: input([3, 3, 3, 4], 6) };
+    const grads = (b: 'cpu' | 'wasm', which: 0 | 1) =>
+      runOn(b, arrays, ({ x, w }) => {
+        const g = tf.grads((a: tf.Tensor, f: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, f as tf.Tensor4D, 2, 'same'))));
+        const [dx, dw] = g([x!, w!]);
+        const keep = which === 0 ? dx! : dw!;
+        tf.dispose(which === 0 ? dw! : dx!);
+        return keep;
+      });
+    for (const which of [0, 1] as const) {
+      expectTensorsClose((await grads('wasm', which)).data, (await grads('cpu', which)).data, { rtol: 1e-4, atol: 1e-4 });
+    }
+  });
+});
