@@ -1,0 +1,152 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Batch, BatchTransform, Rng } from '@bag-of-tricks/core';
+import { createLoader, inMemoryDataset, type Dataset, type LoaderOptions, type Sample } from '../src/index';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+/** n 1x1x1 images whose single pixel is the example's index; label = index mod k. */
+function indexDataset(n: number, k = 3) {
+  return inMemoryDataset({
+    images: Float32Array.from({ length: n }, (_, i) => i),
+    labels: Int32Array.from({ length: n }, (_, i) => i % k),
+    height: 1,
+    width: 1,
+    numClasses: k,
+  });
+}
+
+/**
+ * An asynchronous dataset with per-sample randomness and uneven, deliberately out-of-order
+ * completion times, like a decoder on a thread pool.
+ */
+function asyncRandomDataset(n: number): Dataset {
+  return {
+    size: n,
+    numClasses: 4,
+    height: 2,
+    width: 2,
+    channels: 1,
+    get(index: number, rng: Rng): Promise<Sample> {
+      const pixels = Float32Array.from({ length: 4 }, () => index * 10 + rng.uniform());
+      const delay = (index * 7) % 5;
+      return new Promise((resolve) => setTimeout(() => resolve({ pixels, label: index % 4 }), delay));
+    },
+  };
+}
+
+const addNoise: BatchTransform = (batch, rng) => ({
+  images: tf.add(batch.images, tf.randomUniform(batch.images.shape, 0, 1, 'float32', rng.seed())),
+  labels: batch.labels,
+});
+
+async function collect(ds: Dataset, options: LoaderOptions, epoch = 0) {
+  const loader = createLoader(ds, options);
+  const out: { images: Float32Array; shape: number[]; labels: number[][] }[] = [];
+  for await (const b of loader.epoch(epoch)) {
+    out.push({ images: b.images.dataSync() as Float32Array, shape: b.images.shape, labels: b.labels.arraySync() as number[][] });
+    tf.dispose([b.images, b.labels]);
+  }
+  return out;
+}
+
+const firstPixels = (batches: { images: Float32Array }[]) => batches.flatMap((b) => Array.from(b.images));
+
+describe('createLoader', () => {
+  it('sees every example exactly once per epoch, with one-hot labels', async () => {
+    const ds = indexDataset(10);
+    const batches = await collect(ds, { batchSize: 4, seed: 1 });
+    expect(batches.map((b) => b.shape)).toEqual([[4, 1, 1, 1], [4, 1, 1, 1], [2, 1, 1, 1]]);
+    const seen = firstPixels(batches);
+    expect([...seen].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(seen).not.toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]); // shuffled
+    const labels = batches.flatMap((b) => b.labels);
+    labels.forEach((row, i) => {
+      const expected = [0, 0, 0];
+      expected[(seen[i] as number) % 3] = 1;
+      expect(row).toEqual(expected);
+    });
+  });
+
+  it('same seed and epoch: the same batches bit for bit; other epochs and seeds differ', async () => {
+    const ds = indexDataset(50);
+    const a = firstPixels(await collect(ds, { batchSize: 8, seed: 7 }, 3));
+    const b = firstPixels(await collect(ds, { batchSize: 8, seed: 7 }, 3));
+    expect(b).toEqual(a);
+    expect(firstPixels(await collect(ds, { batchSize: 8, seed: 7 }, 4))).not.toEqual(a);
+    expect(firstPixels(await collect(ds, { batchSize: 8, seed: 8 }, 3))).not.toEqual(a);
+    // Reading epoch 4 first does not change epoch 3: an epoch is a function of (seed, epoch) alone.
+    const loader = createLoader(ds, { batchSize: 8, seed: 7 });
+    for await (const x of loader.epoch(4)) tf.dispose([x.images, x.labels]);
+    const again: number[] = [];
+    for await (const x of loader.epoch(3)) {
+      again.push(...x.images.dataSync());
+      tf.dispose([x.images, x.labels]);
+    }
+    expect(again).toEqual(a);
+  });
+
+  it('dropLast drops the short batch; shuffle: false keeps dataset order', async () => {
+    const ds = indexDataset(10);
+    const loader = createLoader(ds, { batchSize: 4, seed: 0, dropLast: true });
+    expect(loader.stepsPerEpoch).toBe(2);
+    expect(createLoader(ds, { batchSize: 4, seed: 0 }).stepsPerEpoch).toBe(3);
+    const dropped = await collect(ds, { batchSize: 4, seed: 0, dropLast: true });
+    expect(dropped.map((b) => b.shape[0])).toEqual([4, 4]);
+    expect(new Set(firstPixels(dropped)).size).toBe(8);
+    expect(firstPixels(await collect(ds, { batchSize: 4, seed: 0, shuffle: false }))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(() => createLoader(ds, { batchSize: 11, seed: 0, dropLast: true })).toThrow('make no batch');
+  });
+
+  it('prefetch depth and decode timing do not change a single value (order, per-image rng, transform rng)', async () => {
+    const ds = asyncRandomDataset(37);
+    const results = [];
+    for (const prefetch of [0, 1, 4, 20]) {
+      results.push(await collect(ds, { batchSize: 5, seed: 11, prefetch, transform: addNoise }, 2));
+    }
+    const reference = results[0]!;
+    expect(reference).toHaveLength(8);
+    for (const r of results.slice(1)) {
+      expect(r.map((b) => b.shape)).toEqual(reference.map((b) => b.shape));
+      r.forEach((b, i) => expect(Buffer.from(b.images.buffer).equals(Buffer.from(reference[i]!.images.buffer))).toBe(true));
+      expect(r.map((b) => b.labels)).toEqual(reference.map((b) => b.labels));
+    }
+  });
+
+  it('prefetches: batches decode ahead of the consumer, bounded by `prefetch`', async () => {
+    const started: number[] = [];
+    const base = indexDataset(40);
+    const ds: Dataset = { ...base, get: (i: number) => (started.push(i), base.get(i)) };
+    const loader = createLoader(ds, { batchSize: 4, seed: 0, shuffle: false, prefetch: 2 });
+    const it = loader.epoch(0)[Symbol.asyncIterator]();
+    const first = (await it.next()).value as Batch;
+    // Holding batch 0: batches 1 and 2 are in flight, batch 3 is not.
+    expect(started.length).toBe(12);
+    tf.dispose([first.images, first.labels]);
+    await it.return?.();
+  });
+
+  it('leaks no tensors: full epochs with a transform, and consumers that stop early', async () => {
+    const ds = indexDataset(30);
+    const loader = createLoader(ds, { batchSize: 4, seed: 3, transform: addNoise, prefetch: 3 });
+    const before = tf.memory().numTensors;
+    for (let e = 0; e < 3; e++) {
+      for await (const b of loader.epoch(e)) tf.dispose([b.images, b.labels]);
+    }
+    let n = 0;
+    for await (const b of loader.epoch(9)) {
+      tf.dispose([b.images, b.labels]);
+      if (++n === 2) break;
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('checks the samples a dataset returns', async () => {
+    const bad: Dataset = { size: 2, numClasses: 2, height: 1, width: 1, channels: 1, get: (i) => ({ pixels: new Float32Array(1), label: i * 5 }) };
+    await expect(collect(bad, { batchSize: 2, seed: 0 })).rejects.toThrow('returned label 5, out of range for 2 classes');
+    expect(() => createLoader(indexDataset(3), { batchSize: 0, seed: 0 })).toThrow('batchSize must be a positive integer');
+  });
+});
