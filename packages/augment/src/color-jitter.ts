@@ -1,0 +1,168 @@
+import type { Batch, BatchTransform } from '@bag-of-tricks/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { checkBatch, factorRange, tidyBatch, type FactorRange } from './checks';
+
+/**
+ * RGB in [0, 1] to HSV, each in [0, 1] (hue as a fraction of the circle). NHWC, 3 channels.
+ * Grey pixels get hue 0 and black ones saturation 0.
+ */
+export function rgbToHsv(rgb: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [r, g, b] = tf.split(rgb, 3, 3) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+    const maxc = tf.maximum(tf.maximum(r, g), b);
+    const minc = tf.minimum(tf.minimum(r, g), b);
+    const delta = tf.sub(maxc, minc);
+    const chromatic = tf.greater(delta, 0);
+    const safeDelta = tf.where(chromatic, delta, tf.onesLike(delta));
+    const hr = tf.mod(tf.div(tf.sub(g, b), safeDelta), 6);
+    const hg = tf.add(tf.div(tf.sub(b, r), safeDelta), 2);
+    const hb = tf.add(tf.div(tf.sub(r, g), safeDelta), 4);
+    const h6 = tf.where(tf.equal(maxc, r), hr, tf.where(tf.equal(maxc, g), hg, hb));
+    const h = tf.div(tf.where(chromatic, h6, tf.zerosLike(h6)), 6);
+    const s = tf.where(tf.greater(maxc, 0), tf.div(delta, tf.where(tf.greater(maxc, 0), maxc, tf.onesLike(maxc))), tf.zerosLike(maxc));
+    return tf.concat([h, s, maxc], 3) as tf.Tensor4D;
+  });
+}
+
+/** HSV (each in [0, 1]) back to RGB in [0, 1]: c_n = v - v s max(0, min(k, 4 - k, 1)), k = (n + 6h) mod 6. */
+export function hsvToRgb(hsv: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [h, s, v] = tf.split(hsv, 3, 3) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+    const h6 = tf.mul(h, 6);
+    const vs = tf.mul(v, s);
+    const channel = (n: number) => {
+      const k = tf.mod(tf.add(h6, n), 6);
+      const ramp = tf.maximum(tf.minimum(tf.minimum(k, tf.sub(4, k)), 1), 0);
+      return tf.sub(v, tf.mul(vs, ramp));
+    };
+    return tf.concat([channel(5), channel(3), channel(1)], 3) as tf.Tensor4D;
+  });
+}
+
+export interface ColorJitterOptions {
+  /**
+   * `'hsv'` (the paper: scale hue, saturation and brightness (HSV value) by coefficients in
+   * [0.6, 1.4]) or `'gluoncv'` (GluonCV/MXNet ColorJitterAug: brightness, contrast and
+   * saturation as linear blends, optional YIQ hue rotation). Default `'hsv'`.
+   */
+  form?: 'hsv' | 'gluoncv';
+  /** c (factors in [1 - c, 1 + c]) or [low, high]; 0 turns it off. Default 0.4. */
+  brightness?: FactorRange;
+  /** GluonCV form only: blend toward the image's mean luma. Default 0.4 there. */
+  contrast?: FactorRange;
+  /** Default 0.4. */
+  saturation?: FactorRange;
+  /**
+   * HSV form: the hue is SCALED by a factor in [1 - c, 1 + c] (the paper's words), wrapping
+   * around the circle; default 0.4. GluonCV form: rotation by up to ±c·180° in YIQ space
+   * (MXNet HueJitterAug); default 0.
+   */
+  hue?: number;
+  /** Clip the result to [0, 255] (default true). */
+  clip?: boolean;
+}
+
+const LUMA = [0.299, 0.587, 0.114] as const;
+const TO_YIQ = [
+  [0.299, 0.587, 0.114],
+  [0.596, -0.274, -0.321],
+  [0.211, -0.523, 0.311],
+] as const;
+const FROM_YIQ = [
+  [1.0, 0.956, 0.621],
+  [1.0, -0.272, -0.647],
+  [1.0, -1.107, 1.705],
+] as const;
+
+/** MXNet HueJitterAug's colour matrix for a rotation of `alpha`·π: rgb_out = M rgb_in. */
+export function yiqHueMatrix(alpha: number): number[][] {
+  const u = Math.cos(alpha * Math.PI);
+  const w = Math.sin(alpha * Math.PI);
+  const bt = [
+    [1, 0, 0],
+    [0, u, -w],
+    [0, w, u],
+  ];
+  const mul = (a: readonly (readonly number[])[], b: readonly (readonly number[])[]) =>
+    a.map((row) => b[0]!.map((_, j) => row.reduce((acc, v, k) => acc + v * b[k]![j]!, 0)));
+  return mul(mul(FROM_YIQ, bt), TO_YIQ);
+}
+
+function hueOption(hue: number, form: string): number {
+  if (!(hue >= 0) || (form === 'gluoncv' && hue > 1)) {
+    throw new RangeError(`colorJitter: hue must be ${form === 'gluoncv' ? 'in [0, 1]' : '>= 0'}, got ${hue}.`);
+  }
+  return hue;
+}
+
+/**
+ * Colour jitter, one set of coefficients per image. See {@link ColorJitterOptions} for the two forms.
+ * Images are RGB in [0, 255]; 3 channels required.
+ */
+export function colorJitter(options: ColorJitterOptions = {}): BatchTransform {
+  const { form = 'hsv', clip = true } = options;
+  if (form !== 'hsv' && form !== 'gluoncv') throw new Error(`colorJitter: form must be 'hsv' or 'gluoncv', got ${JSON.stringify(form)}.`);
+  const where = `colorJitter(${form})`;
+  const brightness = factorRange(options.brightness ?? 0.4, 'brightness', where);
+  const saturation = factorRange(options.saturation ?? 0.4, 'saturation', where);
+  const hue = hueOption(options.hue ?? (form === 'hsv' ? 0.4 : 0), form);
+  if (form === 'hsv') {
+    if (options.contrast !== undefined && options.contrast !== 0) {
+      throw new Error(`${where}: the HSV form has no contrast; use form: 'gluoncv' for contrast jitter.`);
+    }
+    const hueRange = factorRange(hue, 'hue', where);
+    return (batch: Batch, rng) =>
+      tidyBatch(() => {
+        checkBatch(batch, where, 3);
+        const n = batch.images.shape[0];
+        const coef: number[] = [];
+        for (let i = 0; i < n; i++) {
+          coef.push(rng.uniform(hueRange[0], hueRange[1]), rng.uniform(saturation[0], saturation[1]), rng.uniform(brightness[0], brightness[1]));
+        }
+        const hsv = rgbToHsv(tf.div(batch.images, 255));
+        const scaled = tf.mul(hsv, tf.tensor4d(coef, [n, 1, 1, 3]));
+        const [h, s, v] = tf.split(scaled, 3, 3);
+        const v2 = clip ? tf.clipByValue(v!, 0, 1) : v!;
+        const jittered = tf.concat([tf.mod(h!, 1), tf.clipByValue(s!, 0, 1), v2], 3) as tf.Tensor4D;
+        return { images: tf.mul(hsvToRgb(jittered), 255), labels: tf.clone(batch.labels) };
+      });
+  }
+  const contrast = factorRange(options.contrast ?? 0.4, 'contrast', where);
+  return (batch: Batch, rng) =>
+    tidyBatch(() => {
+      checkBatch(batch, where, 3);
+      const n = batch.images.shape[0];
+      const ab: number[] = [];
+      const ac: number[] = [];
+      const as: number[] = [];
+      const hueMatrices: number[] = [];
+      for (let i = 0; i < n; i++) {
+        ab.push(rng.uniform(brightness[0], brightness[1]));
+        ac.push(rng.uniform(contrast[0], contrast[1]));
+        as.push(rng.uniform(saturation[0], saturation[1]));
+        // Transposed, so that pixels (row vectors) times it give M rgb.
+        if (hue > 0) hueMatrices.push(...yiqHueMatrix(rng.uniform(-hue, hue)).flatMap((_, r, m) => m.map((row) => row[r]!)));
+      }
+      const x = batch.images;
+      const col = (v: number[]) => tf.tensor4d(v, [n, 1, 1, 1]);
+      // MXNet: brightness x -> b x; contrast x -> c x + (1 - c) mean(luma); saturation
+      // x -> s x + (1 - s) luma(x). The luma weights sum to 1, so luma is unchanged by saturation and
+      // shifts with contrast exactly as x does: the three maps commute, and MXNet's random order
+      // cannot change the result. Composed: b (c s x + c (1 - s) luma + (1 - c) mean luma).
+      const luma = tf.sum(tf.mul(x, tf.tensor1d([...LUMA])), 3, true);
+      const meanLuma = tf.mean(luma, [1, 2], true);
+      const c = col(ac);
+      const s = col(as);
+      const oneMinus = (t: tf.Tensor) => tf.sub(1, t);
+      let out: tf.Tensor = tf.addN([tf.mul(tf.mul(c, s), x), tf.mul(tf.mul(c, oneMinus(s)), luma), tf.mul(oneMinus(c), meanLuma)]);
+      out = tf.mul(col(ab), out);
+      if (hue > 0) {
+        // Applied after the others (MXNet's order is random; the YIQ rotation nearly commutes).
+        const m = tf.tensor3d(hueMatrices, [n, 3, 3]);
+        const [, h, w] = x.shape;
+        out = tf.reshape(tf.matMul(tf.reshape(out, [n, h * w, 3]) as tf.Tensor3D, m), [n, h, w, 3]);
+      }
+      if (clip) out = tf.clipByValue(out, 0, 255);
+      return { images: out as tf.Tensor4D, labels: tf.clone(batch.labels) };
+    });
+}

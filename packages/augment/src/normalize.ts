@@ -1,0 +1,50 @@
+import type { Batch, BatchTransform } from '@bag-of-tricks/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { checkBatch, tidyBatch } from './checks';
+
+/** The paper's per-channel RGB mean on the 0-255 scale. */
+export const IMAGENET_MEAN: readonly number[] = Object.freeze([123.68, 116.779, 103.939]);
+/** The paper's per-channel RGB standard deviation on the 0-255 scale. */
+export const IMAGENET_STD: readonly number[] = Object.freeze([58.393, 57.12, 57.375]);
+/**
+ * Fashion-MNIST's pixel mean and standard deviation on the 0-255 scale, over all 60,000 training
+ * images (47,040,000 pixels; Debian's dataset-fashion-mnist): 72.9404 and 90.0212.
+ */
+export const FASHION_MNIST_MEAN = 72.9404;
+export const FASHION_MNIST_STD = 90.0212;
+
+export interface NormalizeOptions {
+  /** One value per channel (default: the paper's ImageNet mean). */
+  mean?: readonly number[];
+  /** One value per channel (default: the paper's ImageNet std). */
+  std?: readonly number[];
+}
+
+/** (x - mean) / std per channel; the channel count must match `mean` and `std`. */
+export function normalize({ mean = IMAGENET_MEAN, std = IMAGENET_STD }: NormalizeOptions = {}): BatchTransform {
+  if (mean.length === 0 || mean.length !== std.length) {
+    throw new Error(`normalize: mean and std need one value per channel and the same length, got ${mean.length} and ${std.length}.`);
+  }
+  if (std.some((s) => !(s > 0)) || mean.some((m) => !Number.isFinite(m))) {
+    throw new RangeError(`normalize: std must be > 0 and mean finite, got mean [${mean.join(', ')}], std [${std.join(', ')}].`);
+  }
+  const where = mean.length === 1 ? 'normalizeGrey' : 'normalize';
+  return (batch: Batch) =>
+    tidyBatch(() => {
+      checkBatch(batch, where, mean.length);
+      const images = tf.div(tf.sub(batch.images, tf.tensor1d([...mean])), tf.tensor1d([...std])) as tf.Tensor4D;
+      return { images, labels: tf.clone(batch.labels) };
+    });
+}
+
+export interface NormalizeGreyOptions {
+  /** Default: Fashion-MNIST's 72.9404. */
+  mean?: number;
+  /** Default: Fashion-MNIST's 90.0212. */
+  std?: number;
+}
+
+/** Single-channel normalize, (x - mean) / std; defaults are Fashion-MNIST's statistics on 0-255. */
+export function normalizeGrey({ mean = FASHION_MNIST_MEAN, std = FASHION_MNIST_STD }: NormalizeGreyOptions = {}): BatchTransform {
+  return normalize({ mean: [mean], std: [std] });
+}
