@@ -1,0 +1,203 @@
+import { z } from 'zod';
+
+const positiveInt = z.number().int().positive();
+const nonNegative = z.number().nonnegative();
+
+export const modelSchema = z
+  .object({
+    /** A resnet-variants name: resnet18 … resnet152 with an a/b/c/d suffix, or resnet20 (CIFAR). */
+    name: z.string().min(1),
+    /** Passed to createResNet(name, options): stem, width, inputShape, numClasses, zeroGamma, … */
+    options: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict();
+
+export const dataSchema = z
+  .discriminatedUnion('source', [
+    z.object({ source: z.literal('embedded') }).strict(),
+    z
+      .object({
+        source: z.literal('idx'),
+        /** Folder with train-images-idx3-ubyte(.gz), train-labels…, t10k-… (MNIST layout). */
+        dir: z.string().min(1),
+      })
+      .strict(),
+    z
+      .object({
+        source: z.literal('image-folder'),
+        /** Training images in <dir>/<class>/… */
+        dir: z.string().min(1),
+        /** Validation images in the same layout. */
+        evalDir: z.string().min(1),
+        /** Output side in pixels (default 224). */
+        size: positiveInt.default(224),
+        /** The shorter side before the eval centre crop (default size / 0.875). */
+        resize: positiveInt.optional(),
+        greyscale: z.boolean().default(false),
+      })
+      .strict(),
+  ])
+  .default({ source: 'embedded' });
+
+const optimizerSchema = z
+  .discriminatedUnion('kind', [
+    /** Nesterov accelerated gradient (the paper's optimiser). */
+    z.object({ kind: z.literal('nag'), momentum: z.number().min(0).max(1).default(0.9) }).strict(),
+    /** Plain SGD, or heavy-ball momentum when momentum > 0. */
+    z.object({ kind: z.literal('sgd'), momentum: z.number().min(0).max(1).default(0) }).strict(),
+    z
+      .object({
+        kind: z.literal('adam'),
+        beta1: z.number().min(0).max(1).default(0.9),
+        beta2: z.number().min(0).max(1).default(0.999),
+        epsilon: z.number().positive().default(1e-8),
+      })
+      .strict(),
+  ])
+  .default({ kind: 'nag', momentum: 0.9 });
+
+const scheduleSchema = z
+  .discriminatedUnion('kind', [
+    /** lr · 0.5 · (1 + cos(π t / T)) after warmup, t and T in iterations, ending exactly at `floor`. */
+    z.object({ kind: z.literal('cosine'), floor: nonNegative.default(0) }).strict(),
+    /** lr · gamma^(number of milestones passed); milestones in epochs. */
+    z
+      .object({ kind: z.literal('step'), milestones: z.array(nonNegative).default([]), gamma: z.number().positive().default(0.1) })
+      .strict(),
+  ])
+  .default({ kind: 'cosine', floor: 0 });
+
+export const trainConfigSchema = z
+  .object({
+    model: modelSchema,
+    data: dataSchema,
+    batchSize: positiveInt.default(128),
+    epochs: positiveInt,
+    optimizer: optimizerSchema,
+    /** The learning rate for a batch of 256 when linearScaling is on (default 0.1, the paper's). */
+    baseLr: z.number().positive().default(0.1),
+    /** lr = baseLr · batchSize / 256 (He et al. §3.1). Off: lr = baseLr. */
+    linearScaling: z.boolean().default(true),
+    /** Linear warmup from 0 over this many epochs, per iteration (paper: 5). */
+    warmupEpochs: nonNegative.default(0),
+    schedule: scheduleSchema,
+    /** L2 weight decay, added as wd · w to the gradients of the decay group (PyTorch SGD's weight_decay). */
+    weightDecay: nonNegative.default(1e-4),
+    /** No bias decay: decay only conv and dense kernels, not biases or BN gamma/beta. */
+    noBiasDecay: z.boolean().default(false),
+    labelSmoothing: z
+      .object({ epsilon: z.number().min(0).lt(1).default(0.1), form: z.enum(['paper', 'uniform']).default('uniform') })
+      .strict()
+      .optional(),
+    mixup: z
+      .object({
+        alpha: z.number().positive().default(0.2),
+        /** The last N epochs train without mixup. */
+        offEpochs: z.number().int().nonnegative().default(0),
+      })
+      .strict()
+      .optional(),
+    cutmix: z
+      .object({ alpha: z.number().positive().default(1), offEpochs: z.number().int().nonnegative().default(0) })
+      .strict()
+      .optional(),
+    distillation: z
+      .object({
+        /** Path or URL of the teacher's model.json (a saved tfjs LayersModel). */
+        teacher: z.string().min(1),
+        temperature: z.number().positive().default(20),
+        form: z.enum(['paper', 'weighted']).default('paper'),
+        hardWeight: z.number().min(0).max(1).default(0.5),
+        softTerm: z.enum(['cross-entropy', 'kl']).default('cross-entropy'),
+        /** Compute teacher logits once on the eval view of each sample (only without mixup/cutmix). */
+        cache: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
+    /** Options for augment's trainPipeline (crop scale, flip, jitter, lighting, normalisation). */
+    augment: z.record(z.string(), z.unknown()).default({}),
+    seed: z.number().int().default(0),
+    /** Reserved for data-parallel training; only 1 is supported now. */
+    workers: positiveInt.default(1),
+    checkpoint: z
+      .object({
+        /** Steps between checkpoints; 0 = at the end of every epoch (default). */
+        every: z.number().int().nonnegative().default(0),
+        /** How many recent checkpoints to keep (default 3). */
+        keep: positiveInt.default(3),
+      })
+      .strict()
+      .default({ every: 0, keep: 3 }),
+    /** Output folder: metrics.jsonl, checkpoints/, report.html. */
+    out: z.string().min(1).default('runs/train'),
+    /** Write a JSONL line every N steps (epoch lines always). */
+    logEvery: positiveInt.default(1),
+    /** Batch size for evaluation (default 500). */
+    evalBatchSize: positiveInt.default(500),
+    backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.mixup && c.cutmix) {
+      ctx.addIssue({ code: 'custom', path: ['cutmix'], message: 'mixup and cutmix are exclusive here; set only one of them' });
+    }
+    if (c.distillation?.cache && (c.mixup || c.cutmix)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['distillation', 'cache'],
+        message: 'cached teacher logits cannot follow mixed images; set cache: false when mixup or cutmix is on',
+      });
+    }
+    if (c.mixup && c.mixup.offEpochs > c.epochs) {
+      ctx.addIssue({ code: 'custom', path: ['mixup', 'offEpochs'], message: `must be at most epochs (${c.epochs})` });
+    }
+    if (c.warmupEpochs > c.epochs) {
+      ctx.addIssue({ code: 'custom', path: ['warmupEpochs'], message: `must be at most epochs (${c.epochs})` });
+    }
+  });
+
+/** A config as written in JSON (defaults optional). */
+export type TrainConfigInput = z.input<typeof trainConfigSchema>;
+/** A validated config with every default filled in. */
+export type TrainConfig = z.output<typeof trainConfigSchema>;
+
+/** Thrown for an invalid config; `issues` lists each bad field as `path: message`. */
+export class ConfigError extends Error {
+  constructor(
+    readonly issues: readonly string[],
+    source?: string,
+  ) {
+    super(`Invalid training config${source ? ` (${source})` : ''}:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') : '(root)';
+  switch (issue.code) {
+    case 'invalid_type':
+      return `${path}: expected ${issue.expected}${issue.input === undefined ? ' (required, missing)' : `, got ${JSON.stringify(issue.input)}`}`;
+    case 'invalid_value':
+      return `${path}: got ${JSON.stringify(issue.input)}; allowed: ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'unrecognized_keys':
+      return `${path}: unknown field(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+    case 'invalid_union': {
+      // A discriminated union names the allowed tags in its message: "… Expected 'a' | 'b'".
+      const allowed = /Expected (.*)$/.exec(issue.message)?.[1];
+      const input = 'input' in issue ? (issue.input as unknown) : undefined;
+      const disc = (issue as { discriminator?: string }).discriminator;
+      const value = disc && input && typeof input === 'object' ? (input as Record<string, unknown>)[disc] : input;
+      const got = value !== undefined ? `got ${JSON.stringify(value)}; ` : '';
+      return allowed ? `${path}: ${got}allowed: ${allowed}` : `${path}: ${issue.message}`;
+    }
+    default:
+      return `${path}: ${issue.message}${'input' in issue && issue.input !== undefined ? ` (got ${JSON.stringify(issue.input)})` : ''}`;
+  }
+}
+
+/** Validates a config object (parsed JSON) and fills defaults; throws a {@link ConfigError} naming every bad field. */
+export function parseConfig(input: unknown, source?: string): TrainConfig {
+  const result = trainConfigSchema.safeParse(input, { reportInput: true });
+  if (!result.success) throw new ConfigError(result.error.issues.map(describeIssue), source);
+  return result.data;
+}

@@ -1,0 +1,186 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { Batch, BatchTransform, Rng, Schedule } from '@bag-of-tricks/core';
+import type { Loader } from '@bag-of-tricks/data';
+import type { CachedTeacherLogits, Teacher } from '@bag-of-tricks/distill';
+import { applyLearningRate } from '@bag-of-tricks/schedules';
+import type { EpochRecord, History, StepRecord } from './checkpoint';
+import { evaluate } from './evaluate';
+import { createTrainStep, type StepLoss } from './train-step';
+import type { DecaySplit } from './weight-decay';
+
+/** Thrown when the loss turns NaN or infinite; names the step and the last good checkpoint. */
+export class TrainingDivergedError extends Error {
+  constructor(
+    readonly step: number,
+    readonly epoch: number,
+    readonly loss: number,
+    readonly lastCheckpoint: string | null,
+  ) {
+    super(
+      `Training diverged: the loss is ${loss} at step ${step} (epoch ${epoch + 1}). ` +
+        (lastCheckpoint
+          ? `Last good checkpoint: ${lastCheckpoint} (resume from it with a lower learning rate or more warmup).`
+          : 'No checkpoint was written before this step.'),
+    );
+    this.name = 'TrainingDivergedError';
+  }
+}
+
+/** Where a run stands; a checkpoint stores it, `--resume` restores it. */
+export interface LoopPosition {
+  step: number;
+  epoch: number;
+  batchInEpoch: number;
+  /** Sum and count of the step losses of `epoch` so far, so a resumed epoch reports the same mean. */
+  epochLossSum?: number;
+  epochLossCount?: number;
+}
+
+export interface LoopHooks {
+  onStep?(record: StepRecord): void;
+  onEpoch?(record: EpochRecord): void;
+  /** Writes a checkpoint of the current state; returns its path (or an id). */
+  checkpoint?(position: LoopPosition, history: History, reason: 'every' | 'epoch' | 'stop' | 'end'): Promise<string>;
+  log?(message: string): void;
+}
+
+export interface LoopOptions {
+  model: LayersModel;
+  optimizer: tf.Optimizer;
+  schedule: Schedule;
+  loss: StepLoss;
+  decay: DecaySplit;
+  weightDecay: number;
+  epochs: number;
+  /** Training batches, un-augmented: the order of epoch e is a pure function of (seed, e). */
+  trainLoader: Loader;
+  /** Augmentation for epoch e (the mixup phase switches it off for the last epochs). */
+  trainTransform(epoch: number): BatchTransform;
+  /** Test batches already through the eval pipeline. */
+  evalLoader: Loader;
+  /** The run's augmentation generator; each step forks its own stream from it. */
+  rng: Rng;
+  teacher?: Teacher;
+  /** Cached teacher logits and the sample indices of batch b of epoch e. */
+  cachedTeacher?: { cache: CachedTeacherLogits; indices(epoch: number, batch: number): number[] };
+  position: LoopPosition;
+  history: History;
+  /** Checkpoint every N steps; 0 = at every epoch end. */
+  checkpointEvery: number;
+  /** Write a step record every N steps. */
+  logEvery: number;
+  /** Stop (with a checkpoint) once this many steps are done: for tests and time-boxed runs. */
+  stopAfterStep?: number;
+  hooks?: LoopHooks;
+  /** Clock in milliseconds (default performance.now). */
+  now?: () => number;
+}
+
+export interface LoopResult {
+  readonly position: LoopPosition;
+  readonly history: History;
+  /** True when `stopAfterStep` ended the run early. */
+  readonly stopped: boolean;
+  readonly lastCheckpoint: string | null;
+}
+
+/**
+ * The training loop, free of Node APIs so it can run in a browser. Per step: the schedule sets the lr,
+ * the batch is augmented with a stream forked from `rng`, the teacher (if any) runs outside the gradient
+ * closure, then one tidy step (forward in training mode, loss, gradients + L2 decay, apply). A resumed run
+ * skips the batches of its epoch already done. Evaluates top-1/top-5 after every epoch.
+ */
+export async function runTrainingLoop(o: LoopOptions): Promise<LoopResult> {
+  const now = o.now ?? (() => performance.now());
+  const step = createTrainStep({ model: o.model, optimizer: o.optimizer, loss: o.loss, decayVariables: o.decay.decay, weightDecay: o.weightDecay });
+  const position = { ...o.position };
+  const history = o.history;
+  const hooks = o.hooks ?? {};
+  let lastCheckpoint: string | null = null;
+  const save = async (reason: 'every' | 'epoch' | 'stop' | 'end'): Promise<void> => {
+    if (hooks.checkpoint) lastCheckpoint = await hooks.checkpoint({ ...position }, history, reason);
+  };
+
+  for (let epoch = position.epoch; epoch < o.epochs; epoch++) {
+    const transform = o.trainTransform(epoch);
+    const epochStart = now();
+    const resuming = epoch === position.epoch;
+    let lossSum = resuming ? (position.epochLossSum ?? 0) : 0;
+    let lossCount = resuming ? (position.epochLossCount ?? 0) : 0;
+    let batchIndex = 0;
+    let lastTime = now();
+    for await (const raw of o.trainLoader.epoch(epoch)) {
+      const b = batchIndex++;
+      if (epoch === position.epoch && b < position.batchInEpoch) {
+        tf.dispose([raw.images, raw.labels]); // done before the checkpoint we resumed from
+        continue;
+      }
+      const lr = o.schedule(position.step);
+      applyLearningRate(o.optimizer, lr);
+      const stepRng = o.rng.fork();
+      const batch = tf.tidy(() => {
+        const out = transform(raw, stepRng);
+        return { images: out.images, labels: out.labels } as unknown as tf.TensorContainer;
+      }) as unknown as Batch;
+      tf.dispose([raw.images, raw.labels]);
+      let teacherLogits: tf.Tensor | undefined;
+      let lossValue: number;
+      try {
+        if (o.teacher) teacherLogits = o.teacher.logits(batch.images);
+        else if (o.cachedTeacher) teacherLogits = o.cachedTeacher.cache.gather(o.cachedTeacher.indices(epoch, b));
+        const lossTensor = step(batch, teacherLogits);
+        lossValue = (await lossTensor.data())[0] as number;
+        lossTensor.dispose();
+      } finally {
+        tf.dispose([batch.images, batch.labels]);
+        if (teacherLogits) teacherLogits.dispose();
+      }
+      if (!Number.isFinite(lossValue)) throw new TrainingDivergedError(position.step, epoch, lossValue, lastCheckpoint);
+      position.step++;
+      position.batchInEpoch = b + 1;
+      position.epoch = epoch;
+      lossSum += lossValue;
+      lossCount++;
+      position.epochLossSum = lossSum;
+      position.epochLossCount = lossCount;
+      const t = now();
+      const record: StepRecord = {
+        step: position.step,
+        epoch,
+        loss: lossValue,
+        lr,
+        imagesPerSecond: (batch.images.shape[0] * 1000) / Math.max(t - lastTime, 1e-3),
+      };
+      lastTime = t;
+      if (position.step % o.logEvery === 0) history.steps.push(record);
+      hooks.onStep?.(record);
+      if (o.stopAfterStep !== undefined && position.step >= o.stopAfterStep) {
+        await save('stop');
+        return { position, history, stopped: true, lastCheckpoint };
+      }
+      if (o.checkpointEvery > 0 && position.step % o.checkpointEvery === 0) await save('every');
+    }
+    const result = await evaluate(o.model, o.evalLoader.epoch(0));
+    const record: EpochRecord = {
+      epoch,
+      step: position.step,
+      trainLoss: lossCount > 0 ? lossSum / lossCount : Number.NaN,
+      top1: result.top1,
+      top5: result.top5,
+      evalLoss: result.loss,
+      lr: o.schedule(Math.max(position.step - 1, 0)),
+      seconds: (now() - epochStart) / 1000,
+    };
+    history.epochs.push(record);
+    hooks.onEpoch?.(record);
+    position.epoch = epoch + 1;
+    position.batchInEpoch = 0;
+    position.epochLossSum = 0;
+    position.epochLossCount = 0;
+    const last = epoch + 1 === o.epochs;
+    if (last) await save('end');
+    else if (o.checkpointEvery === 0) await save('epoch');
+  }
+  return { position, history, stopped: false, lastCheckpoint };
+}

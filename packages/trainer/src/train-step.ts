@@ -1,0 +1,35 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { Batch } from '@bag-of-tricks/core';
+import { addWeightDecay } from './weight-decay';
+
+/** The training loss: targets, student logits and (under distillation) the teacher's logits for the same batch. */
+export type StepLoss = (yTrue: tf.Tensor, logits: tf.Tensor, teacherLogits?: tf.Tensor) => tf.Scalar;
+
+export interface TrainStepOptions {
+  model: LayersModel;
+  optimizer: tf.Optimizer;
+  loss: StepLoss;
+  /** Variables that get `weightDecay · w` added to their gradient. */
+  decayVariables?: readonly tf.Variable[];
+  weightDecay?: number;
+}
+
+/**
+ * One optimiser step, synchronous and inside `tf.tidy`: forward in training mode (BN moving statistics
+ * update), loss, gradients of the trainable variables, L2 weight decay on the decay group, apply.
+ * Returns the loss (a kept scalar the caller disposes). Teacher logits must be computed by the caller,
+ * outside, so no gradient reaches the teacher.
+ */
+export function createTrainStep({ model, optimizer, loss, decayVariables = [], weightDecay = 0 }: TrainStepOptions) {
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  return (batch: Batch, teacherLogits?: tf.Tensor): tf.Scalar =>
+    tf.tidy(() => {
+      const { value, grads } = optimizer.computeGradients(() => {
+        const logits = model.apply(batch.images, { training: true }) as tf.Tensor;
+        return loss(batch.labels, logits, teacherLogits);
+      }, variables);
+      optimizer.applyGradients(addWeightDecay(grads, decayVariables, weightDecay));
+      return value;
+    });
+}
