@@ -14,13 +14,14 @@ const shapes = {
   fc: [16, 5], fcb: [5],
 } as const;
 
-type Params = Record<keyof typeof shapes, tf.Variable>;
+type Params = Record<keyof typeof shapes, tf.Variable> & { w1: tf.Tensor4D; w2: tf.Tensor4D; wd: tf.Tensor4D; dw: tf.Tensor4D };
 type BatchNorm = 'ours' | 'stock';
 
 function makeParams(): Params {
   const entries = Object.entries(shapes).map(([name, shape], i) => {
-    const data = normals(shape.reduce((a, b) => a * b, 1), 100 + i).map((v) => v * 0.3);
-    return [name, tf.variable(tf.tensor(data, [...shape]), true, `${name}_${i}`)];
+    const dims = [...shape] as number[];
+    const data = normals(dims.reduce((a, b) => a * b, 1), 100 + i).map((v) => v * 0.3);
+    return [name, tf.variable(tf.tensor(data, dims), true, `${name}_${i}`)];
   });
   return Object.fromEntries(entries) as Params;
 }
@@ -28,15 +29,15 @@ function makeParams(): Params {
 const bn = (kind: BatchNorm, x: tf.Tensor4D, g: tf.Tensor, b: tf.Tensor): tf.Tensor4D => {
   if (kind === 'ours') return batchNormTraining(x, g, b, 1e-5).y as tf.Tensor4D;
   const m = tf.moments(x, [0, 1, 2]);
-  return tf.batchNorm(x, m.mean, m.variance, b, g, 1e-5);
+  return tf.batchNorm(x, m.mean, m.variance, b, g, 1e-5) as tf.Tensor4D;
 };
 
 /** A ResNet-shaped net: conv-BN-relu, strided conv with a strided 1x1 shortcut, depthwise, max and avg pool, dense, softmax CE. */
 function loss(p: Params, x: tf.Tensor4D, labels: tf.Tensor2D, kind: BatchNorm): tf.Scalar {
-  let h = tf.relu(bn(kind, tf.conv2d(x, p.w1, 1, 'same'), p.g1, p.b1));
+  let h: tf.Tensor4D = tf.relu(bn(kind, tf.conv2d(x, p.w1, 1, 'same'), p.g1, p.b1));
   const shortcut = tf.conv2d(h, p.wd, 2, 'same');
-  h = tf.relu(tf.add(bn(kind, tf.conv2d(h, p.w2, 2, 'same'), p.g2, p.b2), shortcut));
-  h = tf.relu6(tf.depthwiseConv2d(h, p.dw, 1, 'same'));
+  h = tf.relu(tf.add(bn(kind, tf.conv2d(h, p.w2, 2, 'same'), p.g2, p.b2), shortcut)) as tf.Tensor4D;
+  h = tf.relu6(tf.depthwiseConv2d(h, p.dw, 1, 'same')) as tf.Tensor4D;
   h = tf.maxPool(h, 3, 2, 'same');
   h = tf.avgPool(h, 2, 1, 'valid');
   const pooled = tf.mean(h, [1, 2]) as tf.Tensor2D;
