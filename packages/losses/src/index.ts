@@ -1,1 +1,9 @@
-export {};
+export type { Loss } from '@bag-of-tricks/core';
+export { crossEntropyWithLogits, softTargetCrossEntropy, type SoftTargetCrossEntropyOptions } from './soft-target-cross-entropy';
+export {
+  labelSmoothingCrossEntropy,
+  smoothLabels,
+  type LabelSmoothingCrossEntropyOptions,
+  type SmoothingForm,
+  type SmoothingOptions,
+} from './label-smoothing';
