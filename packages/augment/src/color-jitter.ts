@@ -154,7 +154,7 @@ export function colorJitter(options: ColorJitterOptions = {}): BatchTransform {
       const c = col(ac);
       const s = col(as);
       const oneMinus = (t: tf.Tensor) => tf.sub(1, t);
-      let out: tf.Tensor = tf.addN([tf.mul(tf.mul(c, s), x), tf.mul(tf.mul(c, oneMinus(s)), luma), tf.mul(oneMinus(c), meanLuma)]);
+      let out: tf.Tensor = tf.add(tf.add(tf.mul(tf.mul(c, s), x), tf.mul(tf.mul(c, oneMinus(s)), luma)), tf.mul(oneMinus(c), meanLuma));
       out = tf.mul(col(ab), out);
       if (hue > 0) {
         // Applied after the others (MXNet's order is random; the YIQ rotation nearly commutes).
