@@ -35,6 +35,9 @@ export interface DistillationOptions {
 /** A distillation loss: targets (one-hot or soft), student logits z and teacher logits r, each [N, K]; a batch mean. */
 export type DistillationLoss = (yTrue: tf.Tensor, studentLogits: tf.Tensor, teacherLogits: tf.Tensor) => tf.Scalar;
 
+/** Identity whose gradient is zero: the teacher's logits are targets, never trained through this loss. */
+const stopGradient = tf.customGrad(((x: tf.Tensor) => ({ value: tf.clone(x), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) })) as unknown as Parameters<typeof tf.customGrad>[0]);
+
 /** The soft term alone, without T²: batch mean of CE or KL between softmax(r/T) and softmax(z/T). */
 export function temperedSoftTerm(
   studentLogits: tf.Tensor,
@@ -44,7 +47,7 @@ export function temperedSoftTerm(
 ): tf.Scalar {
   return tf.tidy(() => {
     const zLogP = tf.logSoftmax(tf.div(studentLogits, temperature));
-    const rLogP = tf.logSoftmax(tf.div(tf.stopGradient(teacherLogits), temperature));
+    const rLogP = tf.logSoftmax(tf.div(stopGradient(teacherLogits) as tf.Tensor, temperature));
     const q = tf.exp(rLogP);
     const perSample =
       softTerm === 'kl' ? tf.sum(tf.mul(q, tf.sub(rLogP, zLogP)), -1) : tf.neg(tf.sum(tf.mul(q, zLogP), -1));

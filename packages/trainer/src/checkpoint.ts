@@ -72,10 +72,16 @@ export interface Checkpoint {
   readonly header: CheckpointHeader;
   readonly modelWeights: tf.Tensor[];
   /** `optimizer.getWeights()`: the iteration count first, then the slots in tfjs's order. */
-  readonly optimizerWeights: tf.NamedTensor[];
+  readonly optimizerWeights: NamedTensor[];
 }
 
 const MAGIC = 'BOTCKPT1';
+
+/** tfjs's `{ name, tensor }` pair of `optimizer.getWeights()`. */
+export interface NamedTensor {
+  name: string;
+  tensor: tf.Tensor;
+}
 
 /** Names and shapes of all model weights (BN moving statistics included), independent of tfjs's `_1` suffixes. */
 export function modelFingerprint(model: LayersModel, modelName: string): ModelFingerprint {
@@ -155,7 +161,7 @@ export function decodeCheckpoint(bytes: Uint8Array, where: string): Checkpoint {
   }
   const start = align8(12 + headerLength);
   const modelWeights: tf.Tensor[] = [];
-  const optimizerWeights: tf.NamedTensor[] = [];
+  const optimizerWeights: NamedTensor[] = [];
   for (const t of header.tensors) {
     const begin = start + t.byteOffset;
     if (begin + t.byteLength > bytes.byteLength) throw new Error(`${where} is truncated: tensor ${t.name} runs past the end of the file.`);

@@ -1,1 +1,31 @@
-export {};
+export { ConfigError, parseConfig, trainConfigSchema, type TrainConfig, type TrainConfigInput } from './config';
+export { createOptimizer } from './optimizer';
+export { learningRateSchedule, peakLearningRate } from './learning-rate';
+export { addWeightDecay, splitDecayVariables, type DecaySplit } from './weight-decay';
+export { createTrainStep, type StepLoss, type TrainStepOptions } from './train-step';
+export { evaluate, scoreBatch, type EvalResult } from './evaluate';
+export {
+  runTrainingLoop,
+  TrainingDivergedError,
+  type LoopHooks,
+  type LoopOptions,
+  type LoopPosition,
+  type LoopResult,
+} from './loop';
+export {
+  checkFingerprint,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  modelFingerprint,
+  restoreCheckpoint,
+  type Checkpoint,
+  type CheckpointHeader,
+  type CheckpointMeta,
+  type EpochRecord,
+  type History,
+  type ModelFingerprint,
+  type StepRecord,
+} from './checkpoint';
+export { train, type TrainOptions, type TrainResult } from './node/train';
+export { latestCheckpoint, listCheckpoints, readCheckpointFile } from './node/files';
+export { renderReport, reportSpecs, type ReportSummary } from './node/report';

@@ -18,7 +18,7 @@ export function splitDecayVariables(model: LayersModel, noBiasDecay: boolean): D
   const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
   if (!noBiasDecay) return { decay: trainable, excluded: [] };
   const groups = weightDecayGroups(model);
-  const decayNames = new Set(groups.decay.map((w) => w.read().name));
+  const decayNames = new Set(groups.decay.map((w) => (w.read() as tf.Variable).name));
   const decay = trainable.filter((v) => decayNames.has(v.name));
   const excluded = trainable.filter((v) => !decayNames.has(v.name));
   return { decay, excluded };

@@ -1,0 +1,358 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { compose, cutmix, evalPipeline, mixup, trainPipeline, type EvalPipelineOptions, type TrainPipelineOptions } from '@bag-of-tricks/augment';
+import { initBackend, type BackendName } from '@bag-of-tricks/backend';
+import { createRng, rngFromState, type Batch, type BatchTransform } from '@bag-of-tricks/core';
+import {
+  createLoader,
+  imageFolderDataset,
+  loadEmbeddedFashionMnist,
+  loadIdxDataset,
+  registerFileRouter,
+  writeFileAtomic,
+  type Dataset,
+  type InMemoryDataset,
+  type Loader,
+} from '@bag-of-tricks/data';
+import { cacheTeacherLogits, distillationLoss, loadTeacher, type CachedTeacherLogits, type Teacher } from '@bag-of-tricks/distill';
+import { smoothLabels, softTargetCrossEntropy } from '@bag-of-tricks/losses';
+import { createResNet, type ResNetName } from '@bag-of-tricks/resnet-variants';
+import { modelFingerprint, restoreCheckpoint, type CheckpointMeta, type History } from '../checkpoint';
+import { parseConfig, type TrainConfig, type TrainConfigInput } from '../config';
+import { learningRateSchedule, peakLearningRate } from '../learning-rate';
+import { runTrainingLoop, TrainingDivergedError, type LoopPosition } from '../loop';
+import { createOptimizer } from '../optimizer';
+import type { StepLoss } from '../train-step';
+import { splitDecayVariables } from '../weight-decay';
+import { appendJsonl, latestCheckpoint, readCheckpointFile, saveCheckpointFile } from './files';
+import { createProgress } from './progress';
+import { renderReport } from './report';
+
+export interface TrainOptions {
+  /** Continue a run: `true` = the newest checkpoint in `out/checkpoints`, or a checkpoint file path. */
+  resume?: boolean | string;
+  /** Stop once this many steps are done (a checkpoint is written). For tests and time-boxed runs. */
+  stopAfterStep?: number;
+  /** Show a cli-progress bar (default: when stderr is a TTY). */
+  progress?: boolean;
+  /** Where log lines go (default console.log); `() => {}` silences them. */
+  log?: (message: string) => void;
+  /** Write report.html at the end (default true). */
+  report?: boolean;
+  /** Where the config came from, for error messages. */
+  configSource?: string;
+}
+
+export interface TrainResult {
+  /** Final eval top-1 and top-5 (of the last epoch run; NaN when stopped before an epoch ended). */
+  readonly top1: number;
+  readonly top5: number;
+  readonly steps: number;
+  readonly epochs: number;
+  readonly stopped: boolean;
+  readonly seconds: number;
+  readonly backend: BackendName;
+  readonly history: History;
+  readonly config: TrainConfig;
+  readonly out: string;
+  readonly metricsPath: string;
+  readonly reportPath: string | null;
+  readonly lastCheckpoint: string | null;
+  /** Names of the trainable variables left out of weight decay. */
+  readonly excludedFromDecay: readonly string[];
+}
+
+interface Data {
+  train: Dataset;
+  test: Dataset;
+  augment: TrainPipelineOptions;
+  eval: EvalPipelineOptions;
+}
+
+function loadData(config: TrainConfig): Data {
+  const d = config.data;
+  if (d.source === 'image-folder') {
+    const size = d.size;
+    for (const dir of [d.dir, d.evalDir]) if (!existsSync(dir)) throw new Error(`data: image folder not found: ${resolve(dir)}`);
+    const channels = d.greyscale ? 1 : 3;
+    return {
+      // The dataset already crops (random-resized for train, resize + centre crop for eval) on the decoded image.
+      train: imageFolderDataset(d.dir, { mode: 'train', size, greyscale: d.greyscale }),
+      test: imageFolderDataset(d.evalDir, { mode: 'eval', size, ...(d.resize ? { resize: d.resize } : {}), greyscale: d.greyscale }),
+      augment: { channels, size, scale: [1, 1], ratio: [1, 1], ...(channels === 1 ? { preset: 'greyscale' } : {}) },
+      eval: { channels, resize: false, crop: size, ...(channels === 1 ? { preset: 'greyscale' } : {}) },
+    };
+  }
+  let split: { train: InMemoryDataset; test: InMemoryDataset };
+  if (d.source === 'embedded') split = loadEmbeddedFashionMnist();
+  else {
+    if (!existsSync(d.dir)) throw new Error(`data.dir: folder not found: ${resolve(d.dir)} (for Fashion-MNIST see \`dpkg -L dataset-fashion-mnist\`).`);
+    split = { train: loadIdxDataset(d.dir, 'train'), test: loadIdxDataset(d.dir, 'test') };
+  }
+  const { height, channels } = split.train;
+  const grey = channels === 1;
+  return {
+    ...split,
+    augment: grey ? { preset: 'greyscale', size: height } : { size: height },
+    eval: grey ? { preset: 'greyscale', crop: height, resize: Math.round(height / 0.875) } : { crop: height, resize: Math.round(height / 0.875) },
+  };
+}
+
+/** A training-loader wrapper that records which sample indices each batch holds (for cached teacher logits). */
+function recordIndices(dataset: Dataset): { dataset: Dataset; reset(): void; indices(batch: number, batchSize: number): number[] } {
+  let log: number[] = [];
+  const wrapped: Dataset = Object.assign(Object.create(dataset) as Dataset, {
+    get: (index: number, rng: Parameters<Dataset['get']>[1]) => {
+      log.push(index); // the loader requests samples in epoch-position order
+      return dataset.get(index, rng);
+    },
+  });
+  return { dataset: wrapped, reset: () => (log = []), indices: (b, bs) => log.slice(b * bs, (b + 1) * bs) };
+}
+
+function teacherPathCheck(teacher: string): void {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(teacher) && !teacher.startsWith('file://')) return;
+  const path = resolve(teacher.replace(/^file:\/\//, ''));
+  const json = path.endsWith('.json') ? path : join(path, 'model.json');
+  if (!existsSync(json)) {
+    throw new Error(`distillation.teacher: teacher model not found: ${json} (expected a tfjs LayersModel saved with model.save('file://DIR')).`);
+  }
+}
+
+function formatNames(names: readonly string[], max = 12): string {
+  return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')}, … (${names.length - max} more)`;
+}
+
+/**
+ * Trains a ResNet variant as a config says, in Node: picks the backend, loads data, builds model,
+ * optimiser, schedule, augmentation and loss, restores a checkpoint if asked, runs the loop with a
+ * progress bar, writes metrics.jsonl, checkpoints and report.html under `config.out`.
+ */
+export async function train(configInput: TrainConfigInput | TrainConfig, options: TrainOptions = {}): Promise<TrainResult> {
+  const log = options.log ?? ((m: string) => console.log(m));
+  let config = parseConfig(configInput, options.configSource);
+  // A checkpoint to resume from: read it first, so its config can stand in for a missing one.
+  const resumePath = options.resume === true ? latestCheckpoint(config.out) : options.resume || null;
+  if (options.resume === true && !resumePath) throw new Error(`--resume: no checkpoint in ${resolve(config.out, 'checkpoints')}.`);
+  const checkpoint = resumePath ? readCheckpointFile(resumePath) : null;
+  if (config.workers > 1) {
+    throw new Error(`workers: ${config.workers} is not supported yet; data-parallel training is reserved for a later release. Use workers: 1.`);
+  }
+
+  const backend = await initBackend(config.backend, { log });
+  registerFileRouter();
+  const out = resolve(config.out);
+  mkdirSync(out, { recursive: true });
+  const metricsPath = join(out, 'metrics.jsonl');
+
+  const data = loadData(config);
+  const recorder = config.distillation?.cache ? recordIndices(data.train) : null;
+  const trainLoader0 = createLoader(recorder?.dataset ?? data.train, { batchSize: config.batchSize, seed: config.seed, shuffle: true, dropLast: true });
+  const trainLoader: Loader = recorder
+    ? { ...trainLoader0, dataset: trainLoader0.dataset, stepsPerEpoch: trainLoader0.stepsPerEpoch, stats: trainLoader0.stats, epoch: (e) => (recorder.reset(), trainLoader0.epoch(e)) }
+    : trainLoader0;
+  const evalTransform = evalPipeline(data.eval);
+  const evalLoader = createLoader(data.test, { batchSize: config.evalBatchSize, seed: config.seed, shuffle: false, transform: evalTransform });
+  const stepsPerEpoch = trainLoader.stepsPerEpoch;
+  const numClasses = data.train.numClasses;
+
+  const modelName = config.model.name;
+  const modelOptions = {
+    inputShape: [data.augment.size ?? data.train.height, data.augment.size ?? data.train.width, data.train.channels] as [number, number, number],
+    numClasses,
+    seed: config.seed,
+    ...config.model.options,
+  };
+  const model: LayersModel = createResNet(modelName as ResNetName, modelOptions);
+  const fingerprint = modelFingerprint(model, `${modelName} ${JSON.stringify(config.model.options)}`);
+  const schedule = learningRateSchedule(config, stepsPerEpoch);
+  const optimizer = createOptimizer(config.optimizer, schedule(0));
+  const decay = splitDecayVariables(model, config.noBiasDecay);
+  const excludedFromDecay = decay.excluded.map((v) => v.name);
+  log(
+    `[trainer] ${modelName}: ${model.countParams().toLocaleString('en')} parameters; ${stepsPerEpoch} steps/epoch x ${config.epochs} epochs; ` +
+      `peak lr ${peakLearningRate(config).toPrecision(4)}${config.linearScaling ? ` (= ${config.baseLr} x ${config.batchSize}/256)` : ''}`,
+  );
+  log(
+    config.weightDecay === 0
+      ? '[trainer] weight decay: off'
+      : config.noBiasDecay
+        ? `[trainer] weight decay ${config.weightDecay} on ${decay.decay.length} variables; excluded (no bias decay): ${excludedFromDecay.length} — ${formatNames(excludedFromDecay)}`
+        : `[trainer] weight decay ${config.weightDecay} on all ${decay.decay.length} trainable variables (noBiasDecay off; none excluded)`,
+  );
+
+  // Augmentation: train pipeline, label smoothing (affine, so before or after mixing is the same), then mixup/CutMix.
+  const base = trainPipeline({ ...data.augment, ...(config.augment as TrainPipelineOptions) });
+  const smoothing = config.labelSmoothing;
+  const smooth: BatchTransform | null = smoothing
+    ? (batch) => ({ images: batch.images, labels: smoothLabels(batch.labels, { epsilon: smoothing.epsilon, form: smoothing.form }) })
+    : null;
+  const mixing = config.mixup ? mixup({ alpha: config.mixup.alpha }) : config.cutmix ? cutmix({ alpha: config.cutmix.alpha }) : null;
+  const offEpochs = config.mixup?.offEpochs ?? config.cutmix?.offEpochs ?? 0;
+  const withMix = compose(...[base, smooth, mixing].filter((t): t is BatchTransform => t !== null));
+  const withoutMix = compose(...[base, smooth].filter((t): t is BatchTransform => t !== null));
+  const trainTransform = (epoch: number): BatchTransform => (mixing && epoch < config.epochs - offEpochs ? withMix : withoutMix);
+
+  const hard = softTargetCrossEntropy({ checkTargets: false });
+  let teacher: Teacher | undefined;
+  let cached: CachedTeacherLogits | undefined;
+  let loss: StepLoss = (y, logits) => hard(y, logits);
+  const dist = config.distillation;
+  if (dist) {
+    teacherPathCheck(dist.teacher);
+    teacher = await loadTeacher(dist.teacher);
+    const kd = distillationLoss({ temperature: dist.temperature, form: dist.form, hardWeight: dist.hardWeight, softTerm: dist.softTerm, hardLoss: hard });
+    loss = (y, logits, r) => {
+      if (!r) throw new Error('distillation: no teacher logits for this batch.');
+      return kd(y, logits, r);
+    };
+    if (dist.cache) {
+      const train = data.train as InMemoryDataset;
+      if (!('images' in train)) throw new Error('distillation.cache needs an in-memory dataset (embedded or idx), not an image folder.');
+      const pixels = train.height * train.width * train.channels;
+      log(`[trainer] caching teacher logits for ${train.size} training images (eval-pipeline view)…`);
+      cached = cacheTeacherLogits(
+        teacher,
+        (start, end) =>
+          tf.tidy(() => {
+            const x = tf.tensor4d(Float32Array.from(train.images.subarray(start * pixels, end * pixels)), [end - start, train.height, train.width, train.channels]);
+            const batch: Batch = { images: x, labels: tf.zeros([end - start, numClasses]) };
+            return evalTransform(batch, createRng(0)).images;
+          }),
+        { numSamples: train.size, batchSize: config.evalBatchSize },
+      );
+    }
+  }
+
+  let position: LoopPosition = { step: 0, epoch: 0, batchInEpoch: 0 };
+  let history: History = { steps: [], epochs: [] };
+  let rng = createRng(config.seed, 0x5eed);
+  if (checkpoint && resumePath) {
+    await restoreCheckpoint(checkpoint, model, optimizer, fingerprint, resolve(resumePath));
+    const h = checkpoint.header;
+    position = { step: h.step, epoch: h.epoch, batchInEpoch: h.batchInEpoch, ...(h as Partial<LoopPosition>) };
+    position = { step: h.step, epoch: h.epoch, batchInEpoch: h.batchInEpoch, epochLossSum: (h as { epochLossSum?: number }).epochLossSum ?? 0, epochLossCount: (h as { epochLossCount?: number }).epochLossCount ?? 0 };
+    history = h.history;
+    rng = rngFromState(h.rng);
+    log(`[trainer] resumed from ${resolve(resumePath)} at step ${h.step} (epoch ${h.epoch + 1}, batch ${h.batchInEpoch} of ${stepsPerEpoch})`);
+    appendJsonl(metricsPath, { type: 'resume', step: h.step, checkpoint: resolve(resumePath) });
+  } else {
+    writeFileSync(metricsPath, '');
+    appendJsonl(metricsPath, { type: 'start', config, backend, stepsPerEpoch, excludedFromDecay });
+  }
+
+  const totalSteps = stepsPerEpoch * config.epochs;
+  const progress = createProgress({ enabled: options.progress ?? Boolean(process.stderr.isTTY), total: totalSteps, start: position.step, epochs: config.epochs });
+  const started = performance.now();
+  let lastCheckpoint: string | null = checkpoint && resumePath ? resolve(resumePath) : null;
+  let result;
+  try {
+    result = await runTrainingLoop({
+      model,
+      optimizer,
+      schedule,
+      loss,
+      decay,
+      weightDecay: config.weightDecay,
+      epochs: config.epochs,
+      trainLoader,
+      trainTransform,
+      evalLoader,
+      rng,
+      ...(teacher && !cached ? { teacher } : {}),
+      ...(cached && recorder ? { cachedTeacher: { cache: cached, indices: (_e: number, b: number) => recorder.indices(b, config.batchSize) } } : {}),
+      position,
+      history,
+      checkpointEvery: config.checkpoint.every,
+      logEvery: config.logEvery,
+      ...(options.stopAfterStep !== undefined ? { stopAfterStep: options.stopAfterStep } : {}),
+      hooks: {
+        onStep: (r) => {
+          progress.step(r);
+          if (r.step % config.logEvery === 0) appendJsonl(metricsPath, { type: 'step', ...r });
+        },
+        onEpoch: (r) => {
+          appendJsonl(metricsPath, { type: 'epoch', ...r });
+          progress.log(
+            `[trainer] epoch ${r.epoch + 1}/${config.epochs}: train loss ${r.trainLoss.toFixed(4)}, eval top-1 ${(100 * r.top1).toFixed(2)}%, ` +
+              `top-5 ${(100 * r.top5).toFixed(2)}%, eval loss ${r.evalLoss.toFixed(4)} (${r.seconds.toFixed(1)} s)`,
+            log,
+          );
+        },
+        checkpoint: async (pos, hist) => {
+          const meta: CheckpointMeta & { epochLossSum: number; epochLossCount: number } = {
+            step: pos.step,
+            epoch: pos.epoch,
+            batchInEpoch: pos.batchInEpoch,
+            epochLossSum: pos.epochLossSum ?? 0,
+            epochLossCount: pos.epochLossCount ?? 0,
+            rng: rng.getState(),
+            config,
+            fingerprint,
+            optimizer: optimizer.getClassName(),
+            history: hist,
+          };
+          lastCheckpoint = await saveCheckpointFile(out, meta, model, optimizer, config.checkpoint.keep);
+          appendJsonl(metricsPath, { type: 'checkpoint', step: pos.step, path: lastCheckpoint });
+          return lastCheckpoint;
+        },
+      },
+    });
+  } catch (err) {
+    progress.stop();
+    if (err instanceof TrainingDivergedError) {
+      appendJsonl(metricsPath, { type: 'diverged', step: err.step, loss: String(err.loss), lastCheckpoint });
+      // The loop knows checkpoints of this session only; a resumed run's starting checkpoint counts too.
+      if (err.lastCheckpoint === null && lastCheckpoint) throw new TrainingDivergedError(err.step, err.epoch, err.loss, lastCheckpoint);
+    }
+    throw err;
+  } finally {
+    progress.stop();
+    teacher?.dispose();
+    cached?.dispose();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const lastEpoch = result.history.epochs.at(-1);
+  const top1 = lastEpoch?.top1 ?? Number.NaN;
+  const top5 = lastEpoch?.top5 ?? Number.NaN;
+  let reportPath: string | null = null;
+  if (options.report !== false && !result.stopped) {
+    reportPath = join(out, 'report.html');
+    const html = await renderReport(result.history, {
+      title: `bag-of-tricks: ${modelName} on ${config.data.source === 'embedded' ? 'embedded Fashion-MNIST subset' : config.data.dir}`,
+      facts: {
+        backend,
+        model: `${modelName} ${JSON.stringify(config.model.options)} (${model.countParams().toLocaleString('en')} parameters)`,
+        steps: `${result.position.step} (${stepsPerEpoch}/epoch, batch ${config.batchSize})`,
+        'final top-1': Number.isNaN(top1) ? 'n/a' : `${(100 * top1).toFixed(2)}%`,
+        'final top-5': Number.isNaN(top5) ? 'n/a' : `${(100 * top5).toFixed(2)}%`,
+        'wall time (this session)': `${seconds.toFixed(1)} s`,
+        'excluded from weight decay': excludedFromDecay.length ? formatNames(excludedFromDecay, 40) : 'none',
+      },
+      config,
+    });
+    writeFileAtomic(reportPath, html);
+  }
+  appendJsonl(metricsPath, { type: 'end', step: result.position.step, stopped: result.stopped, top1, top5, seconds });
+  const summary: TrainResult = {
+    top1,
+    top5,
+    steps: result.position.step,
+    epochs: result.history.epochs.length,
+    stopped: result.stopped,
+    seconds,
+    backend,
+    history: result.history,
+    config,
+    out,
+    metricsPath,
+    reportPath,
+    lastCheckpoint: result.lastCheckpoint ?? lastCheckpoint,
+    excludedFromDecay,
+  };
+  optimizer.dispose();
+  model.dispose();
+  return summary;
+}
