@@ -10,3 +10,11 @@ export function makeBatch(n: number, h: number, w: number, c: number, classes = 
 
 export const at4 = (data: ArrayLike<number>, shape: readonly number[], n: number, y: number, x: number, c: number): number =>
   data[((n * shape[1]! + y) * shape[2]! + x) * shape[3]! + c]!;
+
+/** Disposes tensors and batches ({ images, labels }). */
+export function free(...xs: (tf.Tensor | { images: tf.Tensor; labels: tf.Tensor })[]): void {
+  for (const x of xs) {
+    if (x instanceof tf.Tensor) x.dispose();
+    else tf.dispose([x.images, x.labels]);
+  }
+}

@@ -15,7 +15,7 @@ import {
   pcaLighting,
   rgbToHsv,
 } from '../src/index';
-import { at4, makeBatch } from './helpers';
+import { at4, free, makeBatch } from './helpers';
 import { scriptedRng } from './scripted-rng';
 
 beforeAll(async () => {
@@ -69,7 +69,7 @@ describe('colorJitter, HSV form (the paper)', () => {
       [1 / 18, 0.75, 200 / 255, 7 / 18, 0.75, 200 / 255, 13 / 18, 0.75, 200 / 255, 17 / 18, 0.75, 200 / 255, 0, 0, 80 / 255, 0, 0, 0],
       { atol: 1e-6 },
     );
-    tf.dispose([x, hsv]);
+    free(x, hsv);
   });
 
   it('scales hue, saturation and value of a pixel as worked by hand', () => {
@@ -86,7 +86,7 @@ describe('colorJitter, HSV form (the paper)', () => {
     // Identity coefficients give the input back.
     const out3 = colorJitter({ hue: 0, brightness: 0, saturation: 0 })(b, createRng(1));
     expectTensorsClose(out3.images, [200, 100, 50], { atol: 1e-3 });
-    tf.dispose([b, out, out2, out3]);
+    free(b, out, out2, out3);
   });
 
   it('draws coefficients in [0.6, 1.4]: a grey pixel (hue, saturation 0) only scales its value', () => {
@@ -99,7 +99,7 @@ describe('colorJitter, HSV form (the paper)', () => {
     expect(Math.max(...ratios)).toBeLessThanOrEqual(1.4 + 1e-6);
     expect(Math.min(...ratios)).toBeLessThan(0.65);
     expect(Math.max(...ratios)).toBeGreaterThan(1.35);
-    tf.dispose([b, out]);
+    free(b, out);
   });
 });
 
@@ -137,7 +137,7 @@ describe('colorJitter, GluonCV form', () => {
       const expected = order.reduce((x, name) => ops[name](x, coef[name]), img);
       expectTensorsClose(out.images, expected.flat(), { atol: 2e-3 });
     }
-    tf.dispose([b, out]);
+    free(b, out);
   });
 
   it('hand-worked: brightness 1.1, contrast 0.8, saturation 1.2 on a two-pixel image', () => {
@@ -147,7 +147,7 @@ describe('colorJitter, GluonCV form', () => {
     const b = pixels(img.slice(0, 2));
     const out = colorJitter({ form: 'gluoncv', brightness: [1.1, 1.1], contrast: [0.8, 0.8], saturation: [1.2, 1.2] })(b, createRng(3));
     expectTensorsClose(tf.slice(out.images, [0, 0, 0, 0], [1, 1, 1, 3]), [207.4853, 101.8853, 49.0853], { atol: 2e-3 });
-    tf.dispose([b, out]);
+    free(b, out);
   });
 
   it('hue: MXNet HueJitterAug YIQ rotation, worked by hand for a half turn', () => {
@@ -159,7 +159,7 @@ describe('colorJitter, GluonCV form', () => {
     const jitter = colorJitter({ form: 'gluoncv', brightness: 0, contrast: 0, saturation: 0, hue: 1 });
     const out = jitter(b, scriptedRng({ fractions: [0, 0, 0, 1] }));
     expectTensorsClose(out.images, [48.39855, 148.33015, 198.763], { atol: 1e-3 });
-    tf.dispose([b, out]);
+    free(b, out);
   });
 
   it('refuses greyscale images and a contrast option on the HSV form', () => {
@@ -167,7 +167,7 @@ describe('colorJitter, GluonCV form', () => {
     expect(() => colorJitter()(grey, createRng(1))).toThrow(/expected 3 channel\(s\).*RGB-only/);
     expect(() => pcaLighting()(grey, createRng(1))).toThrow(/expected 3 channel/);
     expect(() => colorJitter({ contrast: 0.4 })).toThrow(/no contrast/);
-    tf.dispose(grey);
+    free(grey);
   });
 });
 
@@ -183,7 +183,7 @@ describe('pcaLighting', () => {
     ]);
     const out = pcaLighting()(b, scriptedRng({ normals: [1, -2, 0.5] }));
     expectTensorsClose(out.images, [10 - 3.813912, 20 - 3.263526, 30 - 2.546347, 250 - 3.813912, 128 - 3.263526, 0 - 2.546347], { atol: 1e-4 });
-    tf.dispose([b, out]);
+    free(b, out);
   });
 });
 
@@ -197,7 +197,7 @@ describe('normalize', () => {
     expect(IMAGENET_MEAN).toEqual([123.68, 116.779, 103.939]);
     expect(IMAGENET_STD).toEqual([58.393, 57.12, 57.375]);
     expectTensorsClose(out.images, [1, 0, -2, -123.68 / 58.393, (255 - 116.779) / 57.12, (128 - 103.939) / 57.375], { atol: 1e-5 });
-    tf.dispose([b, out]);
+    free(b, out);
   });
 
   it('greyscale: Fashion-MNIST defaults (computed from the 60k training images) and custom mean/std', () => {
@@ -210,6 +210,6 @@ describe('normalize', () => {
     const out2 = normalizeGrey({ mean: 127.5, std: 127.5 })(b, createRng(0));
     expectTensorsClose(out2.images, [-1, 72.9404 / 127.5 - 1, (72.9404 + 90.0212) / 127.5 - 1, 1], { atol: 1e-5 });
     expect(() => normalize()(b, createRng(0))).toThrow(/expected 3 channel/);
-    tf.dispose([b, out, out2]);
+    free(b, out, out2);
   });
 });
