@@ -9,9 +9,12 @@ export interface WeightDecayGroups {
   decay: LayerVariable[];
   /** Biases, BN gamma and beta (rank 1, or any weight of a normalisation layer): no weight decay. */
   noDecay: LayerVariable[];
-  /** `decay[i].name`, e.g. 'layer1.0.conv1/kernel'. */
+  /**
+   * The layer-scoped names (`originalName`, as saved in model.json), e.g. 'layer1.0.conv1/kernel'. `.name` is the
+   * same unless another model in the session already used it, when tfjs appends '_1', '_2', ….
+   */
   decayNames: string[];
-  /** `noDecay[i].name`, e.g. 'layer1.0.bn1/gamma', 'fc/bias'. */
+  /** Likewise for `noDecay`, e.g. 'layer1.0.bn1/gamma', 'fc/bias'. */
   noDecayNames: string[];
 }
 
@@ -34,5 +37,5 @@ export function weightDecayGroups(model: tfl.LayersModel): WeightDecayGroups {
       (norm || v.shape.length <= 1 ? noDecay : decay).push(v);
     }
   }
-  return { decay, noDecay, decayNames: decay.map((v) => v.name), noDecayNames: noDecay.map((v) => v.name) };
+  return { decay, noDecay, decayNames: decay.map((v) => v.originalName), noDecayNames: noDecay.map((v) => v.originalName) };
 }

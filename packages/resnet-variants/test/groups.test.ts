@@ -11,6 +11,14 @@ beforeAll(async () => {
 const size = (v: tfl.LayerVariable) => v.shape.reduce((a: number, b) => a * (b as number), 1);
 
 describe('weightDecayGroups (no bias decay)', () => {
+  it('names are the layer-scoped names even when another model already used them', () => {
+    const first = createResNet('resnet20');
+    const second = createResNet('resnet20');
+    expect(weightDecayGroups(second).noDecayNames).toContain('bn1/gamma');
+    expect(weightDecayGroups(second).noDecay.map((v) => v.name)).not.toContain('bn1/gamma'); // tfjs made it unique
+    first.dispose();
+    second.dispose();
+  });
   it('resnet50: 53 conv kernels + fc kernel decay; 53 BN gamma/beta pairs + fc bias do not', () => {
     const model = createResNet('resnet50', { inputShape: [64, 64, 3] });
     const g = weightDecayGroups(model);
