@@ -1,4 +1,5 @@
 import type { BatchTransform } from '@bag-of-tricks/core';
+import { checkBatch } from './checks';
 import { colorJitter, type ColorJitterOptions } from './color-jitter';
 import { compose } from './compose';
 import { cutmix, type CutmixOptions } from './cutmix';
@@ -90,7 +91,7 @@ export function trainPipeline(options: TrainPipelineOptions = {}): BatchTransfor
     value === undefined || value === true ? fallback : value;
   const jitter = pick(options.colorJitter, grey ? false : p.jitter || PRESETS.paper.jitter);
   const lighting = pick(options.lighting, grey ? false : p.lighting || PRESETS.paper.lighting);
-  if (grey && (jitter || lighting)) {
+  if (grey && (jitter || lighting || options.colorJitter === true || options.lighting === true)) {
     throw new Error(
       `${where}: colour jitter and PCA lighting need RGB images, but channels is 1. Leave colorJitter and lighting unset (or false) for greyscale data.`,
     );
@@ -116,7 +117,15 @@ export function trainPipeline(options: TrainPipelineOptions = {}): BatchTransfor
   if (norm) steps.push(normalize(norm.mean ? norm : { ...defaultNormalize(channels), ...norm }));
   if (mix) steps.push(mixup(mix));
   if (cut) steps.push(cutmix(cut));
-  return compose(...steps);
+  return checkedFirst(compose(...steps), where, channels);
+}
+
+/** Checks the batch once up front, so a wrong input fails before any work with the pipeline's name. */
+function checkedFirst(transform: BatchTransform, where: string, channels: 1 | 3): BatchTransform {
+  return (batch, rng) => {
+    checkBatch(batch, where, channels);
+    return transform(batch, rng);
+  };
 }
 
 export interface EvalPipelineOptions {
@@ -141,5 +150,5 @@ export function evalPipeline(options: EvalPipelineOptions = {}): BatchTransform 
   ];
   const norm = options.normalize === undefined ? defaultNormalize(channels) : options.normalize;
   if (norm) steps.push(normalize(norm.mean ? norm : { ...defaultNormalize(channels), ...norm }));
-  return compose(...steps);
+  return checkedFirst(compose(...steps), 'evalPipeline', channels);
 }
