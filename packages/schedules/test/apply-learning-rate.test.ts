@@ -12,9 +12,9 @@ beforeAll(async () => {
 const GRAD = [0.5, -1, 2];
 /** Loss = sum(w * g): the gradient is the constant g, so optimiser state never depends on the rate. */
 function step(optimizer: tf.Optimizer, w: tf.Variable): Float32Array {
-  const before = w.dataSync().slice();
-  tf.dispose(optimizer.minimize(() => tf.sum(tf.mul(w, tf.tensor1d(GRAD))), false, [w]));
-  const after = w.dataSync();
+  const before = (w.dataSync() as Float32Array).slice();
+  optimizer.minimize(() => tf.sum(tf.mul(w, tf.tensor1d(GRAD))), false, [w]);
+  const after = w.dataSync() as Float32Array;
   return before.map((b, i) => (after[i] as number) - b);
 }
 
@@ -92,10 +92,13 @@ describe('applyLearningRate', () => {
     expect(() => applyLearningRate(opt, Number.NaN)).toThrow(/lr must be a finite number >= 0/);
     opt.dispose();
     class Custom extends tf.Optimizer {
-      static override get className(): string {
+      static get className(): string {
         return 'Custom';
       }
       applyGradients(): void {}
+      getConfig(): tf.serialization.ConfigDict {
+        return {};
+      }
     }
     expect(() => applyLearningRate(new Custom(), 0.1)).toThrow(/don't know how to set the learning rate of optimizer 'Custom'/);
   });
