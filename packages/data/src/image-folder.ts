@@ -21,6 +21,12 @@ export interface ImageFolderOptions {
   scale?: readonly [number, number];
   /** Train: aspect-ratio range, sampled log-uniformly (default [3/4, 4/3]). */
   ratio?: readonly [number, number];
+  /**
+   * Train mode: mirror the crop horizontally with probability p (true = 0.5) inside sharp, drawn
+   * from the sample's rng after the box. Cheaper than a tensor flip; leave `horizontalFlip` out
+   * of the batch transform when you use it. Default false.
+   */
+  flip?: boolean | { p: number };
   /** Decode to one grey channel instead of RGB. */
   greyscale?: boolean;
   /** Skip corrupt or truncated files (the loader counts and reports them) instead of throwing. */
@@ -79,6 +85,8 @@ export function imageFolderDataset(root: string, options: ImageFolderOptions = {
     ratio = [3 / 4, 4 / 3],
   } = options;
   const resize = options.resize ?? Math.round(size / 0.875);
+  const flipP = options.flip === true ? 0.5 : options.flip ? options.flip.p : 0;
+  if (!(flipP >= 0 && flipP <= 1)) throw new RangeError(`imageFolderDataset: flip.p must be in [0, 1], got ${flipP}.`);
   if (!['train', 'eval', 'full'].includes(mode)) throw new Error(`imageFolderDataset: mode must be 'train', 'eval' or 'full', got '${mode}'.`);
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`imageFolderDataset: size must be a positive integer, got ${size}.`);
   let classDirs: string[];
@@ -127,6 +135,7 @@ export function imageFolderDataset(root: string, options: ImageFolderOptions = {
             ? sampleRandomResizedCrop(rng, height, width, sampleOptions)
             : resizeShorterCenterCropBox(height, width, { resize, crop: size });
         image = image.extract(clampBox(box, height, width));
+        if (mode === 'train' && flipP > 0 && rng.bernoulli(flipP)) image = image.flop();
       }
       image = image.resize(size, size, { fit: 'fill' }).removeAlpha();
       image = greyscale ? image.greyscale() : image.toColourspace('srgb');

@@ -107,6 +107,24 @@ describe('imageFolderDataset', () => {
     }
   });
 
+  it('train mode with flip: sharp mirrors the crop with p = 0.5, drawn after the box', async () => {
+    const ds = imageFolderDataset(join(root, 'set'), { size: 8, flip: true });
+    const file = join(root, 'set', 'zeta', 'centre.webp');
+    let flipped = 0;
+    for (let seed = 0; seed < 40; seed++) {
+      const rng = createRng(seed);
+      const box = sampleRandomResizedCrop(rng, 10, 20);
+      const flop = rng.bernoulli(0.5);
+      flipped += flop ? 1 : 0;
+      let ref = sharp(readFileSync(file)).extract({ left: box.x, top: box.y, width: box.width, height: box.height });
+      if (flop) ref = ref.flop();
+      const expected = await ref.resize(8, 8, { fit: 'fill' }).raw().toBuffer();
+      expect(Buffer.from(pixelsOf(await ds.get(2, createRng(seed)))).equals(expected)).toBe(true);
+    }
+    expect(flipped).toBeGreaterThan(5);
+    expect(flipped).toBeLessThan(35);
+  });
+
   it('a truncated JPEG or a non-image gives an error naming the file and the problem', async () => {
     const ds = imageFolderDataset(join(root, 'bad'), { size: 16 });
     const truncated = join(root, 'bad', 'a', 'truncated.jpg');
