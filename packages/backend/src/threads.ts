@@ -137,8 +137,22 @@ async function nodeSetup(threads: number): Promise<WasmThreadsSetup> {
       released = true;
       URL.createObjectURL = createObjectURL;
       osCjs.cpus = cpus;
+      unrefPoolWorkers();
     },
   };
+}
+
+/**
+ * XNNPACK's pool threads park forever, and Emscripten keeps a running pthread's worker
+ * referenced, so Node would never exit on its own. Unreferenced, they end with the process.
+ */
+function unrefPoolWorkers(): void {
+  type Worker = { unref?: () => void };
+  const backend = tf.findBackend('wasm') as unknown as
+    | { wasm?: { PThread?: { runningWorkers?: Worker[]; unusedWorkers?: Worker[] } } }
+    | null;
+  const pool = backend?.wasm?.PThread;
+  for (const worker of [...(pool?.runningWorkers ?? []), ...(pool?.unusedWorkers ?? [])]) worker.unref?.();
 }
 
 /**
