@@ -17,9 +17,12 @@ export function horizontalFlip({ p = 0.5 }: HorizontalFlipOptions = {}): BatchTr
       const flags = Array.from({ length: n }, () => rng.bernoulli(p));
       const labels = tf.clone(batch.labels);
       if (!flags.includes(true)) return { images: tf.clone(batch.images), labels };
-      const flipped = tf.reverse(batch.images, 2);
-      if (!flags.includes(false)) return { images: flipped, labels };
-      const mask = tf.tensor4d(flags.map(Number), [n, 1, 1, 1], 'bool');
-      return { images: tf.where(mask, flipped, batch.images) as tf.Tensor4D, labels };
+      // One cropAndResize with per-image boxes: [0, 1, 1, 0] samples columns W-1, W-2, ... 0 at
+      // exact integer positions (zero interpolation weight), so it is an exact mirror, and it is
+      // far faster on wasm than tf.reverse plus a broadcast tf.where.
+      const [, height, width] = batch.images.shape;
+      const boxes = tf.tensor2d(flags.flatMap((f) => (f ? [0, 1, 1, 0] : [0, 0, 1, 1])), [n, 4]);
+      const boxInd = tf.tensor1d(Array.from({ length: n }, (_, i) => i), 'int32');
+      return { images: tf.image.cropAndResize(batch.images, boxes, boxInd, [height, width], 'bilinear'), labels };
     });
 }
