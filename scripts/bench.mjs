@@ -1,0 +1,186 @@
+#!/usr/bin/env node
+// `npm run bench`: training img/s of CIFAR ResNet-20 (32x32x3, batch 64) and ResNet-50 (64x64x3,
+// batch 32) on every available tfjs backend, beside PyTorch on the same models and cores, with
+// ratios, peak RSS, a per-kernel profile of the ResNet-20 step, and (when present) the data
+// pipeline bench and the backend's kernel bench. Prints a table; writes bench-results/bench.json.
+//
+// Every configuration runs in its own process (wasm's thread count is fixed per process).
+// Env: BENCH_SECONDS (per measurement, default 6), BENCH_SKIP=build,pipeline,kernels,resnet50,cpu,torch,
+//      BENCH_CPU_BATCH (cpu backend's single step, default 8), BOT_BACKEND=tensorflow to bench
+//      tfjs-node(-gpu) only (see docs/SPEED.md).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const env = process.env;
+const skip = new Set((env.BENCH_SKIP ?? '').split(',').filter(Boolean));
+const seconds = Number(env.BENCH_SECONDS ?? 6);
+const cores = os.availableParallelism?.() ?? os.cpus().length;
+const log = (...a) => console.log(...a);
+const started = Date.now();
+
+function run(cmd, args, { cwd = root, timeoutS = 1200, extraEnv = {} } = {}) {
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: timeoutS * 1000, env: { ...env, ...extraEnv }, maxBuffer: 64 << 20 });
+  return { ok: r.status === 0, stdout: r.stdout ?? '', stderr: r.stderr ?? '', status: r.status, error: r.error?.message };
+}
+const lastJson = (text) => {
+  const line = text.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  return line ? JSON.parse(line) : undefined;
+};
+
+// ---------- build ----------
+if (!skip.has('build')) {
+  log('building backend, resnet-variants, data (and what they depend on) ...');
+  const pkgs = ['backend', 'resnet-variants', 'data', 'augment'].flatMap((p) => ['--filter', `@bag-of-tricks/${p}...`]);
+  const b = run('npx', ['turbo', 'run', 'build', ...pkgs, '--output-logs=errors-only']);
+  if (!b.ok) log(`build failed (continuing with the dist folders present):\n${(b.stdout + b.stderr).slice(-2000)}`);
+}
+
+// ---------- which interpreter has torch ----------
+function findTorchPython() {
+  if (skip.has('torch')) return undefined;
+  for (const py of [env.BENCH_PYTHON, '/usr/bin/python3', 'python3'].filter(Boolean)) {
+    const r = run(py, ['-c', 'import torch, torchvision; print(torch.__version__)'], { timeoutS: 120 });
+    if (r.ok) return { py, version: r.stdout.trim() };
+  }
+  return undefined;
+}
+const torch = findTorchPython();
+log(torch ? `PyTorch ${torch.version} via ${torch.py}` : 'PyTorch: not importable here, column skipped');
+
+// ---------- backends present ----------
+const wantTensorflow = env.BOT_BACKEND === 'tensorflow';
+const tfNodeOk = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'].some(
+  (p) => run('node', ['-e', `import(${JSON.stringify(p)}).then(()=>process.exit(0),()=>process.exit(1))`], { timeoutS: 120 }).ok,
+);
+const childEnv = { BOT_BACKEND: '' }; // the child gets its backend from --backend
+
+// ---------- training steps ----------
+const models = [
+  { key: 'resnet20', model: 'resnet20', size: 32, batch: 64, classes: 10, label: 'CIFAR ResNet-20, 32x32x3, batch 64' },
+  ...(skip.has('resnet50') ? [] : [{ key: 'resnet50', model: 'resnet50', size: 64, batch: 32, classes: 1000, label: 'ResNet-50 (A), 64x64x3, batch 32, 1000 classes' }]),
+];
+const threadCounts = [...new Set([1, cores])];
+
+function jsStep(m, backend, threads, extra = []) {
+  const args = ['scripts/bench/train-step.mjs', '--model', m.model, '--size', String(m.size), '--batch', String(m.batch),
+    '--classes', String(m.classes), '--backend', backend, '--threads', String(threads), '--seconds', String(seconds), ...extra];
+  const r = run('node', args, { extraEnv: childEnv });
+  const out = lastJson(r.stdout);
+  if (!r.ok || !out) return { engine: `tfjs-${backend}`, threads, error: (r.error ?? r.stderr).slice(-600) };
+  return out;
+}
+function torchStep(m, threads) {
+  const r = run(torch.py, ['bench/torch_train.py', '--model', m.model, '--size', String(m.size), '--batch', String(m.batch),
+    '--classes', String(m.classes), '--threads', String(threads), '--seconds', String(seconds)]);
+  return lastJson(r.stdout) ?? { engine: 'pytorch', threads, error: r.stderr.slice(-600) };
+}
+
+const training = {};
+let profile;
+for (const m of models) {
+  log(`\n== ${m.label}`);
+  const rows = [];
+  const show = (r) => {
+    rows.push(r);
+    if (r.error) return log(`  ${r.engine.padEnd(16)} threads ${r.threads}  FAILED: ${r.error.split('\n').slice(-3).join(' | ')}`);
+    log(`  ${r.engine.padEnd(16)} threads ${String(r.threads).padEnd(2)} ${r.imgPerSec.toFixed(2).padStart(8)} img/s  ${r.msPerStep.toFixed(0).padStart(7)} ms/step` +
+      (r.maxRssMB ? `  rss ${r.maxRssMB.toFixed(0)} MB` : ''));
+  };
+  if (wantTensorflow || tfNodeOk) show(jsStep(m, 'tensorflow', 1));
+  if (!wantTensorflow) {
+    // Peers run next to the JS measurement they are compared with, so machine load hits both alike.
+    for (const t of threadCounts) {
+      show(jsStep(m, 'wasm', t, m.key === 'resnet20' && t === 1 ? ['--profile'] : []));
+      if (torch) show(torchStep(m, t));
+    }
+    if (!skip.has('cpu') && m.key === 'resnet20') {
+      const cpuBatch = Number(env.BENCH_CPU_BATCH ?? 8);
+      const r = jsStep({ ...m, batch: cpuBatch }, 'cpu', 1, ['--min-steps', '0', '--max-steps', '0', '--seconds', '0']);
+      if (!r.error) r.note = `one step at batch ${cpuBatch} (the cpu backend is too slow for batch ${m.batch})`;
+      show(r);
+    }
+  }
+  for (const r of rows) if (r.profile) { profile = { model: m.key, ...r.profile }; delete r.profile; }
+  // Ratios: each tfjs row against PyTorch on the same thread count.
+  const ratios = {};
+  for (const r of rows.filter((x) => !x.error && x.engine.startsWith('tfjs'))) {
+    const peer = rows.find((x) => !x.error && x.engine === 'pytorch' && x.threads === r.threads);
+    if (peer) ratios[`${r.engine} ${r.threads}t / pytorch ${peer.threads}t`] = r.imgPerSec / peer.imgPerSec;
+  }
+  const w1 = rows.find((x) => !x.error && x.engine === 'tfjs-wasm' && x.threads === 1);
+  const wN = rows.find((x) => !x.error && x.engine === 'tfjs-wasm' && x.threads === cores && cores > 1);
+  if (w1 && wN) {
+    ratios[`tfjs-wasm ${cores}t / tfjs-wasm 1t`] = wN.imgPerSec / w1.imgPerSec;
+    ratios[`loss identical ${cores}t vs 1t (first two steps)`] = Number(w1.loss[0] === wN.loss[0] && w1.loss[1] === wN.loss[1]);
+  }
+  const t1 = rows.find((x) => !x.error && x.engine === 'pytorch' && x.threads === 1);
+  const tN = rows.find((x) => !x.error && x.engine === 'pytorch' && x.threads === cores && cores > 1);
+  if (t1 && tN) ratios[`pytorch ${cores}t / pytorch 1t`] = tN.imgPerSec / t1.imgPerSec;
+  const bestJs = Math.max(...rows.filter((x) => !x.error && x.engine.startsWith('tfjs')).map((x) => x.imgPerSec));
+  const bestTorch = Math.max(...rows.filter((x) => !x.error && x.engine === 'pytorch').map((x) => x.imgPerSec));
+  if (Number.isFinite(bestJs) && Number.isFinite(bestTorch)) ratios['best tfjs / best pytorch'] = bestJs / bestTorch;
+  for (const [k, v] of Object.entries(ratios)) log(`  ratio ${k.padEnd(44)} ${v.toPrecision(3)}`);
+  training[m.key] = { ...m, rows, ratios };
+}
+
+if (profile) {
+  log(`\n== per-kernel profile, ${profile.model} training step on wasm, 1 thread (step ${profile.stepWallMs.toFixed(0)} ms, kernels ${profile.kernelMs.toFixed(0)} ms)`);
+  for (const k of profile.byKernel.slice(0, 12)) {
+    log(`  ${k.kernel.padEnd(26)} ${k.ms.toFixed(1).padStart(8)} ms ${(100 * k.share).toFixed(1).padStart(5)}%  ${String(k.calls).padStart(4)} calls`);
+  }
+}
+
+// ---------- sibling benches ----------
+let pipeline;
+const pipelineScript = join(root, 'packages/data/bench/pipeline.mjs');
+if (!skip.has('pipeline') && existsSync(pipelineScript)) {
+  log('\n== data pipeline (packages/data/bench/pipeline.mjs)');
+  const r = run('node', [pipelineScript, '--images', env.BENCH_PIPELINE_IMAGES ?? '200', '--repeats', '2'], { timeoutS: 900 });
+  const file = join(root, 'bench-results/pipeline.json');
+  if (r.ok && existsSync(file)) {
+    pipeline = JSON.parse(readFileSync(file, 'utf8'));
+    log(r.stdout.trim().split('\n').slice(-8).map((l) => `  ${l}`).join('\n'));
+  } else {
+    pipeline = { error: (r.error ?? r.stderr ?? r.stdout).slice(-800) };
+    log(`  failed: ${pipeline.error.split('\n').slice(-3).join(' | ')}`);
+  }
+}
+let kernels;
+const kernelScript = join(root, 'packages/backend/bench/kernels.mjs');
+if (!skip.has('kernels') && existsSync(kernelScript)) {
+  log('\n== backend kernel bench (packages/backend/bench/kernels.mjs, BENCH_QUICK=1 BENCH_CPU_STEP=0)');
+  const cwd = join(root, 'packages/backend');
+  const r = run('node', ['bench/kernels.mjs'], { cwd, timeoutS: 900, extraEnv: { BENCH_QUICK: '1', BENCH_CPU_STEP: '0', ...childEnv } });
+  const file = join(cwd, 'bench-results/kernels.json');
+  if (r.ok && existsSync(file)) {
+    kernels = JSON.parse(readFileSync(file, 'utf8'));
+    log(r.stdout.trim().split('\n').slice(-24).map((l) => `  ${l}`).join('\n'));
+  } else {
+    kernels = { error: (r.error ?? r.stderr ?? r.stdout).slice(-800) };
+    log(`  failed: ${kernels.error.split('\n').slice(-3).join(' | ')}`);
+  }
+}
+
+// ---------- write ----------
+const usage = process.resourceUsage();
+const childRss = Object.values(training).flatMap((t) => t.rows).map((r) => r.maxRssMB ?? 0);
+const result = {
+  date: new Date().toISOString(),
+  machine: { cores, cpu: os.cpus()[0]?.model, memGB: os.totalmem() / 2 ** 30, loadAverageAtEnd: os.loadavg(), node: process.version },
+  note: 'img/s = batch / median step time (forward + backward + Nesterov momentum update). Ratios compare runs made in this process, one after the other, on the same thread count; the machine may be shared, see loadAverage.',
+  pytorch: torch ?? null,
+  training,
+  profile: profile ?? null,
+  peakRssMB: { benchProcess: usage.maxRSS / 1024, largestTrainingProcess: Math.max(0, ...childRss) },
+  pipeline: pipeline ?? null,
+  kernels: kernels ?? null,
+  seconds: (Date.now() - started) / 1000,
+};
+mkdirSync(join(root, 'bench-results'), { recursive: true });
+writeFileSync(join(root, 'bench-results/bench.json'), JSON.stringify(result, null, 2) + '\n');
+log(`\npeak RSS: largest training process ${result.peakRssMB.largestTrainingProcess.toFixed(0)} MB; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+log(`wrote bench-results/bench.json in ${result.seconds.toFixed(0)} s`);

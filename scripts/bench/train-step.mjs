@@ -1,0 +1,116 @@
+// One training-step measurement in its own process (the wasm thread count is fixed per process).
+// Prints one JSON line. Used by scripts/bench.mjs; runnable alone:
+//   node scripts/bench/train-step.mjs --model resnet20 --size 32 --batch 64 --backend wasm --threads 2
+// --profile: also time every kernel of one warm step (tf.profile) and report the top ones.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-layers'; // registers tfjs-core's gradients as a side effect
+import { initBackend, wasmThreadsInUse } from '@bag-of-tricks/backend';
+import { createResNet } from '@bag-of-tricks/resnet-variants';
+
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const v = process.argv[i + 1];
+  return typeof fallback === 'number' ? Number(v) : v;
+};
+const model = arg('model', 'resnet20');
+const size = arg('size', 32);
+const batch = arg('batch', 64);
+const classes = arg('classes', 10);
+const backendWanted = arg('backend', 'wasm');
+const threads = arg('threads', 1);
+const seconds = arg('seconds', 6);
+const minSteps = arg('min-steps', 3);
+const maxSteps = arg('max-steps', 1000);
+const profile = process.argv.includes('--profile');
+
+const backend = await initBackend(backendWanted, { log: () => {}, wasmThreads: backendWanted === 'wasm' ? threads : undefined });
+const threadsInUse = backend === 'wasm' ? await wasmThreadsInUse() : null;
+
+const net = createResNet(model, { inputShape: [size, size, 3], numClasses: classes, seed: 7 });
+const optimizer = tf.train.momentum(0.1, 0.9, true);
+const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 11);
+const labels = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => (i * 7) % classes), 'int32'), classes);
+
+/** forward + backward + Nesterov momentum update; returns the loss. */
+function step() {
+  return tf.tidy(() => {
+    const loss = optimizer.minimize(
+      () => tf.losses.softmaxCrossEntropy(labels, net.apply(x, { training: true })),
+      true,
+    );
+    return loss.dataSync()[0];
+  });
+}
+
+const t0 = performance.now();
+const firstLoss = step(); // builds kernels, warms caches; also the numerics probe
+const firstMs = performance.now() - t0;
+const secondLoss = maxSteps > 0 ? step() : undefined;
+const times = [];
+const start = performance.now();
+while (times.length < maxSteps && (times.length < minSteps || performance.now() - start < seconds * 1000)) {
+  const s = performance.now();
+  step();
+  times.push(performance.now() - s);
+}
+times.sort((a, b) => a - b);
+const msPerStep = times.length ? times[Math.floor(times.length / 2)] : firstMs;
+
+let kernelProfile;
+if (profile) {
+  const wall0 = performance.now();
+  const info = await tf.profile(() => {
+    step();
+  });
+  const wallMs = performance.now() - wall0;
+  const byName = new Map();
+  const byShape = new Map();
+  for (const k of info.kernels) {
+    // `<op>__op` entries wrap the kernels of a custom-gradient op: counting them would count twice.
+    if (k.name.endsWith('__op')) continue;
+    const ms = Number(await k.kernelTimeMs) || 0;
+    const a = byName.get(k.name) ?? { kernel: k.name, ms: 0, calls: 0 };
+    a.ms += ms;
+    a.calls += 1;
+    byName.set(k.name, a);
+    const key = `${k.name} ${JSON.stringify(k.inputShapes)}`;
+    const b = byShape.get(key) ?? { kernel: k.name, inputShapes: k.inputShapes, ms: 0, calls: 0 };
+    b.ms += ms;
+    b.calls += 1;
+    byShape.set(key, b);
+  }
+  const kernelMs = [...byName.values()].reduce((s, k) => s + k.ms, 0);
+  const round = (k) => ({ ...k, ms: Number(k.ms.toFixed(2)), share: Number((k.ms / kernelMs).toFixed(4)) });
+  kernelProfile = {
+    note: 'one warm step under tf.profile (wasm kernels are synchronous, so kernelTimeMs is wall time per kernel); profiling adds overhead',
+    stepWallMs: wallMs,
+    kernelMs,
+    kernelCalls: info.kernels.length,
+    byKernel: [...byName.values()].sort((a, b) => b.ms - a.ms).map(round),
+    topCalls: [...byShape.values()].sort((a, b) => b.ms - a.ms).slice(0, 25).map(round),
+  };
+}
+
+const usage = process.resourceUsage();
+console.log(
+  JSON.stringify({
+    engine: `tfjs-${backend}`,
+    backend,
+    model,
+    size,
+    batch,
+    classes,
+    threads: threadsInUse ?? 1,
+    params: net.countParams(),
+    firstStepMs: firstMs,
+    steps: times.length,
+    msPerStep,
+    imgPerSec: (batch * 1000) / msPerStep,
+    loss: [firstLoss, secondLoss],
+    maxRssMB: usage.maxRSS / 1024,
+    cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
+    numTensors: tf.memory().numTensors,
+    profile: kernelProfile,
+  }),
+);
