@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Batch, BatchTransform, Rng } from '@bag-of-tricks/core';
 import { createLoader, inMemoryDataset, type Dataset, type LoaderOptions, type Sample } from '../src/index';
 
@@ -142,6 +142,25 @@ describe('createLoader', () => {
       if (++n === 2) break;
     }
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('skipped samples shrink their batch, an all-skipped batch is not yielded, and the epoch end warns once', async () => {
+    const base = indexDataset(10);
+    const ds: Dataset = {
+      ...base,
+      get: (i: number) => (i < 4 || i === 7 ? { skipped: true as const, file: `f${i}.jpg`, reason: 'truncated' } : base.get(i)),
+    };
+    const warnings: unknown[] = [];
+    const warn = vi.spyOn(console, 'warn').mockImplementation((m: unknown) => void warnings.push(m));
+    try {
+      const batches = await collect(ds, { batchSize: 4, seed: 0, shuffle: false });
+      expect(batches.map((b) => b.shape[0])).toEqual([3, 2]); // [0..3] all skipped; [4..7] lost 7
+      expect(firstPixels(batches)).toEqual([4, 5, 6, 8, 9]);
+    } finally {
+      warn.mockRestore();
+    }
+    expect(warnings).toHaveLength(1);
+    expect(String(warnings[0])).toContain('epoch 0: skipped 5 corrupt image(s): f0.jpg (truncated)');
   });
 
   it('checks the samples a dataset returns', async () => {
