@@ -134,6 +134,26 @@ if (profile) {
   }
 }
 
+// ---------- wasm threads: conv-heavy ops, 1 vs N threads, alternated, best of rounds ----------
+let threadsBench;
+if (!wantTensorflow && cores > 1 && !skip.has('threads')) {
+  log(`\n== wasm conv ops, 1 vs ${cores} threads (alternating processes, best of ${env.BENCH_THREAD_ROUNDS ?? 3} rounds)`);
+  const bestOf = { 1: {}, [cores]: {} };
+  const checksums = new Set();
+  for (let round = 0; round < Number(env.BENCH_THREAD_ROUNDS ?? 3); round++) {
+    for (const t of [1, cores]) {
+      const out = lastJson(run('node', ['scripts/bench/conv-threads.mjs', '--threads', String(t)], { extraEnv: childEnv }).stdout);
+      if (!out) continue;
+      checksums.add(out.checksum);
+      for (const [op, ms] of Object.entries(out.ops)) bestOf[t][op] = Math.min(bestOf[t][op] ?? Infinity, ms);
+    }
+  }
+  const ops = Object.keys(bestOf[1]).map((op) => ({ op, ms1: bestOf[1][op], msN: bestOf[cores][op], speedup: bestOf[1][op] / bestOf[cores][op] }));
+  for (const o of ops) log(`  ${o.op.padEnd(64)} ${o.ms1.toFixed(1).padStart(7)} ms -> ${o.msN.toFixed(1).padStart(7)} ms  x${o.speedup.toFixed(2)}`);
+  log(`  results identical across thread counts: ${checksums.size === 1}`);
+  threadsBench = { threads: cores, ops, identicalResults: checksums.size === 1 };
+}
+
 // ---------- sibling benches ----------
 let pipeline;
 const pipelineScript = join(root, 'packages/data/bench/pipeline.mjs');
@@ -175,6 +195,7 @@ const result = {
   pytorch: torch ?? null,
   training,
   profile: profile ?? null,
+  wasmThreads: threadsBench ?? null,
   peakRssMB: { benchProcess: usage.maxRSS / 1024, largestTrainingProcess: Math.max(0, ...childRss) },
   pipeline: pipeline ?? null,
   kernels: kernels ?? null,
