@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers'; // also registers tfjs-core's gradients
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import {
   batchNormTraining,
@@ -263,6 +264,8 @@ const out = {
   kernelsMs: rows,
   resnet20: resnet,
 };
-mkdirSync('bench-results', { recursive: true });
-writeFileSync('bench-results/kernels.json', JSON.stringify(out, null, 2));
-log(`\nwasm threads: ${threads}; wrote bench-results/kernels.json`);
+// The repository root's bench-results/ (git-ignored), wherever the script is run from.
+const dir = fileURLToPath(new URL('../../../bench-results/', import.meta.url));
+mkdirSync(dir, { recursive: true });
+writeFileSync(`${dir}kernels.json`, JSON.stringify(out, null, 2));
+log(`\nwasm threads: ${threads}; wrote ${dir}kernels.json`);

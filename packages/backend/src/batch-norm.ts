@@ -31,28 +31,34 @@ export function batchNormTraining(
     throw new Error(`batchNormTraining: gamma and beta must have ${channels} elements (the last axis of x).`);
   }
   const count = x.size / channels;
-  const axes = x.shape.slice(0, -1).map((_, i) => i);
   let kept: [tf.Tensor1D, tf.Tensor1D] | undefined;
 
   const normalise = tf.customGrad((...args: unknown[]) => {
     const [input, g, b, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    const mean = tf.div(tf.sum(input, axes), count) as tf.Tensor1D;
-    const centered = tf.sub(input, mean);
-    const variance = tf.div(tf.sum(tf.square(centered), axes), count) as tf.Tensor1D;
+    const ops = channelOps(count, channels);
+    const x2d = tf.reshape(input, [count, channels]);
+    const mean = tf.div(ops.sum(x2d), count) as tf.Tensor1D;
+    const centered = tf.sub(x2d, ops.broadcast(mean));
+    const variance = tf.div(ops.sum(tf.square(centered)), count) as tf.Tensor1D;
     const invStd = tf.rsqrt(tf.add(variance, epsilon));
-    const xhat = tf.mul(centered, invStd);
+    const xhat = tf.mul(centered, ops.broadcast(invStd));
     const gammaFlat = tf.reshape(g, [channels]);
-    const value = tf.add(tf.mul(xhat, gammaFlat), tf.reshape(b, [channels]));
+    const value = tf.reshape(tf.add(tf.mul(xhat, ops.broadcast(gammaFlat)), ops.broadcast(tf.reshape(b, [channels]))), input.shape);
     save([xhat, invStd, gammaFlat]);
     // customGrad runs f inside a tidy; keep the statistics past it (re-tracked by the caller below).
     kept = [tf.keep(mean), tf.keep(variance)];
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
-      const [sXhat, sInvStd, sGamma] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor1D];
-      const dbeta = tf.sum(dy, axes);
-      const dgamma = tf.sum(tf.mul(dy, sXhat), axes);
-      const scale = tf.mul(sGamma, sInvStd);
-      const dx = tf.mul(tf.sub(tf.sub(dy, tf.div(dbeta, count)), tf.mul(sXhat, tf.div(dgamma, count))), scale);
-      return [dx, tf.reshape(dgamma, g.shape), tf.reshape(dbeta, b.shape)];
+      const [sXhat, sInvStd, sGamma] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+      const bops = channelOps(count, channels);
+      const dy2d = tf.reshape(dy, [count, channels]);
+      const dbeta = bops.sum(dy2d);
+      const dgamma = bops.sum(tf.mul(dy2d, sXhat));
+      const centeredDy = tf.sub(
+        tf.sub(dy2d, bops.broadcast(tf.div(dbeta, count))),
+        tf.mul(sXhat, bops.broadcast(tf.div(dgamma, count))),
+      );
+      const dx = tf.mul(centeredDy, bops.broadcast(tf.mul(sGamma, sInvStd)));
+      return [tf.reshape(dx, dy.shape), tf.reshape(dgamma, g.shape), tf.reshape(dbeta, b.shape)];
     };
     return { value, gradFunc };
   });
@@ -65,4 +71,23 @@ export function batchNormTraining(
   keptMean.dispose();
   keptVariance.dispose();
   return { y, mean, variance };
+}
+
+/**
+ * Per-channel sum and broadcast over an [m, C] matrix. On wasm, reductions over leading axes
+ * transpose and broadcasting binary ops take a slow generic path (13x a same-shape multiply),
+ * so there both are matrix products with a ones vector; elsewhere the plain ops.
+ */
+function channelOps(count: number, channels: number) {
+  if (tf.getBackend() !== 'wasm') {
+    return {
+      sum: (t: tf.Tensor): tf.Tensor1D => tf.sum(t, 0),
+      broadcast: (v: tf.Tensor): tf.Tensor => tf.reshape(v, [1, channels]),
+    };
+  }
+  const ones = tf.ones([count, 1]) as tf.Tensor2D;
+  return {
+    sum: (t: tf.Tensor): tf.Tensor1D => tf.reshape(tf.matMul(tf.reshape(ones, [1, count]), t as tf.Tensor2D), [channels]),
+    broadcast: (v: tf.Tensor): tf.Tensor => tf.matMul(ones, tf.reshape(v, [1, channels])),
+  };
 }

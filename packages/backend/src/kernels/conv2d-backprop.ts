@@ -63,12 +63,16 @@ export function conv2DBackpropFilterWasm(args: {
   const { dilationHeight: dh, dilationWidth: dw } = info;
 
   if (isPointwise(info)) {
-    // 1x1, stride 1, unpadded: dW = x^T dy as one matrix product.
-    const a = reshapeInfo(backend, x, [1, batchSize * inHeight * inWidth, inChannels]);
+    // 1x1, stride 1, unpadded: dW = x^T dy as one matrix product. The transpose is explicit:
+    // wasm's BatchMatMul with transposeA takes a slow path (8x here).
+    const rows = batchSize * inHeight * inWidth;
+    const x2d = reshapeInfo(backend, x, [rows, inChannels]);
+    const xT = transposeInfo(backend, x2d, [1, 0]);
+    const a = reshapeInfo(backend, xT, [1, inChannels, rows]);
     const b = reshapeInfo(backend, dy, [1, batchSize * outHeight * outWidth, outChannels]);
-    const prod = runWasm('BatchMatMul', backend, { a, b }, { transposeA: true, transposeB: false });
+    const prod = runWasm('BatchMatMul', backend, { a, b }, { transposeA: false, transposeB: false });
     const out = reshapeInfo(backend, prod, attrs.filterShape);
-    release(backend, a, b, prod);
+    release(backend, x2d, xT, a, b, prod);
     return out;
   }
 
@@ -112,19 +116,9 @@ export function conv2DBackpropInputWasm(args: {
     false,
     'channelsLast',
   );
-  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
+  const { inHeight, inWidth, outHeight, outWidth } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   const { dilationHeight: dh, dilationWidth: dw } = info;
-
-  if (isPointwise(info)) {
-    // 1x1, stride 1, unpadded: dx = dy W^T as one matrix product.
-    const a = reshapeInfo(backend, dy, [1, batchSize * outHeight * outWidth, outChannels]);
-    const b = reshapeInfo(backend, filter, [1, inChannels, outChannels]);
-    const prod = runWasm('BatchMatMul', backend, { a, b }, { transposeA: false, transposeB: true });
-    const out = reshapeInfo(backend, prod, attrs.inputShape);
-    release(backend, a, b, prod);
-    return out;
-  }
 
   const flipped = runWasm('Reverse', backend, { x: filter }, { dims: [0, 1] });
   const filterT = transposeInfo(backend, flipped, [0, 1, 3, 2]);
