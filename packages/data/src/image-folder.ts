@@ -140,7 +140,7 @@ export function imageFolderDataset(root: string, options: ImageFolderOptions = {
       image = image.resize(size, size, { fit: 'fill' }).removeAlpha();
       image = greyscale ? image.greyscale() : image.toColourspace('srgb');
       const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
-      if (info.channels !== channels || info.width !== size || info.height !== size) {
+      if (info.channels !== channels || info.width !== size || info.height !== size || data.length !== size * size * channels) {
         throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x${channels}`);
       }
       return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);

@@ -38,8 +38,10 @@ export interface Loader {
   /**
    * The batches of epoch `epoch` (0-based): images [N, H, W, C] float32 in [0, 255] (before
    * `transform`), labels one-hot [N, K]. The caller owns and disposes every batch.
+   * `fromBatch` resumes mid-epoch (after a checkpoint): batches fromBatch.. are exactly the tail
+   * of the full epoch, and the ones before are not decoded.
    */
-  epoch(epoch: number): AsyncIterable<Batch>;
+  epoch(epoch: number, options?: { fromBatch?: number }): AsyncIterable<Batch>;
 }
 
 interface Decoded {
@@ -118,7 +120,7 @@ export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
     }) as unknown as Batch;
   }
 
-  async function* run(epoch: number): AsyncGenerator<Batch> {
+  async function* run(epoch: number, fromBatch: number): AsyncGenerator<Batch> {
     const order = Int32Array.from({ length: n }, (_, i) => i);
     if (shuffle) {
       // Fisher–Yates from the epoch's own stream (same draws as Rng.shuffle, without an n-element JS array).
@@ -141,7 +143,7 @@ export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
     const skipped: EpochStats['skipped'][number][] = [];
     let samples = 0;
     let batches = 0;
-    for (let b = 0; b < stepsPerEpoch; b++) {
+    for (let b = fromBatch; b < stepsPerEpoch; b++) {
       for (let k = b; k <= b + prefetch; k++) enqueue(k);
       const decoded = await (queue.get(b) as Promise<Decoded>);
       queue.delete(b);
@@ -170,9 +172,12 @@ export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
     get stats() {
       return stats;
     },
-    epoch(epoch: number): AsyncIterable<Batch> {
+    epoch(epoch: number, { fromBatch = 0 }: { fromBatch?: number } = {}): AsyncIterable<Batch> {
       if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`loader.epoch(${epoch}): epoch must be an integer >= 0.`);
-      return { [Symbol.asyncIterator]: () => run(epoch) };
+      if (!Number.isInteger(fromBatch) || fromBatch < 0 || fromBatch > stepsPerEpoch) {
+        throw new RangeError(`loader.epoch(${epoch}, { fromBatch: ${fromBatch} }): fromBatch must be an integer in [0, ${stepsPerEpoch}].`);
+      }
+      return { [Symbol.asyncIterator]: () => run(epoch, fromBatch) };
     },
   };
 }

@@ -89,6 +89,20 @@ describe('createLoader', () => {
     expect(again).toEqual(a);
   });
 
+  it('fromBatch resumes mid-epoch with exactly the tail of the full epoch', async () => {
+    const ds = asyncRandomDataset(23);
+    const options = { batchSize: 4, seed: 5, transform: addNoise };
+    const full = await collect(ds, options, 1);
+    const loader = createLoader(ds, options);
+    const tail: Float32Array[] = [];
+    for await (const b of loader.epoch(1, { fromBatch: 4 })) {
+      tail.push(b.images.dataSync() as Float32Array);
+      tf.dispose([b.images, b.labels]);
+    }
+    expect(tail.map((t) => Array.from(t))).toEqual(full.slice(4).map((b) => Array.from(b.images)));
+    expect(() => loader.epoch(1, { fromBatch: 7 })).toThrow('fromBatch must be an integer in [0, 6]');
+  });
+
   it('dropLast drops the short batch; shuffle: false keeps dataset order', async () => {
     const ds = indexDataset(10);
     const loader = createLoader(ds, { batchSize: 4, seed: 0, dropLast: true });
