@@ -8,20 +8,18 @@ function modPositive(x: tf.Tensor, m: number): tf.Tensor {
 }
 
 /** Planes r, g, b (any equal shapes, values in [0, 1]) to h, s, v planes (hue as a fraction of the circle). */
-function planesToHsv(r: tf.Tensor, g: tf.Tensor, b: tf.Tensor): [tf.Tensor, tf.Tensor, tf.Tensor] {
-  const maxc = tf.maximum(tf.maximum(r, g), b);
-  const minc = tf.minimum(tf.minimum(r, g), b);
+function planesToHsv(r: tf.Tensor, g: tf.Tensor, b: tf.Tensor, maxc: tf.Tensor, minc: tf.Tensor): [tf.Tensor, tf.Tensor, tf.Tensor] {
   const delta = tf.sub(maxc, minc);
-  const chromatic = tf.greater(delta, 0);
-  const safeDelta = tf.where(chromatic, delta, tf.onesLike(delta));
-  const hr = modPositive(tf.div(tf.sub(g, b), safeDelta), 6);
+  // A grey pixel has delta 0: every candidate below is then 0/tiny = 0 (+2, +4), and since r is
+  // the maximum the first is taken, so its hue is 0 without a separate test.
+  const safeDelta = tf.clipByValue(delta, 1e-30, 1e30); // clipByValue: scalar-broadcast maximum is slow on wasm
+  const hrRaw = tf.div(tf.sub(g, b), safeDelta); // in [-1, 1]
+  const hr = tf.where(tf.less(hrRaw, 0), tf.add(hrRaw, 6), hrRaw);
   const hg = tf.add(tf.div(tf.sub(b, r), safeDelta), 2);
   const hb = tf.add(tf.div(tf.sub(r, g), safeDelta), 4);
   // Ties at the maximum give equal candidates (hue is continuous), so the order of the tests is free.
-  const h6 = tf.where(tf.equal(maxc, r), hr, tf.where(tf.equal(maxc, g), hg, hb));
-  const h = tf.div(tf.where(chromatic, h6, tf.zerosLike(h6)), 6);
-  const positive = tf.greater(maxc, 0);
-  const s = tf.where(positive, tf.div(delta, tf.where(positive, maxc, tf.onesLike(maxc))), tf.zerosLike(maxc));
+  const h = tf.div(tf.where(tf.equal(maxc, r), hr, tf.where(tf.equal(maxc, g), hg, hb)), 6);
+  const s = tf.div(delta, tf.clipByValue(maxc, 1e-30, 1e30)); // black: 0 / tiny = 0
   return [h, s, maxc];
 }
 
@@ -31,7 +29,7 @@ function hsvToPlanes(h: tf.Tensor, s: tf.Tensor, v: tf.Tensor): [tf.Tensor, tf.T
   const vs = tf.mul(v, s);
   const channel = (n: number) => {
     const k = modPositive(tf.add(h6, n), 6);
-    const ramp = tf.maximum(tf.minimum(tf.minimum(k, tf.sub(4, k)), 1), 0);
+    const ramp = tf.clipByValue(tf.sub(2, tf.abs(tf.sub(k, 2))), 0, 1); // min(k, 4 - k) = 2 - |k - 2|
     return tf.sub(v, tf.mul(vs, ramp));
   };
   return [channel(5), channel(3), channel(1)];
@@ -46,6 +44,15 @@ function toPlanes(x: tf.Tensor4D): [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] {
   return tf.unstack(tf.transpose(tf.reshape(x, [n, h * w, 3]), [2, 0, 1])) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
 }
 
+/** HSV planes [N, H*W] of NHWC RGB in [0, 1]; max and min come from channel reductions (elementwise
+ * tf.maximum / tf.minimum are slow on wasm). */
+function imageToHsvPlanes(x: tf.Tensor4D): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  const [n, h, w] = x.shape;
+  const maxc = tf.reshape(tf.max(x, 3), [n, h * w]);
+  const minc = tf.reshape(tf.min(x, 3), [n, h * w]);
+  return planesToHsv(...toPlanes(x), maxc, minc);
+}
+
 function fromPlanes(planes: tf.Tensor[], shape: readonly [number, number, number, number]): tf.Tensor4D {
   return tf.reshape(tf.transpose(tf.stack(planes), [1, 2, 0]), [...shape]) as tf.Tensor4D;
 }
@@ -55,7 +62,7 @@ function fromPlanes(planes: tf.Tensor[], shape: readonly [number, number, number
  * Grey pixels get hue 0 and black ones saturation 0.
  */
 export function rgbToHsv(rgb: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => fromPlanes(planesToHsv(...toPlanes(rgb)), rgb.shape));
+  return tf.tidy(() => fromPlanes(imageToHsvPlanes(rgb), rgb.shape));
 }
 
 /** HSV (each in [0, 1]) back to RGB in [0, 1]. NHWC, 3 channels. */
@@ -143,7 +150,7 @@ export function colorJitter(options: ColorJitterOptions = {}): BatchTransform {
         for (let i = 0; i < n; i++) {
           coef.push(rng.uniform(hueRange[0], hueRange[1]), rng.uniform(saturation[0], saturation[1]), rng.uniform(brightness[0], brightness[1]));
         }
-        const [h, s, v] = planesToHsv(...toPlanes(tf.div(batch.images, 255) as tf.Tensor4D));
+        const [h, s, v] = imageToHsvPlanes(tf.div(batch.images, 255) as tf.Tensor4D);
         const coefficient = (k: number) => tf.tensor2d(coef.filter((_, i) => i % 3 === k), [n, 1]);
         const hs = tf.mul(h, coefficient(0));
         const s2 = tf.clipByValue(tf.mul(s, coefficient(1)), 0, 1);
