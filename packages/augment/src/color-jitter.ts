@@ -18,7 +18,7 @@ function planesToHsv(r: tf.Tensor, g: tf.Tensor, b: tf.Tensor, maxc: tf.Tensor, 
   const hg = tf.add(tf.div(tf.sub(b, r), safeDelta), 2);
   const hb = tf.add(tf.div(tf.sub(r, g), safeDelta), 4);
   // Ties at the maximum give equal candidates (hue is continuous), so the order of the tests is free.
-  const h = tf.div(tf.where(tf.equal(maxc, r), hr, tf.where(tf.equal(maxc, g), hg, hb)), 6);
+  const h = tf.mul(tf.where(tf.equal(maxc, r), hr, tf.where(tf.equal(maxc, g), hg, hb)), 1 / 6);
   const s = tf.div(delta, tf.clipByValue(maxc, 1e-30, 1e30)); // black: 0 / tiny = 0
   return [h, s, maxc];
 }
@@ -150,7 +150,7 @@ export function colorJitter(options: ColorJitterOptions = {}): BatchTransform {
         for (let i = 0; i < n; i++) {
           coef.push(rng.uniform(hueRange[0], hueRange[1]), rng.uniform(saturation[0], saturation[1]), rng.uniform(brightness[0], brightness[1]));
         }
-        const [h, s, v] = imageToHsvPlanes(tf.div(batch.images, 255) as tf.Tensor4D);
+        const [h, s, v] = imageToHsvPlanes(tf.mul(batch.images, 1 / 255) as tf.Tensor4D);
         const coefficient = (k: number) => tf.tensor2d(coef.filter((_, i) => i % 3 === k), [n, 1]);
         const hs = tf.mul(h, coefficient(0));
         const s2 = tf.clipByValue(tf.mul(s, coefficient(1)), 0, 1);
