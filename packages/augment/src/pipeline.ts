@@ -59,6 +59,15 @@ const PRESETS: Record<PipelinePreset, { jitter: ColorJitterOptions | false; ligh
   greyscale: { jitter: false, lighting: false, mixup: { alpha: 0.2, perSample: false, partner: 'permutation' } },
 };
 
+const TRAIN_KEYS = ['preset', 'channels', 'size', 'scale', 'ratio', 'flip', 'colorJitter', 'lighting', 'normalize', 'mixup', 'cutmix'];
+const EVAL_KEYS = ['preset', 'channels', 'resize', 'crop', 'normalize'];
+
+/** Options often come from JSON configs: a misspelt key must not be ignored silently. */
+function checkKeys(options: object, allowed: readonly string[], where: string): void {
+  const unknown = Object.keys(options ?? {}).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0) throw new Error(`${where}: unknown option(s) ${unknown.join(', ')}; the options are ${allowed.join(', ')}.`);
+}
+
 function presetOf(preset: string | undefined, where: string): PipelinePreset {
   const p = preset ?? 'paper';
   if (!(p in PRESETS)) throw new Error(`${where}: preset must be one of ${Object.keys(PRESETS).join(', ')}, got ${JSON.stringify(preset)}.`);
@@ -83,6 +92,7 @@ function defaultNormalize(channels: 1 | 3): NormalizeOptions {
  */
 export function trainPipeline(options: TrainPipelineOptions = {}): BatchTransform {
   const where = 'trainPipeline';
+  checkKeys(options, TRAIN_KEYS, where);
   const preset = presetOf(options.preset, where);
   const channels = channelsOf(options.channels, preset, where);
   const p = PRESETS[preset];
@@ -142,6 +152,7 @@ export interface EvalPipelineOptions {
 
 /** Validation: resize the shorter side, centre crop, normalize. Deterministic. */
 export function evalPipeline(options: EvalPipelineOptions = {}): BatchTransform {
+  checkKeys(options, EVAL_KEYS, 'evalPipeline');
   const preset = presetOf(options.preset, 'evalPipeline');
   const channels = channelsOf(options.channels, preset, 'evalPipeline');
   const grey = channels === 1;

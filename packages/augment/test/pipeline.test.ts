@@ -16,6 +16,8 @@ import {
   randomResizedCrop,
   resizeShorterCenterCrop,
   trainPipeline,
+  type EvalPipelineOptions,
+  type TrainPipelineOptions,
 } from '../src/index';
 import { free, makeBatch } from './helpers';
 
@@ -76,6 +78,8 @@ describe('trainPipeline', () => {
     expect(() => trainPipeline({ preset: 'greyscale', lighting: { alphaStd: 0.1 } })).toThrow(/need RGB/);
     expect(() => trainPipeline({ mixup: true, cutmix: true })).toThrow(/mixup or cutmix/);
     expect(() => trainPipeline({ preset: 'imagenet' as 'paper' })).toThrow(/preset must be one of/);
+    expect(() => trainPipeline({ colourJitter: false } as TrainPipelineOptions)).toThrow(/unknown option\(s\) colourJitter/);
+    expect(() => evalPipeline({ size: 224 } as EvalPipelineOptions)).toThrow(/unknown option\(s\) size/);
     const t = trainPipeline({ size: 8 });
     const rank3 = { images: tf.zeros([8, 8, 3]), labels: tf.zeros([1, 2]) } as unknown as Batch;
     expect(() => t(rank3, createRng(1))).toThrow(/expected a rank-4 tensor \(NHWC\), got rank 3.*expandDims/);
