@@ -6,7 +6,7 @@
 //
 // Every configuration runs in its own process (wasm's thread count is fixed per process).
 // Env: BENCH_SECONDS (per measurement, default 6), BENCH_SKIP=build,pipeline,kernels,resnet50,cpu,torch,
-//      BENCH_CPU_BATCH (cpu backend's single step, default 8), BOT_BACKEND=tensorflow to bench
+//      BENCH_CPU_BATCH (cpu backend's single step, default 4), BOT_BACKEND=tensorflow to bench
 //      tfjs-node(-gpu) only (see docs/SPEED.md).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -98,7 +98,7 @@ for (const m of models) {
       if (torch) show(torchStep(m, t));
     }
     if (!skip.has('cpu') && m.key === 'resnet20') {
-      const cpuBatch = Number(env.BENCH_CPU_BATCH ?? 8);
+      const cpuBatch = Number(env.BENCH_CPU_BATCH ?? 4);
       const r = jsStep({ ...m, batch: cpuBatch }, 'cpu', 1, ['--min-steps', '0', '--max-steps', '0', '--seconds', '0']);
       if (!r.error) r.note = `one step at batch ${cpuBatch} (the cpu backend is too slow for batch ${m.batch})`;
       show(r);
