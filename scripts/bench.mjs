@@ -24,7 +24,8 @@ const started = Date.now();
 
 function run(cmd, args, { cwd = root, timeoutS = 1200, extraEnv = {} } = {}) {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: timeoutS * 1000, env: { ...env, ...extraEnv }, maxBuffer: 64 << 20 });
-  return { ok: r.status === 0, stdout: r.stdout ?? '', stderr: r.stderr ?? '', status: r.status, error: r.error?.message };
+  const why = r.error?.message ?? (r.status !== 0 ? `exit ${r.status ?? r.signal}: ${(r.stderr ?? '').slice(-400)} ${(r.stdout ?? '').slice(-400)}` : undefined);
+  return { ok: r.status === 0, stdout: r.stdout ?? '', stderr: r.stderr ?? '', status: r.status, error: why };
 }
 const lastJson = (text) => {
   const line = text.trim().split('\n').reverse().find((l) => l.startsWith('{'));
