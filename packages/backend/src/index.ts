@@ -1,4 +1,4 @@
-export { initBackend, type BackendName, type BackendPreference, type InitBackendOptions } from './init-backend';
+export { ensureGradients, initBackend, type BackendName, type BackendPreference, type InitBackendOptions } from './init-backend';
 export { registerWasmTrainingKernels, unregisterWasmTrainingKernels, WASM_TRAINING_KERNELS } from './wasm-kernels';
 export { batchNormTraining, type BatchNormTrainingResult } from './batch-norm';
 export { enableWasmThreads, wasmThreadsInUse, availableCores, type WasmThreadsSetup } from './threads';

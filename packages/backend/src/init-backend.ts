@@ -52,6 +52,22 @@ async function tryWasm(threads: number | undefined, log: (message: string) => vo
   // --- end wasm threads ---
 }
 
+/**
+ * tfjs-core alone registers no gradients, and its `register_all_gradients` module is not
+ * loadable from plain Node ESM. tfjs-layers' bundle registers them, so load it when present.
+ * Returns whether gradients are available.
+ */
+export async function ensureGradients(log: (message: string) => void = () => {}): Promise<boolean> {
+  if (tf.getGradient('Relu')) return true;
+  await importOptional('@tensorflow/tfjs-layers');
+  if (tf.getGradient('Relu')) return true;
+  log(
+    '[bag-of-tricks] no gradients are registered, so training will fail: import ' +
+      "'@tensorflow/tfjs-core/dist/register_all_gradients' (in a bundler) or '@tensorflow/tfjs-layers' / '@tensorflow/tfjs' first.",
+  );
+  return false;
+}
+
 async function tryCpu(): Promise<boolean> {
   await import('@tensorflow/tfjs-backend-cpu');
   return tf.setBackend('cpu');
@@ -72,6 +88,7 @@ export async function initBackend(
     throw new Error(`BOT_BACKEND=${fromEnv} is not a backend; use one of ${valid.join(', ')}.`);
   }
   const wanted = (fromEnv || preference) as BackendPreference;
+  await ensureGradients(log);
   const why = fromEnv ? `BOT_BACKEND=${fromEnv}` : `preference '${preference}'`;
 
   if (wanted === 'tensorflow' || wanted === 'auto') {

@@ -6,3 +6,9 @@ it('wasm starts and computes', async () => {
   expect(tf.getBackend()).toBe('wasm');
   expect(Array.from(tf.add(tf.tensor1d([1, 2]), 1).dataSync())).toEqual([2, 3]);
 });
+
+it('initBackend makes gradients available (tfjs-core alone registers none in Node)', async () => {
+  await initBackend('cpu', { log: () => {} });
+  const g = tf.grad((x: tf.Tensor) => tf.sum(tf.relu(x)))(tf.tensor1d([-1, 2]));
+  expect(Array.from(g.dataSync())).toEqual([0, 1]);
+});
