@@ -36,3 +36,17 @@ export { cutmix, cutmixBatch, sampleCutmix, type CutmixDraw, type CutmixOptions 
 export { compose } from './compose';
 export { evalPipeline, trainPipeline, type EvalPipelineOptions, type PipelinePreset, type TrainPipelineOptions } from './pipeline';
 export { checkBatch, type FactorRange } from './checks';
+export {
+  applyPixelDraw,
+  flipPixels,
+  gluoncvJitterPixels,
+  hsvJitterPixels,
+  normalizePixels,
+  pcaLightingPixels,
+  pixelPipeline,
+  type PixelDraw,
+  type PixelPassOptions,
+  type PixelPipeline,
+  type PixelPipelineOptions,
+  type Pixels,
+} from './pixels';

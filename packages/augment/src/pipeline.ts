@@ -45,7 +45,7 @@ export interface TrainPipelineOptions {
   cutmix?: boolean | CutmixOptions;
 }
 
-const PRESETS: Record<PipelinePreset, { jitter: ColorJitterOptions | false; lighting: PcaLightingOptions | false; mixup: MixupOptions }> = {
+export const PRESETS: Record<PipelinePreset, { jitter: ColorJitterOptions | false; lighting: PcaLightingOptions | false; mixup: MixupOptions }> = {
   paper: {
     jitter: { form: 'hsv', brightness: 0.4, saturation: 0.4, hue: 0.4 },
     lighting: { alphaStd: 0.1 },
@@ -63,25 +63,25 @@ const TRAIN_KEYS = ['preset', 'channels', 'size', 'scale', 'ratio', 'flip', 'col
 const EVAL_KEYS = ['preset', 'channels', 'resize', 'crop', 'normalize'];
 
 /** Options often come from JSON configs: a misspelt key must not be ignored silently. */
-function checkKeys(options: object, allowed: readonly string[], where: string): void {
+export function checkKeys(options: object, allowed: readonly string[], where: string): void {
   const unknown = Object.keys(options ?? {}).filter((k) => !allowed.includes(k));
   if (unknown.length > 0) throw new Error(`${where}: unknown option(s) ${unknown.join(', ')}; the options are ${allowed.join(', ')}.`);
 }
 
-function presetOf(preset: string | undefined, where: string): PipelinePreset {
+export function presetOf(preset: string | undefined, where: string): PipelinePreset {
   const p = preset ?? 'paper';
   if (!(p in PRESETS)) throw new Error(`${where}: preset must be one of ${Object.keys(PRESETS).join(', ')}, got ${JSON.stringify(preset)}.`);
   return p as PipelinePreset;
 }
 
-function channelsOf(channels: number | undefined, preset: PipelinePreset, where: string): 1 | 3 {
+export function channelsOf(channels: number | undefined, preset: PipelinePreset, where: string): 1 | 3 {
   const c = channels ?? (preset === 'greyscale' ? 1 : 3);
   if (c !== 1 && c !== 3) throw new Error(`${where}: channels must be 1 or 3, got ${c}.`);
   if (preset === 'greyscale' && c !== 1) throw new Error(`${where}: the greyscale preset is for 1 channel, got channels: ${c}.`);
   return c;
 }
 
-function defaultNormalize(channels: 1 | 3): NormalizeOptions {
+export function defaultNormalize(channels: 1 | 3): NormalizeOptions {
   return channels === 1 ? { mean: [FASHION_MNIST_MEAN], std: [FASHION_MNIST_STD] } : { mean: IMAGENET_MEAN, std: IMAGENET_STD };
 }
 
