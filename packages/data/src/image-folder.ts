@@ -58,6 +58,46 @@ function listImages(dir: string, extensions: Set<string>): string[] {
   return out;
 }
 
+/**
+ * Width and height from a JPEG's SOF marker or a PNG's IHDR, without decoding (saves a sharp
+ * metadata() round trip per image). null when the header is not one of those or not understood:
+ * the caller then asks sharp. Like sharp's metadata(), these are the stored (pre-EXIF-orientation) sizes.
+ */
+export function imageHeaderSize(bytes: Uint8Array): { width: number; height: number } | null {
+  const n = bytes.length;
+  if (n >= 24 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47 && bytes[12] === 0x49 && bytes[13] === 0x48) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const width = view.getUint32(16);
+    const height = view.getUint32(20);
+    return width > 0 && height > 0 ? { width, height } : null;
+  }
+  if (n < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return null;
+  let i = 2;
+  while (i + 9 < n) {
+    if (bytes[i] !== 0xff) return null;
+    const marker = bytes[i + 1] as number;
+    if (marker === 0xff) {
+      i++; // fill byte
+      continue;
+    }
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      i += 2; // no length
+      continue;
+    }
+    if (marker === 0xd9 || marker === 0xda) return null; // end of image / start of scan before any SOF
+    const length = ((bytes[i + 2] as number) << 8) | (bytes[i + 3] as number);
+    // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC).
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      const height = ((bytes[i + 5] as number) << 8) | (bytes[i + 6] as number);
+      const width = ((bytes[i + 7] as number) << 8) | (bytes[i + 8] as number);
+      return width > 0 && height > 0 ? { width, height } : null;
+    }
+    if (length < 2) return null;
+    i += 2 + length;
+  }
+  return null;
+}
+
 /** Rounds a box to whole pixels inside the image; sharp's extract wants integers. */
 function clampBox(box: CropBox, height: number, width: number): { left: number; top: number; width: number; height: number } {
   const top = Math.min(Math.max(0, Math.round(box.y)), height - 1);
@@ -124,7 +164,7 @@ export function imageFolderDataset(root: string, options: ImageFolderOptions = {
     }
     try {
       // failOn 'truncated': a cut-off JPEG/PNG is an error, not a half-grey image.
-      const meta = await sharp(bytes, { failOn: 'truncated' }).metadata();
+      const meta = imageHeaderSize(bytes) ?? (await sharp(bytes, { failOn: 'truncated' }).metadata());
       const width = meta.width;
       const height = meta.height;
       if (!width || !height) throw new Error('no image dimensions in the header');

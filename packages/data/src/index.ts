@@ -18,6 +18,6 @@ export {
   type IdxSplit,
   type LoadIdxDatasetOptions,
 } from './fashion-mnist';
-export { imageFolderDataset, type ImageFolderDataset, type ImageFolderOptions } from './image-folder';
+export { imageFolderDataset, imageHeaderSize, type ImageFolderDataset, type ImageFolderOptions } from './image-folder';
 export { createLoader, type EpochStats, type Loader, type LoaderOptions } from './loader';
 export { fileSystemIO, registerFileRouter, writeFileAtomic } from './file-io';

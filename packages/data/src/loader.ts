@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng, type Batch, type BatchTransform } from '@bag-of-tricks/core';
+import { createRng, type Batch, type BatchTransform, type Rng } from '@bag-of-tricks/core';
+import type { PixelPipeline } from '@bag-of-tricks/augment';
 import { isSkipped, type Dataset, type Sample, type SkippedSample } from './dataset';
 
 export interface LoaderOptions {
@@ -12,6 +13,15 @@ export interface LoaderOptions {
   dropLast?: boolean;
   /** Batch-level augmentation, run in `tf.tidy` with its own stream createRng(seed, epoch, 2, batchIndex). */
   transform?: BatchTransform;
+  /**
+   * Per-image photometric pass, e.g. augment's `pixelPipeline({ preset: 'paper' })`: flip, colour
+   * jitter, PCA lighting and normalize run on each decoded image's pixels in one loop, written
+   * straight into the batch's float32 array, before the batch tensor exists (far faster than the
+   * same steps as tensor ops on wasm/cpu). It draws from createRng(seed, epoch, 2, batchIndex), in
+   * the tensor transforms' order, and `transform` (say, mixup) continues on that stream: so
+   * `pixelTransform: p` with `transform: t` gives the batches `transform: compose(p.tensorTransform, t)` gives.
+   */
+  pixelTransform?: PixelPipeline;
   /** Batches decoded ahead of the one being consumed (default 2; 0 decodes on demand). */
   prefetch?: number;
   /** Width of the one-hot labels (default dataset.numClasses). */
@@ -47,6 +57,9 @@ export interface Loader {
 interface Decoded {
   readonly samples: Sample[];
   readonly skipped: { index: number; file: string; reason: string }[];
+  /** With a pixelTransform: the finished batch pixels and the transform stream, advanced past its draws. */
+  images?: Float32Array;
+  rng?: Rng;
 }
 
 // Stream keys under createRng(seed, epoch, ...): each consumer of randomness gets its own stream.
@@ -61,7 +74,7 @@ const TRANSFORM_STREAM = 2;
  * cannot change a single value.
  */
 export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
-  const { batchSize, seed, shuffle = true, dropLast = false, transform, prefetch = 2, onEpochEnd } = options;
+  const { batchSize, seed, shuffle = true, dropLast = false, transform, pixelTransform, prefetch = 2, onEpochEnd } = options;
   const numClasses = options.numClasses ?? dataset.numClasses;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`createLoader: batchSize must be a positive integer, got ${batchSize}.`);
   if (!Number.isFinite(seed)) throw new TypeError(`createLoader: seed must be a finite number, got ${seed}.`);
@@ -73,6 +86,9 @@ export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
     throw new RangeError(`createLoader: ${n} examples make no batch of ${batchSize}${dropLast ? ' with dropLast' : ''}.`);
   }
   const { height, width, channels } = dataset;
+  if (pixelTransform && pixelTransform.channels !== channels) {
+    throw new Error(`createLoader: pixelTransform is for ${pixelTransform.channels} channel(s), the dataset has ${channels}.`);
+  }
   const pixelsPer = height * width * channels;
   let stats: EpochStats | null = null;
 
@@ -99,15 +115,27 @@ export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
       }
       decoded.samples.push(r);
     });
+    if (pixelTransform && decoded.samples.length > 0) {
+      // One fused pass per image into the batch array; draws depend only on (seed, epoch, b) and the batch's size.
+      const rng = createRng(seed, epoch, TRANSFORM_STREAM, b);
+      const draws = pixelTransform.sample(rng, decoded.samples.length);
+      const images = new Float32Array(decoded.samples.length * pixelsPer);
+      decoded.samples.forEach((s, i) => pixelTransform.apply(s.pixels, height, width, draws[i]!, images, i * pixelsPer));
+      decoded.images = images;
+      decoded.rng = rng;
+    }
     return decoded;
   }
 
   function toBatch(decoded: Decoded, epoch: number, b: number): Batch {
     const count = decoded.samples.length;
-    const images = new Float32Array(count * pixelsPer);
     const labels = new Float32Array(count * numClasses);
+    let images = decoded.images;
+    if (!images) {
+      images = new Float32Array(count * pixelsPer);
+      for (let i = 0; i < count; i++) images.set((decoded.samples[i] as Sample).pixels, i * pixelsPer);
+    }
     decoded.samples.forEach((s, i) => {
-      images.set(s.pixels, i * pixelsPer);
       labels[i * numClasses + s.label] = 1;
     });
     return tf.tidy(() => {
@@ -115,7 +143,7 @@ export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
         images: tf.tensor4d(images, [count, height, width, channels], 'float32'),
         labels: tf.tensor2d(labels, [count, numClasses], 'float32'),
       };
-      const out = transform ? transform(batch, createRng(seed, epoch, TRANSFORM_STREAM, b)) : batch;
+      const out = transform ? transform(batch, decoded.rng ?? createRng(seed, epoch, TRANSFORM_STREAM, b)) : batch;
       return { images: out.images, labels: out.labels } as unknown as tf.TensorContainer;
     }) as unknown as Batch;
   }
