@@ -2,3 +2,4 @@ export { ensureGradients, initBackend, type BackendName, type BackendPreference,
 export { registerWasmTrainingKernels, unregisterWasmTrainingKernels, WASM_TRAINING_KERNELS } from './wasm-kernels';
 export { batchNormTraining, type BatchNormTrainingResult } from './batch-norm';
 export { enableWasmThreads, wasmThreadsInUse, availableCores, type WasmThreadsSetup } from './threads';
+export { registerFastGradients, unregisterFastGradients, FAST_GRADIENTS } from './fast-gradients';

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWasmTrainingKernels } from './wasm-kernels';
 import { enableWasmThreads } from './threads';
+import { registerFastGradients } from './fast-gradients';
 
 export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -88,7 +89,8 @@ export async function initBackend(
     throw new Error(`BOT_BACKEND=${fromEnv} is not a backend; use one of ${valid.join(', ')}.`);
   }
   const wanted = (fromEnv || preference) as BackendPreference;
-  await ensureGradients(log);
+  // Gradients are global: ours replace tfjs-core's BN and leading-axis reduction gradients on every backend.
+  if (await ensureGradients(log)) registerFastGradients();
   const why = fromEnv ? `BOT_BACKEND=${fromEnv}` : `preference '${preference}'`;
 
   if (wanted === 'tensorflow' || wanted === 'auto') {
