@@ -5,7 +5,7 @@
 // Writes bench-results/pipeline.json at the repository root.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
@@ -24,13 +24,15 @@ const IMAGES = arg('images', 200);
 const REPEATS = arg('repeats', 2);
 const BATCH = arg('batch', 32);
 
-for (const name of ['horizontalFlip', 'colorJitter', 'pcaLighting', 'normalize', 'compose']) {
+for (const name of ['horizontalFlip', 'colorJitter', 'pcaLighting', 'normalize', 'compose', 'pixelPipeline']) {
   if (typeof augment[name] !== 'function') {
     console.error(`@bag-of-tricks/augment has no ${name}: build it first (npm run build).`);
     process.exit(1);
   }
 }
 sharp.concurrency(1); // one libvips thread per image: the per-core figure is per core
+sharp.cache(false); // every image is read once: libvips' operation cache only costs bookkeeping
+const loadBefore = loadavg();
 const backend = await initBackend('auto', { log: () => {} });
 
 // ~ImageNet-like JPEGs: 500x375, smooth structure plus noise, quality 90, in two class folders.
@@ -74,8 +76,12 @@ node['decode+rrc (sharp, sequential)'] = await measure(async () => {
   return n;
 });
 // 2. The loader: prefetched sharp decode + RRC, then flip, HSV jitter, PCA lighting, normalize on tensors.
-const { compose, horizontalFlip, colorJitter, pcaLighting, normalize } = augment;
+const { compose, horizontalFlip, colorJitter, pcaLighting, normalize, pixelPipeline } = augment;
+// Each entry: a batch transform (tensor path), or [dataset, transform, pixelTransform].
 const transforms = {
+  'PIXEL PATH full paper: rrc(sharp)+flip+jitter(hsv)+lighting+normalize (loader)': [train, undefined, pixelPipeline({ preset: 'paper' })],
+  'PIXEL PATH full gluoncv: rrc(sharp)+flip+jitter(b/c/s 0.4)+lighting+normalize': [train, undefined, pixelPipeline({ preset: 'gluoncv' })],
+  'PIXEL PATH rrc(sharp)+flip+normalize (loader)': [train, undefined, pixelPipeline({ colorJitter: false, lighting: false })],
   'decode+rrc+flip, flip in sharp (loader)': [trainFlop, undefined],
   'decode+rrc+flip (loader)': compose(horizontalFlip()),
   'full, flip in sharp: rrc+flip+jitter(hsv)+lighting+normalize (loader)': [
@@ -96,8 +102,8 @@ const transforms = {
   ),
 };
 for (const [name, spec] of Object.entries(transforms)) {
-  const [dataset, transform] = Array.isArray(spec) ? spec : [train, spec];
-  const loader = createLoader(dataset, { batchSize: BATCH, seed: 1, ...(transform ? { transform } : {}), prefetch: 2 });
+  const [dataset, transform, pixelTransform] = Array.isArray(spec) ? spec : [train, spec];
+  const loader = createLoader(dataset, { batchSize: BATCH, seed: 1, ...(transform ? { transform } : {}), ...(pixelTransform ? { pixelTransform } : {}), prefetch: 2 });
   try {
     // Warm-up (kernels, caches) on a few batches.
     let k = 0;
@@ -139,8 +145,10 @@ for (const py of ['/usr/bin/python3', 'python3']) {
   torchvision = parsed;
 }
 rmSync(root, { recursive: true, force: true });
+const loadAfter = loadavg();
 
 const fmt = (v) => v.toFixed(0).padStart(6);
+console.log(`load average (1/5/15 min) before ${loadBefore.map((v) => v.toFixed(2)).join(' ')}, after ${loadAfter.map((v) => v.toFixed(2)).join(' ')}`);
 console.log(`\nbag-of-tricks data pipeline: ${IMAGES} JPEGs 500x375 (avg ${(bytes / IMAGES / 1024).toFixed(0)} KiB), 224x224 out, batch ${BATCH}, tfjs ${backend}, ${cpus().length} cores`);
 console.log('                                                                          img/s  img/CPU-s (per core)');
 for (const [name, r] of Object.entries(node)) {
@@ -151,6 +159,9 @@ if (torchvision.stages) {
   console.log(`torchvision ${torchvision.torchvision} (torch ${torchvision.torch}, 1 thread, PIL decode):`);
   for (const [name, r] of Object.entries(torchvision.stages)) console.log(`  ${name.padEnd(72)}${fmt(r.imgPerSec)}  ${fmt(r.imgPerCpuSec)}`);
   const pairs = [
+    ['PIXEL PATH full paper: rrc(sharp)+flip+jitter(hsv)+lighting+normalize (loader)', 'full (rrc+flip+jitter+normalize)'],
+    ['PIXEL PATH full gluoncv: rrc(sharp)+flip+jitter(b/c/s 0.4)+lighting+normalize', 'full (rrc+flip+jitter+normalize)'],
+    ['PIXEL PATH rrc(sharp)+flip+normalize (loader)', 'decode+rrc+flip'],
     ['decode+rrc (sharp, sequential)', 'decode+rrc'],
     ['decode+rrc+flip, flip in sharp (loader)', 'decode+rrc+flip'],
     ['decode+rrc+flip (loader)', 'decode+rrc+flip'],
@@ -182,6 +193,8 @@ const result = {
   avgJpegBytes: Math.round(bytes / IMAGES),
   backend,
   cores: cpus().length,
+  loadavgBefore: loadBefore,
+  loadavgAfter: loadAfter,
   node,
   torchvision,
   ratios,
