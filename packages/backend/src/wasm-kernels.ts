@@ -6,6 +6,7 @@ import {
 } from './kernels/depthwise-conv2d-backprop';
 import { stockKernels } from './kernels/kernel-utils';
 import { unsortedSegmentSumKernel } from './kernels/unsorted-segment-sum';
+import { meanKernel, sumKernel } from './kernels/reduce';
 
 /** What we register on wasm, and why. */
 export const WASM_TRAINING_KERNELS: ReadonlyArray<{ kernelName: string; kernelFunc: tf.KernelFunc; why: string }> = [
@@ -21,6 +22,8 @@ export const WASM_TRAINING_KERNELS: ReadonlyArray<{ kernelName: string; kernelFu
     kernelFunc: depthwiseConv2dNativeBackpropInputKernel,
     why: 'missing in tfjs-backend-wasm 4.22',
   },
+  { kernelName: 'Sum', kernelFunc: sumKernel, why: 'stock transposes leading reduction axes first; ours is one XNNPACK average pooling' },
+  { kernelName: 'Mean', kernelFunc: meanKernel, why: 'stock transposes leading reduction axes first; ours is one XNNPACK average pooling' },
   { kernelName: 'UnsortedSegmentSum', kernelFunc: unsortedSegmentSumKernel, why: 'missing in tfjs-backend-wasm 4.22; gather gradients need it' },
 ];
 
