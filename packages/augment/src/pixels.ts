@@ -44,6 +44,7 @@ export interface PixelPassOptions {
 const LUMA_R = 0.299;
 const LUMA_G = 0.587;
 const LUMA_B = 0.114;
+const INV255 = 1 / 255;
 
 function checkSizes(src: Pixels, height: number, width: number, channels: number, out: Float32Array, offset: number, where: string): void {
   const len = height * width * channels;
@@ -111,7 +112,7 @@ export function applyPixelDraw(
   const b0 = bias[0]!;
   const b1 = bias[1]!;
   const b2 = bias[2]!;
-  const hueF = hsv ? hsv[0] : 1;
+  const hueF6 = (hsv ? hsv[0] : 1) / 6;
   const satF = hsv ? hsv[1] : 1;
   const valF = hsv ? hsv[2] : 1;
   // GluonCV closed form: b (c s x + c (1 - s) luma + (1 - c) mean luma), then the hue matrix.
@@ -144,39 +145,40 @@ export function applyPixelDraw(
       let b = src[i + 2]!;
       if (hsv) {
         // rgbToHsv on [0, 1] (hue a fraction of the circle), scale, hsvToRgb: as colorJitter('hsv').
-        r /= 255;
-        g /= 255;
-        b /= 255;
+        r *= INV255;
+        g *= INV255;
+        b *= INV255;
         const maxc = r > g ? (r > b ? r : b) : g > b ? g : b;
         const minc = r < g ? (r < b ? r : b) : g < b ? g : b;
         const delta = maxc - minc;
-        const sd = delta < 1e-30 ? 1e-30 : delta;
+        const inv = 1 / (delta < 1e-30 ? 1e-30 : delta);
         let h: number;
         if (maxc === r) {
-          h = (g - b) / sd;
+          h = (g - b) * inv;
           if (h < 0) h += 6;
-        } else if (maxc === g) h = (b - r) / sd + 2;
-        else h = (r - g) / sd + 4;
-        let hs = (h / 6) * hueF;
+        } else if (maxc === g) h = (b - r) * inv + 2;
+        else h = (r - g) * inv + 4;
+        let hs = h * hueF6;
         hs -= Math.floor(hs);
         let sat = (delta / (maxc < 1e-30 ? 1e-30 : maxc)) * satF;
         sat = sat < 0 ? 0 : sat > 1 ? 1 : sat;
         let v = maxc * valF;
         if (clip) v = v < 0 ? 0 : v > 1 ? 1 : v;
         const h6 = hs * 6;
-        const vs = v * sat;
+        const v255 = v * 255;
+        const vs = v255 * sat;
         let k = h6 + 5;
         if (k >= 6) k -= 6;
         let ramp = 2 - Math.abs(k - 2);
-        r = (v - vs * (ramp < 0 ? 0 : ramp > 1 ? 1 : ramp)) * 255;
+        r = v255 - vs * (ramp < 0 ? 0 : ramp > 1 ? 1 : ramp);
         k = h6 + 3;
         if (k >= 6) k -= 6;
         ramp = 2 - Math.abs(k - 2);
-        g = (v - vs * (ramp < 0 ? 0 : ramp > 1 ? 1 : ramp)) * 255;
+        g = v255 - vs * (ramp < 0 ? 0 : ramp > 1 ? 1 : ramp);
         k = h6 + 1;
         if (k >= 6) k -= 6;
         ramp = 2 - Math.abs(k - 2);
-        b = (v - vs * (ramp < 0 ? 0 : ramp > 1 ? 1 : ramp)) * 255;
+        b = v255 - vs * (ramp < 0 ? 0 : ramp > 1 ? 1 : ramp);
       } else if (glu) {
         const luma = LUMA_R * r + LUMA_G * g + LUMA_B * b;
         const base = k2 * luma + k3;
