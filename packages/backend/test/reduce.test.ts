@@ -12,7 +12,7 @@ describe.each([
   { shape: [4, 5, 6, 3], axis: [-4, -3] },
   { shape: [4, 5, 6, 3], axis: 0 },
   { shape: [4, 5, 6, 3], axis: [1, 2] }, // not leading: stock
-  { shape: [4, 5, 6, 3], axis: null }, // every axis: stock
+  { shape: [4, 5, 6, 3], axis: undefined }, // every axis: stock
   { shape: [9, 1000], axis: [0] },
   { shape: [1, 7], axis: [0] }, // one row: stock
   { shape: [3, 4, 8], axis: [0, 1] },

@@ -1,0 +1,61 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { expectTensorsClose } from '@bag-of-tricks/test-utils';
+import { input, runOn, setupBackends } from './helpers';
+
+beforeAll(setupBackends);
+
+describe.each([
+  { shape: [4, 5, 6, 3], stat: [3] },
+  { shape: [4, 5, 6, 3], stat: [1, 1, 1, 3] },
+  { shape: [2, 3, 4, 5], stat: [2, 3, 4, 5] }, // per-element statistics: stock
+  { shape: [6, 7], stat: [7] },
+  { shape: [64, 8, 8, 64], stat: [64] },
+])('FusedBatchNorm on wasm, x $shape, statistics $stat', ({ shape, stat }) => {
+  const arrays = {
+    x: { data: input(shape, 41).data.map((v) => 3 * v + 2), shape },
+    mean: { data: input(stat, 42).data.map((v) => v + 2), shape: stat },
+    variance: { data: input(stat, 43).data.map((v) => 9 * v * v + 0.1), shape: stat },
+    offset: input(stat, 44),
+    scale: input(stat, 45),
+  };
+  it('matches cpu with scale and offset', async () => {
+    const f = (t: Record<string, tf.Tensor>) => tf.batchNorm(t.x!, t.mean!, t.variance!, t.offset!, t.scale!, 1e-3);
+    expectTensorsClose((await runOn('wasm', arrays, f)).data, (await runOn('cpu', arrays, f)).data, { rtol: 1e-5, atol: 1e-5 });
+  });
+  it('matches cpu without them', async () => {
+    const f = (t: Record<string, tf.Tensor>) => tf.batchNorm(t.x!, t.mean!, t.variance!, undefined, undefined, 1e-5);
+    expectTensorsClose((await runOn('wasm', arrays, f)).data, (await runOn('cpu', arrays, f)).data, { rtol: 1e-5, atol: 1e-5 });
+  });
+});
+
+describe('Identity and Cast on wasm share buffers safely', () => {
+  it('a clone outlives its source and keeps its values', async () => {
+    await tf.setBackend('wasm');
+    const before = tf.memory().numTensors;
+    const a = tf.tensor([1, 2, 3]);
+    const b = tf.clone(a);
+    const c = tf.cast(a, 'float32');
+    a.dispose();
+    expect(Array.from(b.dataSync())).toEqual([1, 2, 3]);
+    b.dispose();
+    expect(Array.from(c.dataSync())).toEqual([1, 2, 3]);
+    c.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+  it('a variable assigned from a clone is unaffected by later writes', async () => {
+    await tf.setBackend('wasm');
+    const v = tf.variable(tf.tensor([1, 2]));
+    const snapshot = tf.clone(v);
+    v.assign(tf.tensor([5, 6]));
+    expect(Array.from(snapshot.dataSync())).toEqual([1, 2]);
+    expect(Array.from(v.dataSync())).toEqual([5, 6]);
+    tf.dispose([v, snapshot]);
+  });
+  it('casts between dtypes still convert', async () => {
+    await tf.setBackend('wasm');
+    // (int32 -> bool is stock wasm's: it copies the values, 3 stays 3.)
+    const r = tf.tidy(() => [tf.cast(tf.tensor([1.7, -2.2]), 'int32').dataSync(), tf.cast(tf.tensor([0, 1], undefined, 'bool'), 'float32').dataSync()]);
+    expect(r.map((x) => Array.from(x))).toEqual([[1, -2], [0, 1]]);
+  });
+});
