@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ConfigError, type TrainConfigInput } from './config';
+import { readCheckpointFile } from './node/files';
+import { train } from './node/train';
+
+const int = (name: string) => (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer, got '${value}'.`);
+  return n;
+};
+
+/** Builds the `bag-of-tricks` command (exported for tests of `--help`). */
+export function createProgram(): Command {
+  const program = new Command()
+    .name('bag-of-tricks')
+    .description('Train image classifiers with the tricks of He et al. 2019 ("Bag of Tricks for Image Classification") on TensorFlow.js.')
+    .showHelpAfterError('(run with --help for usage)');
+
+  program
+    .command('train')
+    .description(
+      'Train a ResNet variant as a JSON config says. Writes metrics.jsonl, checkpoints/ and report.html into the output folder.',
+    )
+    .argument('[config]', 'path to the JSON training config (optional with --resume <checkpoint>: the checkpoint holds its config)')
+    .option('--resume [checkpoint]', 'continue a run: from the given checkpoint file, or (no value) the newest in <out>/checkpoints')
+    .option('--out <dir>', 'output folder (overrides "out"; default runs/train)')
+    .option('--epochs <n>', 'number of epochs (overrides "epochs")', int('--epochs'))
+    .option('--batch-size <n>', 'batch size (overrides "batchSize"; the lr scales linearly with it)', int('--batch-size'))
+    .option('--seed <n>', 'random seed for init, data order and augmentation (overrides "seed")', int('--seed'))
+    .option('--data <dir>', "training data: an IDX folder (e.g. /usr/share/datasets/fashion-mnist) or 'embedded' (overrides \"data\")")
+    .addOption(new Option('--backend <name>', 'TensorFlow.js backend (overrides "backend"; env BOT_BACKEND wins)').choices(['auto', 'tensorflow', 'wasm', 'cpu']))
+    .option('--workers <n>', 'data-parallel workers (overrides "workers"); reserved, only 1 is supported now', int('--workers'))
+    .option('--stop-after <steps>', 'stop (with a checkpoint) once this many steps are done; resume later with --resume', int('--stop-after'))
+    .option('--no-progress', 'no progress bar (default: shown when stderr is a terminal)')
+    .option('--no-report', 'do not write report.html at the end')
+    .option('--quiet', 'print only errors and the final summary')
+    .addHelpText(
+      'after',
+      `
+Config fields (JSON; defaults in brackets):
+  model            { "name": "resnet18d", "options": { "stem": "small", "width": 0.25, ... } }  (required)
+  data             { "source": "embedded" } | { "source": "idx", "dir": DIR } |
+                   { "source": "image-folder", "dir": DIR, "evalDir": DIR, "size": 224 }  [embedded]
+  epochs           number of epochs (required)
+  batchSize        [128]
+  optimizer        { "kind": "nag", "momentum": 0.9 } | { "kind": "sgd", "momentum": 0 } | { "kind": "adam", ... }  [nag 0.9]
+  baseLr           lr for a batch of 256 [0.1];  linearScaling: lr = baseLr * batchSize / 256 [true]
+  warmupEpochs     linear warmup, per iteration [0]
+  schedule         { "kind": "cosine", "floor": 0 } | { "kind": "step", "milestones": [30, 60, 90], "gamma": 0.1 }  [cosine]
+  weightDecay      L2 added to the gradients [1e-4];  noBiasDecay: decay conv/dense kernels only [false]
+  labelSmoothing   { "epsilon": 0.1, "form": "uniform" | "paper" }  [off]
+  mixup            { "alpha": 0.2, "offEpochs": 0 }  [off];  cutmix: { "alpha": 1, "offEpochs": 0 }  [off]
+  distillation     { "teacher": "DIR/model.json", "temperature": 20, "form": "paper" | "weighted",
+                     "hardWeight": 0.5, "softTerm": "cross-entropy" | "kl", "cache": false }  [off]
+  augment          options for augment's trainPipeline  [greyscale preset for 1-channel data]
+  seed [0]   workers [1, reserved]   backend [auto]   out [runs/train]   logEvery [1]   evalBatchSize [500]
+  checkpoint       { "every": steps between checkpoints, 0 = each epoch end, "keep": 3 }
+
+Examples:
+  bag-of-tricks train config.json --out runs/exp1
+  bag-of-tricks train config.json --out runs/exp1 --resume
+  bag-of-tricks train --resume runs/exp1/checkpoints/ckpt-00000400.ckpt --epochs 20
+  bag-of-tricks train config.json --data /usr/share/datasets/fashion-mnist --backend wasm`,
+    )
+    .action(async (configPath: string | undefined, opts: Record<string, unknown>) => {
+      let raw: Record<string, unknown>;
+      let source: string;
+      if (configPath) {
+        source = resolve(configPath);
+        if (!existsSync(source)) throw new Error(`Config file not found: ${source}`);
+        try {
+          raw = JSON.parse(readFileSync(source, 'utf8')) as Record<string, unknown>;
+        } catch (err) {
+          throw new Error(`Config file ${source} is not valid JSON: ${(err as Error).message}`);
+        }
+        if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`Config file ${source} must hold a JSON object.`);
+      } else if (typeof opts.resume === 'string') {
+        source = `config stored in ${resolve(opts.resume)}`;
+        raw = { ...(readCheckpointFile(opts.resume).header.config as unknown as Record<string, unknown>) };
+      } else {
+        throw new Error('train: give a config file, or --resume <checkpoint> (whose stored config is then used).');
+      }
+      if (opts.out !== undefined) raw.out = opts.out;
+      if (opts.epochs !== undefined) raw.epochs = opts.epochs;
+      if (opts.batchSize !== undefined) raw.batchSize = opts.batchSize;
+      if (opts.seed !== undefined) raw.seed = opts.seed;
+      if (opts.backend !== undefined) raw.backend = opts.backend;
+      if (opts.workers !== undefined) raw.workers = opts.workers;
+      if (typeof opts.data === 'string') raw.data = opts.data === 'embedded' ? { source: 'embedded' } : { source: 'idx', dir: opts.data };
+      const quiet = opts.quiet === true;
+      const result = await train(raw as TrainConfigInput, {
+        configSource: source,
+        ...(opts.resume !== undefined ? { resume: opts.resume as string | true } : {}),
+        ...(opts.stopAfter !== undefined ? { stopAfterStep: opts.stopAfter as number } : {}),
+        ...(opts.progress === false ? { progress: false } : {}),
+        report: opts.report !== false,
+        log: quiet ? () => {} : (m) => console.log(m),
+      });
+      const pct = (x: number) => (Number.isNaN(x) ? 'n/a' : `${(100 * x).toFixed(2)}%`);
+      console.log(
+        `${result.stopped ? 'Stopped' : 'Done'} after ${result.steps} steps in ${result.seconds.toFixed(1)} s on ${result.backend}: ` +
+          `top-1 ${pct(result.top1)}, top-5 ${pct(result.top5)}`,
+      );
+      if (result.reportPath) console.log(`Report: ${result.reportPath}`);
+      if (result.lastCheckpoint) console.log(`Last checkpoint: ${result.lastCheckpoint}`);
+    });
+  return program;
+}
+
+/** Runs the CLI; errors print one clear message (no stack for config problems) and exit 1. */
+export async function main(argv: readonly string[] = process.argv): Promise<void> {
+  try {
+    await createProgram().parseAsync(argv as string[]);
+  } catch (err) {
+    const message = err instanceof ConfigError || err instanceof Error ? err.message : String(err);
+    console.error(`bag-of-tricks: ${message}`);
+    process.exitCode = 1;
+  }
+}
+
+const invokedDirectly = (() => {
+  try {
+    const argv1 = process.argv[1];
+    // The npm bin is a symlink: compare real paths.
+    return argv1 !== undefined && realpathSync(new URL(import.meta.url)) === realpathSync(argv1);
+  } catch {
+    return false;
+  }
+})();
+if (invokedDirectly) await main();

@@ -353,6 +353,9 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
     excludedFromDecay,
   };
   optimizer.dispose();
+  // tfjs 4.22's Momentum.dispose() forgets the cached -lr scalar its SGD parent keeps in `c`.
+  const cached_c = (optimizer as unknown as { c?: tf.Tensor }).c;
+  if (cached_c && !cached_c.isDisposed) cached_c.dispose();
   model.dispose();
   return summary;
 }
