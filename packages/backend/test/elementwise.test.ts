@@ -59,3 +59,28 @@ describe('Identity and Cast on wasm share buffers safely', () => {
     expect(r.map((x) => Array.from(x))).toEqual([[1, -2], [0, 1]]);
   });
 });
+
+describe.each([
+  { shape: [64, 34, 34, 16], begin: [0, 1, 1, 0], size: [64, 32, 32, 16] },
+  { shape: [4, 6, 5, 3], begin: [1, 0, 0, 0], size: [2, -1, -1, -1] },
+  { shape: [4, 6, 5, 3], begin: [0, 2, 1, 1], size: [4, 3, 3, 2] },
+  { shape: [4, 6, 5, 3], begin: [3, 5, 4, 2], size: [1, 1, 1, 1] },
+  { shape: [4, 6, 5, 3], begin: [0, 0, 0, 0], size: [4, 6, 5, 3] },
+  { shape: [10], begin: [3], size: [4] },
+  { shape: [7, 9], begin: [2, 0], size: [3, 9] },
+  { shape: [7, 9], begin: [2, 4], size: [3, 0] },
+  { shape: [2, 3, 4, 5, 6], begin: [1, 1, 0, 2, 0], size: [1, 2, 4, 2, 6] },
+])('Slice on wasm, $begin + $size of $shape', ({ shape, begin, size }) => {
+  for (const dtype of ['float32', 'int32'] as const) {
+    it(`${dtype} matches cpu`, async () => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const data = dtype === 'int32' ? Int32Array.from({ length: n }, (_, i) => i) : input(shape, 46).data;
+      const arrays = { x: { data, shape, dtype } };
+      const f = ({ x }: Record<string, tf.Tensor>) => tf.slice(x!, begin, size);
+      const ours = await runOn('wasm', arrays, f);
+      const ref = await runOn('cpu', arrays, f);
+      expect(ours.shape).toEqual(ref.shape);
+      expect(Array.from(ours.data)).toEqual(Array.from(ref.data));
+    });
+  }
+});

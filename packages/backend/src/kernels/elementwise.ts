@@ -1,4 +1,4 @@
-import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { slice_util, type KernelFunc, type Tensor, type TensorInfo } from '@tensorflow/tfjs-core';
 import { type WasmBackendLike, release, runWasm } from './kernel-utils';
 
 /**
@@ -73,3 +73,48 @@ function fusedBatchNormWasm(args: {
 export const identityKernel = identityWasm as unknown as KernelFunc;
 export const castKernel = castWasm as unknown as KernelFunc;
 export const fusedBatchNormKernel = fusedBatchNormWasm as unknown as KernelFunc;
+
+/**
+ * Slice as a few large copies on the heap: trailing axes taken whole are merged into one
+ * contiguous run. Stock wasm first copies the whole input out of the heap (readSync) and then
+ * copies one innermost row at a time.
+ */
+function sliceWasm(args: { inputs: { x: TensorInfo }; backend: WasmBackendLike; attrs: { begin: number | number[]; size?: number | number[] } }): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { x } = inputs;
+  if (x.dtype === 'string') return runWasm('Slice', backend, inputs, attrs);
+  const [begin, size] = slice_util.parseSliceParams(x as unknown as Tensor, attrs.begin, attrs.size) as [number[], number[]];
+  const shape = x.shape;
+  const rank = shape.length;
+  const out = backend.makeOutput(size, x.dtype);
+  if (size.some((d) => d === 0)) return out;
+  // Views after makeOutput: growing the heap detaches earlier ones.
+  const src = backend.typedArrayFromHeap(x);
+  const dst = backend.typedArrayFromHeap(out);
+  const strides = new Array<number>(rank);
+  for (let a = rank - 1, s = 1; a >= 0; a--) {
+    strides[a] = s;
+    s *= shape[a]!;
+  }
+  // r: the outermost axis of the contiguous run; every axis after it is taken whole.
+  let r = rank - 1;
+  while (r > 0 && begin[r] === 0 && size[r] === shape[r]) r--;
+  const run = size[r]! * strides[r]!;
+  const outer = size.slice(0, r);
+  const count = outer.reduce((p, d) => p * d, 1);
+  const idx = new Array<number>(r).fill(0);
+  let o = 0;
+  for (let i = 0; i < count; i++) {
+    let off = begin[r]! * strides[r]!;
+    for (let a = 0; a < r; a++) off += (begin[a]! + idx[a]!) * strides[a]!;
+    dst.set(src.subarray(off, off + run), o);
+    o += run;
+    for (let a = r - 1; a >= 0; a--) {
+      if (++idx[a]! < outer[a]!) break;
+      idx[a] = 0;
+    }
+  }
+  return out;
+}
+
+export const sliceKernel = sliceWasm as unknown as KernelFunc;
