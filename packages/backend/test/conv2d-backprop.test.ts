@@ -26,6 +26,9 @@ const cases: Case[] = [
   { x: [1, 8, 9, 3], f: [3, 3, 3, 2], strides: [1, 2], pad: 'same' },
   { x: [2, 8, 8, 3], f: [3, 3, 3, 4], strides: 2, pad: [[0, 0], [1, 2], [2, 1], [0, 0]] },
   { x: [2, 6, 6, 3], f: [1, 1, 3, 2], strides: 1, pad: [[0, 0], [1, 0], [0, 2], [0, 0]] },
+  { x: [2, 10, 10, 4], f: [3, 3, 4, 8], strides: 2, pad: 'valid' }, // ZeroPadding2D + strided conv, as resnet-variants builds it
+  { x: [2, 8, 8, 4], f: [1, 1, 4, 5], strides: 2, pad: 'valid' },
+  { x: [2, 7, 8, 3], f: [2, 2, 3, 4], strides: 3, pad: [[0, 0], [3, 1], [0, 4], [0, 0]] },
   { x: [1, 10, 10, 2], f: [3, 3, 2, 3], strides: 1, pad: 'same', dilation: 2 },
   { x: [1, 10, 10, 2], f: [3, 3, 2, 3], strides: 1, pad: 'valid', dilation: 2 },
   { x: [1, 9, 9, 2], f: [2, 2, 2, 3], strides: 1, pad: [[0, 0], [2, 1], [1, 0], [0, 0]], dilation: 2 },

@@ -120,6 +120,10 @@ export function conv2DBackpropInputWasm(args: {
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   const { dilationHeight: dh, dilationWidth: dw } = info;
 
+  if ((sh > 1 || sw > 1) && dh === 1 && dw === 1 && filter.dtype === 'float32') {
+    return backpropInputByPhases(backend, dy, filter, info);
+  }
+
   const flipped = runWasm('Reverse', backend, { x: filter }, { dims: [0, 1] });
   const filterT = transposeInfo(backend, flipped, [0, 1, 3, 2]);
   release(backend, flipped);
@@ -133,6 +137,71 @@ export function conv2DBackpropInputWasm(args: {
   const out = convWithSignedPads(backend, 'Conv2D', dyZ, filterT, pads, [1, 1], [dh, dw], inHeight, inWidth);
   release(backend, filterT, dyZ);
   return out;
+}
+
+/** One stride phase r of one spatial axis: its taps, the dx rows it owns, and the pads of its conv over dy. */
+function phase(r: number, s: number, f: number, pad: number, inSize: number, outSize: number) {
+  const taps = r < f ? Math.ceil((f - r) / s) : 0;
+  const qStart = Math.ceil((pad - r) / s);
+  const qEnd = Math.floor((inSize - 1 + pad - r) / s);
+  const count = Math.max(0, qEnd - qStart + 1);
+  const before = taps - 1 - qStart;
+  return { r, taps, qStart, count, before, after: count + taps - 1 - outSize - before };
+}
+
+/**
+ * dx of a strided conv (dilation 1) as stride x stride small stride-1 convs, one per output phase
+ * (rh, rw): the dx pixels at Y = q*sh + rh - padTop only see the filter taps i = rh + sh*t, so each
+ * phase is dy correlated with that flipped sub-filter, and the phases are interleaved into dx.
+ * Zero-inserting dy instead would make the conv sh*sw times larger, mostly multiplying zeros.
+ */
+function backpropInputByPhases(backend: WasmBackendLike, dy: TensorInfo, filter: TensorInfo, info: backend_util.Conv2DInfo): TensorInfo {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow, outChannels: o } = info;
+  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
+  const dx = backend.makeOutput([n, h, w, c], 'float32');
+  const rowsH = Array.from({ length: sh }, (_, r) => phase(r, sh, fh, info.padInfo.top, h, oh));
+  const rowsW = Array.from({ length: sw }, (_, r) => phase(r, sw, fw, info.padInfo.left, w, ow));
+  if (rowsH.some((p) => p.taps === 0 && p.count > 0) || rowsW.some((p) => p.taps === 0 && p.count > 0)) {
+    (backend.typedArrayFromHeap(dx) as Float32Array).fill(0); // pixels no tap reaches
+  }
+  for (const ph of rowsH) {
+    for (const pw of rowsW) {
+      if (ph.taps === 0 || pw.taps === 0 || ph.count === 0 || pw.count === 0) continue;
+      // Sub-filter g[u, v, o, c] = filter[rh + sh*(Th-1-u), rw + sw*(Tw-1-v), c, o].
+      const g = backend.makeOutput([ph.taps, pw.taps, o, c], 'float32');
+      const gv = backend.typedArrayFromHeap(g) as Float32Array;
+      const fv = backend.typedArrayFromHeap(filter) as Float32Array;
+      for (let u = 0; u < ph.taps; u++) {
+        for (let v = 0; v < pw.taps; v++) {
+          const i = ph.r + sh * (ph.taps - 1 - u);
+          const j = pw.r + sw * (pw.taps - 1 - v);
+          const src = (i * fw + j) * c * o;
+          const dst = (u * pw.taps + v) * o * c;
+          for (let ci = 0; ci < c; ci++) for (let oi = 0; oi < o; oi++) gv[dst + oi * c + ci] = fv[src + ci * o + oi]!;
+        }
+      }
+      const pads = { top: ph.before, bottom: ph.after, left: pw.before, right: pw.after };
+      const part = convWithSignedPads(backend, 'Conv2D', dy, g, pads, [1, 1], [1, 1], ph.count, pw.count);
+      release(backend, g);
+      // Interleave: part[b, zh, zw, :] -> dx[b, (qStart_h + zh)*sh + rh - padTop, (qStart_w + zw)*sw + rw - padLeft, :].
+      const pv = backend.typedArrayFromHeap(part) as Float32Array;
+      const dv = backend.typedArrayFromHeap(dx) as Float32Array;
+      const y0 = ph.qStart * sh + ph.r - info.padInfo.top;
+      const x0 = pw.qStart * sw + pw.r - info.padInfo.left;
+      let k = 0;
+      for (let b = 0; b < n; b++) {
+        for (let zh = 0; zh < ph.count; zh++) {
+          const rowBase = (b * h + y0 + zh * sh) * w;
+          for (let zw = 0; zw < pw.count; zw++) {
+            let d = (rowBase + x0 + zw * sw) * c;
+            for (let ci = 0; ci < c; ci++) dv[d++] = pv[k++]!;
+          }
+        }
+      }
+      release(backend, part);
+    }
+  }
+  return dx;
 }
 
 export const conv2DBackpropFilterKernel = conv2DBackpropFilterWasm as unknown as KernelFunc;
