@@ -1,12 +1,12 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@bag-of-tricks/backend';
 import { registerFileRouter } from '@bag-of-tricks/data';
 import { createResNet } from '@bag-of-tricks/resnet-variants';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConfigError, listCheckpoints, train, trainConfigSchema } from '../src';
-import { createProgram } from '../src/cli';
+import { createProgram, main } from '../src/cli';
 import { quiet, tempOut, tinyConfig } from './helpers';
 
 beforeAll(async () => {
@@ -66,6 +66,27 @@ describe('distillation through train()', () => {
 });
 
 describe('CLI', () => {
+  it('a malformed config file exits 1 with one clear message', async () => {
+    const dir = tempOut('cli');
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, 'bad.json');
+    writeFileSync(path, JSON.stringify({ model: { name: 'resnet18d' }, epochs: 0, mixup: { alpha: 'big' } }));
+    const errors: string[] = [];
+    const spy = vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    try {
+      await main(['node', 'bag-of-tricks', 'train', path]);
+      await main(['node', 'bag-of-tricks', 'train', join(dir, 'missing.json')]);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(process.exitCode).toBe(1);
+    process.exitCode = 0;
+    expect(errors[0]).toContain(`Invalid training config (${path})`);
+    expect(errors[0]).toMatch(/epochs: Too small/);
+    expect(errors[0]).toMatch(/mixup\.alpha: expected number, got "big"/);
+    expect(errors[1]).toContain(`Config file not found: ${join(dir, 'missing.json')}`);
+  });
+
   it('--help documents every option', () => {
     const program = createProgram();
     const trainCmd = program.commands.find((c) => c.name() === 'train')!;

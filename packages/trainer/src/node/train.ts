@@ -232,7 +232,6 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   if (checkpoint && resumePath) {
     await restoreCheckpoint(checkpoint, model, optimizer, fingerprint, resolve(resumePath));
     const h = checkpoint.header;
-    position = { step: h.step, epoch: h.epoch, batchInEpoch: h.batchInEpoch, ...(h as Partial<LoopPosition>) };
     position = { step: h.step, epoch: h.epoch, batchInEpoch: h.batchInEpoch, epochLossSum: (h as { epochLossSum?: number }).epochLossSum ?? 0, epochLossCount: (h as { epochLossCount?: number }).epochLossCount ?? 0 };
     history = h.history;
     rng = rngFromState(h.rng);
