@@ -39,7 +39,7 @@ describe('clear failures', () => {
 
   it('a checkpoint from another model fails naming the mismatch', async () => {
     const out = tempOut('other');
-    await train(tinyConfig({ out }), { ...quiet, stopAfterStep: 2 });
+    await train(tinyConfig({ out }), { ...quiet, progress: true, stopAfterStep: 2 }); // also drives the progress bar
     const [ckpt] = listCheckpoints(out);
     const wider = tinyConfig({ out, model: { name: 'resnet18d', options: { stem: 'small', width: 0.25, layers: [1, 1, 1, 1] } } });
     await expect(train(wider, { ...quiet, resume: ckpt! })).rejects.toThrow(/Checkpoint .*ckpt-00000002\.ckpt is from another model/);

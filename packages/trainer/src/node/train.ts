@@ -100,8 +100,8 @@ function loadData(config: TrainConfig): Data {
   };
 }
 
-/** A training-loader wrapper that records which sample indices each batch holds (for cached teacher logits). */
-function recordIndices(dataset: Dataset): { dataset: Dataset; reset(): void; indices(batch: number, batchSize: number): number[] } {
+/** Internal: a dataset wrapper recording which sample indices each batch of an epoch holds (for cached teacher logits). */
+export function recordIndices(dataset: Dataset): { dataset: Dataset; reset(): void; indices(batch: number, batchSize: number): number[] } {
   let log: number[] = [];
   const wrapped: Dataset = Object.assign(Object.create(dataset) as Dataset, {
     get: (index: number, rng: Parameters<Dataset['get']>[1]) => {
