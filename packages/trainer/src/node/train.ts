@@ -235,6 +235,12 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
     position = { step: h.step, epoch: h.epoch, batchInEpoch: h.batchInEpoch, epochLossSum: (h as { epochLossSum?: number }).epochLossSum ?? 0, epochLossCount: (h as { epochLossCount?: number }).epochLossCount ?? 0 };
     history = h.history;
     rng = rngFromState(h.rng);
+    const changed = Object.keys({ ...h.config, ...config }).filter(
+      (k) => !['out', 'backend'].includes(k) && JSON.stringify((h.config as Record<string, unknown>)[k]) !== JSON.stringify((config as Record<string, unknown>)[k]),
+    );
+    if (changed.length > 0) {
+      log(`[trainer] warning: the config differs from the checkpoint's in ${changed.join(', ')}; the run will not follow the original curve exactly.`);
+    }
     log(`[trainer] resumed from ${resolve(resumePath)} at step ${h.step} (epoch ${h.epoch + 1}, batch ${h.batchInEpoch} of ${stepsPerEpoch})`);
     appendJsonl(metricsPath, { type: 'resume', step: h.step, checkpoint: resolve(resumePath) });
   } else {
