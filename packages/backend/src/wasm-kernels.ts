@@ -7,6 +7,7 @@ import {
 import { stockKernels } from './kernels/kernel-utils';
 import { unsortedSegmentSumKernel } from './kernels/unsorted-segment-sum';
 import { meanKernel, sumKernel } from './kernels/reduce';
+import { batchMatMulKernel } from './kernels/batch-matmul';
 import { castKernel, fusedBatchNormKernel, identityKernel, sliceKernel } from './kernels/elementwise';
 
 /** What we register on wasm, and why. */
@@ -29,6 +30,7 @@ export const WASM_TRAINING_KERNELS: ReadonlyArray<{ kernelName: string; kernelFu
   { kernelName: 'Identity', kernelFunc: identityKernel, why: 'stock copies; ours shares the buffer (ref-counted), as tfjs-backend-cpu does' },
   { kernelName: 'Cast', kernelFunc: castKernel, why: 'stock copies even to the same dtype; ours shares the buffer then' },
   { kernelName: 'Slice', kernelFunc: sliceKernel, why: 'stock copies the whole input off the heap, then one innermost row at a time' },
+  { kernelName: 'BatchMatMul', kernelFunc: batchMatMulKernel, why: 'stock is slow with transposeA/transposeB (dense gradients); ours transposes explicitly' },
   { kernelName: 'UnsortedSegmentSum', kernelFunc: unsortedSegmentSumKernel, why: 'missing in tfjs-backend-wasm 4.22; gather gradients need it' },
 ];
 

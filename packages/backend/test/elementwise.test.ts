@@ -84,3 +84,23 @@ describe.each([
     });
   }
 });
+
+describe.each([
+  { a: [32, 64], b: [32, 50], ta: true, tb: false },
+  { a: [32, 50], b: [64, 50], ta: false, tb: true },
+  { a: [50, 32], b: [64, 50], ta: true, tb: true },
+  { a: [3, 7, 5], b: [3, 7, 4], ta: true, tb: false },
+  { a: [3, 5, 7], b: [1, 4, 7], ta: false, tb: true },
+  { a: [6, 5], b: [5, 4], ta: false, tb: false },
+  { a: [4, 30], b: [200, 30], ta: false, tb: true }, // big b: computed as (b a^T)^T
+  { a: [2, 4, 30], b: [2, 200, 30], ta: false, tb: true },
+])('BatchMatMul on wasm, a $a b $b transposeA $ta transposeB $tb', ({ a, b, ta, tb }) => {
+  it('matches cpu', async () => {
+    const arrays = { a: input(a, 51), b: input(b, 52) };
+    const f = (t: Record<string, tf.Tensor>) => tf.matMul(t.a!, t.b!, ta, tb);
+    const ours = await runOn('wasm', arrays, f);
+    const ref = await runOn('cpu', arrays, f);
+    expect(ours.shape).toEqual(ref.shape);
+    expectTensorsClose(ours.data, ref.data, { rtol: 1e-5, atol: 1e-5 });
+  });
+});
