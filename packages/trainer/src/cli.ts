@@ -32,7 +32,7 @@ export function createProgram(): Command {
     .option('--seed <n>', 'random seed for init, data order and augmentation (overrides "seed")', int('--seed'))
     .option('--data <dir>', "training data: an IDX folder (e.g. /usr/share/datasets/fashion-mnist) or 'embedded' (overrides \"data\")")
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend (overrides "backend"; env BOT_BACKEND wins)').choices(['auto', 'tensorflow', 'wasm', 'cpu']))
-    .option('--workers <n>', 'data-parallel workers (overrides "workers"); reserved, only 1 is supported now', int('--workers'))
+    .option('--workers <n>', 'cores to train on (overrides "workers"): wasm threads, results identical to 1', int('--workers'))
     .option('--stop-after <steps>', 'stop (with a checkpoint) once this many steps are done; resume later with --resume', int('--stop-after'))
     .option('--no-progress', 'no progress bar (default: shown when stderr is a terminal)')
     .option('--no-report', 'do not write report.html at the end')
@@ -56,7 +56,7 @@ Config fields (JSON; defaults in brackets):
   distillation     { "teacher": "DIR/model.json", "temperature": 20, "form": "paper" | "weighted",
                      "hardWeight": 0.5, "softTerm": "cross-entropy" | "kl", "cache": false }  [off]
   augment          options for augment's trainPipeline  [greyscale preset for 1-channel data]
-  seed [0]   workers [1, reserved]   backend [auto]   out [runs/train]   logEvery [1]   evalBatchSize [500]
+  seed [0]   workers [1: cores]   backend [auto]   out [runs/train]   logEvery [1]   evalBatchSize [500]
   checkpoint       { "every": steps between checkpoints, 0 = each epoch end, "keep": 3 }
 
 Examples:

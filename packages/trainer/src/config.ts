@@ -117,7 +117,7 @@ export const trainConfigSchema = z
     /** Options for augment's trainPipeline (crop scale, flip, jitter, lighting, normalisation). */
     augment: z.record(z.string(), z.unknown()).default({}),
     seed: z.number().int().default(0),
-    /** Reserved for data-parallel training; only 1 is supported now. */
+    /** Cores to train on: wasm threads (same results as 1), ignored by the cpu backend. */
     workers: positiveInt.default(1),
     checkpoint: z
       .object({

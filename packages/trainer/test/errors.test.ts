@@ -26,10 +26,6 @@ describe('clear failures', () => {
     expect(msg).toMatch(/unknown field\(s\) 'colour'/);
   });
 
-  it('workers > 1 says it is not supported yet', async () => {
-    await expect(train(tinyConfig({ workers: 2 }), quiet)).rejects.toThrow(/workers: 2 is not supported yet/);
-  });
-
   it('a missing teacher file fails naming the path', async () => {
     const missing = join(tempOut('t'), 'nowhere', 'model.json');
     await expect(train(tinyConfig({ distillation: { teacher: missing } }), quiet)).rejects.toThrow(

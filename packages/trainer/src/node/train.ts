@@ -137,11 +137,10 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   const resumePath = options.resume === true ? latestCheckpoint(config.out) : options.resume || null;
   if (options.resume === true && !resumePath) throw new Error(`--resume: no checkpoint in ${resolve(config.out, 'checkpoints')}.`);
   const checkpoint = resumePath ? readCheckpointFile(resumePath) : null;
-  if (config.workers > 1) {
-    throw new Error(`workers: ${config.workers} is not supported yet; data-parallel training is reserved for a later release. Use workers: 1.`);
-  }
-
-  const backend = await initBackend(config.backend, { log });
+  // `workers` spreads the step over that many cores: on wasm as XNNPACK threads (bitwise the same
+  // result as 1 thread); tfjs-node manages its own threads; the cpu backend has none.
+  const backend = await initBackend(config.backend, { log, wasmThreads: config.workers > 1 ? config.workers : undefined });
+  if (config.workers > 1 && backend === 'cpu') log(`[bag-of-tricks] workers: ${config.workers} has no effect on the cpu backend (single-threaded).`);
   registerFileRouter();
   const out = resolve(config.out);
   mkdirSync(out, { recursive: true });
@@ -236,7 +235,7 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
     history = h.history;
     rng = rngFromState(h.rng);
     const changed = Object.keys({ ...h.config, ...config }).filter(
-      (k) => !['out', 'backend'].includes(k) && JSON.stringify((h.config as Record<string, unknown>)[k]) !== JSON.stringify((config as Record<string, unknown>)[k]),
+      (k) => !['out', 'backend', 'workers'].includes(k) && JSON.stringify((h.config as Record<string, unknown>)[k]) !== JSON.stringify((config as Record<string, unknown>)[k]),
     );
     if (changed.length > 0) {
       log(`[trainer] warning: the config differs from the checkpoint's in ${changed.join(', ')}; the run will not follow the original curve exactly.`);

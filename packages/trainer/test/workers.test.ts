@@ -1,0 +1,36 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { tempOut, tinyConfig } from './helpers';
+
+// A process starts the wasm module once, with its thread count fixed, so each run is its own
+// process: the built CLI (npm test builds every package first).
+const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli.js');
+
+function runCli(workers: number): { losses: number[]; backendLog: string } {
+  const out = tempOut(`workers-${workers}`);
+  const configPath = `${out}.json`;
+  writeFileSync(configPath, JSON.stringify({ ...tinyConfig(), out, epochs: 1 }));
+  const r = spawnSync(process.execPath, [cli, 'train', configPath, '--workers', String(workers), '--stop-after', '12', '--no-progress', '--no-report'], {
+    encoding: 'utf8',
+    timeout: 180_000,
+  });
+  expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+  const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; loss?: number });
+  return { losses: lines.filter((l) => l.type === 'step').map((l) => l.loss!), backendLog: r.stdout + r.stderr };
+}
+
+describe('workers', () => {
+  it('workers: 2 trains on 2 wasm threads and gives the same loss curve as workers: 1', () => {
+    expect(existsSync(cli), `${cli} is missing: run \`npm run build\` first`).toBe(true);
+    const one = runCli(1);
+    const two = runCli(2);
+    expect(two.backendLog).toMatch(/2 wasm threads/);
+    expect(one.backendLog).not.toMatch(/wasm threads/);
+    expect(one.losses).toHaveLength(12);
+    // XNNPACK splits work by output tiles, so the threaded result is the single-threaded one.
+    expect(two.losses).toEqual(one.losses);
+  });
+});
