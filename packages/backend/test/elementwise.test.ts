@@ -104,3 +104,21 @@ describe.each([
     expectTensorsClose(ours.data, ref.data, { rtol: 1e-5, atol: 1e-5 });
   });
 });
+
+describe.each([
+  { x: [2, 9, 9, 5], f: 3, s: 2, pad: 'same' as const },
+  { x: [2, 10, 10, 5], f: 3, s: 2, pad: 'valid' as const },
+  { x: [1, 8, 7, 3], f: 2, s: 2, pad: 'valid' as const },
+  { x: [2, 6, 6, 4], f: 3, s: 1, pad: 'same' as const },
+  { x: [1, 7, 7, 2], f: [3, 2] as [number, number], s: [2, 1] as [number, number], pad: 'same' as const },
+])('MaxPoolGrad on wasm, x $x filter $f stride $s pad $pad', ({ x, f, s, pad }) => {
+  it('matches cpu', async () => {
+    const arrays = { x: input(x, 61), up: input(x, 62) };
+    const fn = (t: Record<string, tf.Tensor>) =>
+      tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, f, s, pad), tf.slice(t.up!, [0, 0, 0, 0], tf.maxPool(a as tf.Tensor4D, f, s, pad).shape))))(t.x!);
+    const ours = await runOn('wasm', arrays, fn);
+    const ref = await runOn('cpu', arrays, fn);
+    expect(ours.shape).toEqual(ref.shape);
+    expectTensorsClose(ours.data, ref.data, { rtol: 1e-6, atol: 1e-6 });
+  });
+});
