@@ -69,8 +69,20 @@ export async function ensureGradients(log: (message: string) => void = () => {})
   return false;
 }
 
+/**
+ * The cpu backend prints a banner urging tfjs-node on its first tensor in Node. initBackend
+ * already logs which backend it picked and why, so the banner is noise (and it lands in every
+ * test run that uses cpu as the reference).
+ */
+function quietCpuBanner(): void {
+  if (!tf.engine().registryFactory['cpu']) return;
+  const cpu = tf.findBackend('cpu') as { firstUse?: boolean } | null;
+  if (cpu && 'firstUse' in cpu) cpu.firstUse = false;
+}
+
 async function tryCpu(): Promise<boolean> {
   await import('@tensorflow/tfjs-backend-cpu');
+  quietCpuBanner();
   return tf.setBackend('cpu');
 }
 
@@ -91,6 +103,7 @@ export async function initBackend(
   const wanted = (fromEnv || preference) as BackendPreference;
   // Gradients are global: ours replace tfjs-core's BN and leading-axis reduction gradients on every backend.
   if (await ensureGradients(log)) registerFastGradients();
+  quietCpuBanner();
   const why = fromEnv ? `BOT_BACKEND=${fromEnv}` : `preference '${preference}'`;
 
   if (wanted === 'tensorflow' || wanted === 'auto') {

@@ -1,12 +1,11 @@
-import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '@bag-of-tricks/backend';
 import { expectTensorsClose } from '@bag-of-tricks/test-utils';
 import { applyLearningRate, cosine } from '../src/index';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await initBackend('cpu', { log: () => {} });
 });
 
 const GRAD = [0.5, -1, 2];
