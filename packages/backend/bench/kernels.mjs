@@ -156,7 +156,7 @@ for (const c of convShapes) {
   };
   const oursBn = (x, g, b) => batchNormTraining(x, g, b, 1e-5).y;
   log('-- batch norm, forward + backward (twice: params, then x)');
-  record('BN moments+batchNorm (tfjs-core grads)', `x ${shape.join('x')}`, {
+  record('BN moments+batchNorm (FAST_GRADIENTS)', `x ${shape.join('x')}`, {
     wasmStock: await measure('wasm', stockBn),
     cpu: await measure('cpu', stockBn, { maxReps: 2, minMs: 0 }),
   });
