@@ -2,7 +2,8 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '@bag-of-tricks/backend';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { registerFileRouter } from '@bag-of-tricks/data';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,31 +13,9 @@ import { layerConfigs, randomizeWeights } from './helpers';
 const dir = mkdtempSync(join(tmpdir(), 'resnet-variants-'));
 beforeAll(async () => {
   await initBackend('wasm', { log: () => {} });
+  registerFileRouter(); // file:// without tfjs-node
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** A minimal file IOHandler (model.json + weights.bin), standing in for tfjs-node's file:// here. */
-function fileHandler(path: string): tf.io.IOHandler {
-  return {
-    async save(artifacts) {
-      const { weightData, ...rest } = artifacts;
-      const buffers = weightData === undefined ? [] : Array.isArray(weightData) ? weightData : [weightData];
-      const bytes = Buffer.concat(buffers.map((b) => Buffer.from(b)));
-      writeFileSync(join(path, 'weights.bin'), bytes);
-      writeFileSync(join(path, 'model.json'), JSON.stringify({ ...rest, weightsManifest: [{ paths: ['weights.bin'], weights: rest.weightSpecs }] }));
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: bytes.length } };
-    },
-    async load() {
-      const json = JSON.parse(readFileSync(join(path, 'model.json'), 'utf8'));
-      const bin = readFileSync(join(path, 'weights.bin'));
-      return {
-        modelTopology: json.modelTopology,
-        weightSpecs: json.weightsManifest[0].weights,
-        weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength),
-      };
-    },
-  };
-}
 
 const VARIANTS: [ResNetName, CreateResNetOptions][] = [
   ['resnet50', { width: 0.125 }],
@@ -48,12 +27,12 @@ const VARIANTS: [ResNetName, CreateResNetOptions][] = [
 ];
 
 describe.each(VARIANTS)('%s %j', (name, options) => {
-  it('saves to files and loads back with identical predictions and topology', async () => {
+  it('saves to file:// and loads back with identical predictions and topology', async () => {
     const model = createResNet(name, { inputShape: [32, 32, 3], numClasses: 7, ...options });
     randomizeWeights(model, 11); // moving statistics too, so eval-mode BN is exercised
     const path = mkdtempSync(join(dir, `${name}-`));
-    await model.save(fileHandler(path));
-    const loaded = await tfl.loadLayersModel(fileHandler(path));
+    await model.save(`file://${path}`);
+    const loaded = await tfl.loadLayersModel(`file://${join(path, 'model.json')}`);
 
     const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 5);
     const [a, b] = [model.predict(x) as tf.Tensor, loaded.predict(x) as tf.Tensor];
