@@ -9,45 +9,7 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-// Tables and reference numbers from test/fixtures/torch_reference.py (PyTorch 1.13, float64).
-const LOGITS = [
-  [2.0, -1.0, 0.5, 0.0],
-  [-3.2, 4.1, 0.3, 1.7],
-  [0.0, 0.0, 0.0, 0.0],
-  [12.5, -7.25, 3.0, 9.0],
-  [-0.4, 0.9, -2.2, 1.3],
-];
-const LABELS = [0, 1, 3, 2, 1];
-const SOFT = [
-  [0.7, 0.3, 0.0, 0.0],
-  [0.1, 0.2, 0.3, 0.4],
-  [0.25, 0.25, 0.25, 0.25],
-  [0.0, 0.0, 1.0, 0.0],
-  [0.5, 0.0, 0.0, 0.5],
-];
-const N = 5;
-const K = 4;
-/** F.cross_entropy(logits, labels, label_smoothing=eps). */
-const TORCH_UNIFORM: Record<string, number> = { '0': 2.479837098029721, '0.1': 2.573587098029721, '0.25': 2.714212098029721 };
-/** Its gradient with respect to the logits for eps = 0.1. */
-const TORCH_UNIFORM_GRAD_01 = [
-  [-0.04298001542276513, 0.002070758681749774, 0.02668894190299595, 0.014220314838019443],
-  [-0.004878692682630029, -0.005428786881756965, -0.000982853359396894, 0.01129033292378392],
-  [0.045000000000000005, 0.045000000000000005, 0.045000000000000005, -0.135],
-  [0.18912344877689427, -0.0049999994862379975, -0.18498546950463493, 0.0008620202139786798],
-  [0.014401383979991425, -0.11381056641501605, -0.0017929727981473155, 0.10120215523317197],
-];
-/** F.cross_entropy(logits, SOFT) (probability targets) and its gradient. */
-const TORCH_SOFT = 3.3158370980297214;
-const TORCH_SOFT_GRAD = [
-  [0.0020199845772348617, -0.05292924131825023, 0.03168894190299595, 0.01922031483801944],
-  [-0.019878692682630032, 0.13957121311824303, -0.05598285335939689, -0.0637096670762161],
-  [0.0, 0.0, 0.0, 0.0],
-  [0.19412344877689425, 5.137620022270528e-10, -0.19998546950463494, 0.00586202021397868],
-  [-0.08059861602000858, 0.07118943358498395, 0.0032070272018526846, 0.006202155233171958],
-];
-/** F.cross_entropy(logits, q) with the paper's q (1 - eps true, eps / (K - 1) elsewhere). */
-const TORCH_PAPER: Record<string, number> = { '0.1': 2.6048370980297215, '0.25': 2.7923370980297206 };
+import { K, LABELS, LOGITS, N, SOFT, TORCH_PAPER, TORCH_SOFT, TORCH_SOFT_GRAD, TORCH_UNIFORM, TORCH_UNIFORM_GRAD_01 } from './fixtures/torch-values';
 
 // Hand computations in float64, independent of tfjs.
 const logSoftmaxRow = (z: number[]): number[] => {
