@@ -164,7 +164,9 @@ if (!skip.has('pipeline') && existsSync(pipelineScript)) {
   const file = join(root, 'bench-results/pipeline.json');
   if (r.ok && existsSync(file)) {
     pipeline = JSON.parse(readFileSync(file, 'utf8'));
-    log(r.stdout.trim().split('\n').slice(-8).map((l) => `  ${l}`).join('\n'));
+    const tv = pipeline.torchvision?.stages ?? {};
+    for (const [stage, v] of Object.entries(tv)) log(`  torchvision ${stage.padEnd(58)} ${v.imgPerCpuSec.toFixed(0)} img/s per core`);
+    for (const [name, ratio] of Object.entries(pipeline.ratios ?? {})) log(`  ${name.padEnd(120)} ${ratio.toFixed(2)}x`);
   } else {
     pipeline = { error: (r.error ?? r.stderr ?? r.stdout).slice(-800) };
     log(`  failed: ${pipeline.error.split('\n').slice(-3).join(' | ')}`);
@@ -176,10 +178,10 @@ if (!skip.has('kernels') && existsSync(kernelScript)) {
   log('\n== backend kernel bench (packages/backend/bench/kernels.mjs, BENCH_QUICK=1 BENCH_CPU_STEP=0)');
   const cwd = join(root, 'packages/backend');
   const r = run('node', ['bench/kernels.mjs'], { cwd, timeoutS: 900, extraEnv: { BENCH_QUICK: '1', BENCH_CPU_STEP: '0', ...childEnv } });
-  const file = join(cwd, 'bench-results/kernels.json');
+  const file = join(root, 'bench-results/kernels.json'); // kernels.mjs writes to the root's bench-results/
   if (r.ok && existsSync(file)) {
     kernels = JSON.parse(readFileSync(file, 'utf8'));
-    log(r.stdout.trim().split('\n').slice(-24).map((l) => `  ${l}`).join('\n'));
+    log(r.stdout.trim().split('\n').slice(-70).map((l) => `  ${l}`).join('\n'));
   } else {
     kernels = { error: (r.error ?? r.stderr ?? r.stdout).slice(-800) };
     log(`  failed: ${kernels.error.split('\n').slice(-3).join(' | ')}`);

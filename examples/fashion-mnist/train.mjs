@@ -4,6 +4,7 @@
 //
 //   npm run example                                   # embedded 6k/1k subset, a few minutes on 2 cores
 //   npm run example -- --data /usr/share/datasets/fashion-mnist --epochs 10   # the full 60k/10k set
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { train } from '@bag-of-tricks/trainer';
 
@@ -14,13 +15,15 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'runs/fashion-mnist' },
     backend: { type: 'string', default: 'auto' },
     seed: { type: 'string', default: '0' },
+    workers: { type: 'string', default: String(availableParallelism()) },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
-  console.log(`Usage: node examples/fashion-mnist/train.mjs [--data DIR] [--epochs N] [--out DIR] [--backend auto|wasm|cpu|tensorflow] [--seed N]
+  console.log(`Usage: node examples/fashion-mnist/train.mjs [--data DIR] [--epochs N] [--out DIR] [--backend auto|wasm|cpu|tensorflow] [--seed N] [--workers N]
   --data DIR   a folder with the Fashion-MNIST IDX files (Debian: /usr/share/datasets/fashion-mnist); default: the embedded subset
-  --epochs N   default 5 on the embedded subset, 10 on the full set`);
+  --epochs N   default 5 on the embedded subset, 10 on the full set
+  --workers N  cores to train on (wasm threads; same losses as 1); default: all cores`);
   process.exit(0);
 }
 
@@ -41,6 +44,7 @@ const config = {
   labelSmoothing: { epsilon: 0.1, form: 'uniform' },
   mixup: { alpha: 0.2, offEpochs: 1 },
   seed: Number(values.seed),
+  workers: Number(values.workers),
   backend: values.backend,
   checkpoint: { every: 0, keep: 2 },
   out: values.out,
