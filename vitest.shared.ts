@@ -14,5 +14,6 @@ export const sharedConfig = defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     fileParallelism: false,
+    setupFiles: [`${root}vitest.setup.ts`],
   },
 });
