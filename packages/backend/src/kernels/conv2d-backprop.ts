@@ -1,6 +1,7 @@
 import { backend_util, type TensorInfo, type KernelFunc } from '@tensorflow/tfjs-core';
 import {
   type WasmBackendLike,
+  backpropFilterPads,
   convWithSignedPads,
   release,
   reshapeInfo,
@@ -78,14 +79,7 @@ export function conv2DBackpropFilterWasm(args: {
 
   const xT = transposeInfo(backend, x, [3, 1, 2, 0]);
   const dyT = transposeInfo(backend, dy, [1, 2, 0, 3]);
-  const top = info.padInfo.top;
-  const left = info.padInfo.left;
-  const pads = {
-    top,
-    left,
-    bottom: (fh - 1) * dh + (outHeight - 1) * sh + 1 - inHeight - top,
-    right: (fw - 1) * dw + (outWidth - 1) * sw + 1 - inWidth - left,
-  };
+  const pads = backpropFilterPads(info);
   const grad = convWithSignedPads(backend, 'Conv2D', xT, dyT, pads, [dh, dw], [sh, sw], fh, fw);
   release(backend, xT, dyT);
   const out = transposeInfo(backend, grad, [1, 2, 0, 3]);

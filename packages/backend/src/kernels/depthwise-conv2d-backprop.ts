@@ -1,6 +1,7 @@
 import { backend_util, type TensorInfo, type KernelFunc } from '@tensorflow/tfjs-core';
 import {
   type WasmBackendLike,
+  backpropFilterPads,
   convWithSignedPads,
   release,
   reshapeInfo,
@@ -47,14 +48,7 @@ export function depthwiseConv2dNativeBackpropFilterWasm(args: {
   const dyT = transposeInfo(backend, dy, [1, 2, 0, 3]);
   const dyR = reshapeInfo(backend, dyT, [outHeight, outWidth, n * c, m]);
   release(backend, xT, dyT);
-  const top = info.padInfo.top;
-  const left = info.padInfo.left;
-  const pads = {
-    top,
-    left,
-    bottom: (fh - 1) * dh + (outHeight - 1) * sh + 1 - inHeight - top,
-    right: (fw - 1) * dw + (outWidth - 1) * sw + 1 - inWidth - left,
-  };
+  const pads = backpropFilterPads(info);
   const perSample = convWithSignedPads(backend, 'DepthwiseConv2dNative', xR, dyR, pads, [dh, dw], [sh, sw], fh, fw);
   release(backend, xR, dyR);
   const grouped = reshapeInfo(backend, perSample, [fh * fw, n, c * m]);

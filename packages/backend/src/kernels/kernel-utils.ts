@@ -45,6 +45,21 @@ export const reshapeInfo = (backend: WasmBackendLike, x: TensorInfo, shape: numb
 export const transposeInfo = (backend: WasmBackendLike, x: TensorInfo, perm: number[]): TensorInfo =>
   runWasm('Transpose', backend, { x }, { perm });
 
+/**
+ * Pads of the filter-gradient conv (x correlated with dy, dilated by the stride): the forward
+ * pads on top/left, and whatever makes the output exactly the filter's extent on bottom/right
+ * (negative means the forward conv never read those input rows).
+ */
+export function backpropFilterPads(info: tf.backend_util.Conv2DInfo): { top: number; bottom: number; left: number; right: number } {
+  const { top, left } = info.padInfo;
+  return {
+    top,
+    left,
+    bottom: (info.filterHeight - 1) * info.dilationHeight + (info.outHeight - 1) * info.strideHeight + 1 - info.inHeight - top,
+    right: (info.filterWidth - 1) * info.dilationWidth + (info.outWidth - 1) * info.strideWidth + 1 - info.inWidth - left,
+  };
+}
+
 export type ExplicitPad = [[number, number], [number, number], [number, number], [number, number]];
 
 /**
