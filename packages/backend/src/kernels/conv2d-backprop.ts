@@ -2,6 +2,7 @@ import { backend_util, type TensorInfo, type KernelFunc } from '@tensorflow/tfjs
 import {
   type WasmBackendLike,
   backpropFilterPads,
+  forwardConvInfo,
   convWithSignedPads,
   release,
   reshapeInfo,
@@ -49,16 +50,7 @@ export function conv2DBackpropFilterWasm(args: {
   const { inputs, backend, attrs } = args;
   const { x, dy } = inputs;
   assertNhwc(attrs.dataFormat, 'Conv2DBackpropFilter');
-  const info = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    attrs.filterShape,
-    attrs.strides,
-    attrs.dilations ?? 1,
-    attrs.pad as 'same',
-    attrs.dimRoundingMode,
-    false,
-    'channelsLast',
-  );
+  const info = forwardConvInfo(x.shape as [number, number, number, number], attrs.filterShape, attrs, false);
   const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   const { dilationHeight: dh, dilationWidth: dw } = info;
@@ -100,16 +92,7 @@ export function conv2DBackpropInputWasm(args: {
   const { inputs, backend, attrs } = args;
   const { dy, filter } = inputs;
   assertNhwc(attrs.dataFormat, 'Conv2DBackpropInput');
-  const info = backend_util.computeConv2DInfo(
-    attrs.inputShape,
-    filter.shape as [number, number, number, number],
-    attrs.strides,
-    attrs.dilations ?? 1,
-    attrs.pad as 'same',
-    attrs.dimRoundingMode,
-    false,
-    'channelsLast',
-  );
+  const info = forwardConvInfo(attrs.inputShape, filter.shape as [number, number, number, number], attrs, false);
   const { inHeight, inWidth, outHeight, outWidth } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   const { dilationHeight: dh, dilationWidth: dw } = info;

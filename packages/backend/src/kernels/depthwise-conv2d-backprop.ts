@@ -2,6 +2,7 @@ import { backend_util, type TensorInfo, type KernelFunc } from '@tensorflow/tfjs
 import {
   type WasmBackendLike,
   backpropFilterPads,
+  forwardConvInfo,
   convWithSignedPads,
   release,
   reshapeInfo,
@@ -29,15 +30,7 @@ export function depthwiseConv2dNativeBackpropFilterWasm(args: {
 }): TensorInfo {
   const { inputs, backend, attrs } = args;
   const { x, dy } = inputs;
-  const info = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    attrs.filterShape,
-    attrs.strides,
-    attrs.dilations ?? 1,
-    attrs.pad as 'same',
-    attrs.dimRoundingMode,
-    true,
-  );
+  const info = forwardConvInfo(x.shape as [number, number, number, number], attrs.filterShape, attrs, true);
   const { batchSize: n, inHeight, inWidth, inChannels: c, outHeight, outWidth } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   const { dilationHeight: dh, dilationWidth: dw } = info;
@@ -72,15 +65,7 @@ export function depthwiseConv2dNativeBackpropInputWasm(args: {
   const { inputs, backend, attrs } = args;
   const { dy, filter } = inputs;
   const filterShape = filter.shape as [number, number, number, number];
-  const info = backend_util.computeConv2DInfo(
-    attrs.inputShape,
-    filterShape,
-    attrs.strides,
-    attrs.dilations ?? 1,
-    attrs.pad as 'same',
-    attrs.dimRoundingMode,
-    true,
-  );
+  const info = forwardConvInfo(attrs.inputShape, filterShape, attrs, true);
   const { batchSize: n, inHeight, inWidth, inChannels: c, outHeight, outWidth } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   const { dilationHeight: dh, dilationWidth: dw } = info;

@@ -45,6 +45,25 @@ export const reshapeInfo = (backend: WasmBackendLike, x: TensorInfo, shape: numb
 export const transposeInfo = (backend: WasmBackendLike, x: TensorInfo, perm: number[]): TensorInfo =>
   runWasm('Transpose', backend, { x }, { perm });
 
+/** The forward conv's geometry (NHWC) as tfjs-core computes it, for a backprop kernel's attrs. */
+export function forwardConvInfo(
+  inputShape: [number, number, number, number],
+  filterShape: [number, number, number, number],
+  attrs: { strides: number | [number, number]; dilations?: number | [number, number]; pad: unknown; dimRoundingMode?: 'floor' | 'round' | 'ceil' },
+  depthwise: boolean,
+): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
+    inputShape,
+    filterShape,
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad as 'same',
+    attrs.dimRoundingMode,
+    depthwise,
+    'channelsLast',
+  );
+}
+
 /**
  * Pads of the filter-gradient conv (x correlated with dy, dilated by the stride): the forward
  * pads on top/left, and whatever makes the output exactly the filter's extent on bottom/right
