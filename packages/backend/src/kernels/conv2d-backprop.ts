@@ -10,6 +10,7 @@ import {
   transposeInfo,
   zeroInsert,
 } from './kernel-utils';
+import { type EmscriptenBackend, heapOffset, simdKernels } from './simd-module';
 
 interface ConvBackpropAttrs {
   strides: number | [number, number];
@@ -55,6 +56,11 @@ export function conv2DBackpropFilterWasm(args: {
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   const { dilationHeight: dh, dilationWidth: dw } = info;
 
+  if (x.dtype === 'float32' && dy.dtype === 'float32') {
+    const simd = simdKernels(backend);
+    if (simd) return backpropFilterSimd(simd, backend as EmscriptenBackend, x, dy, info, attrs.filterShape);
+  }
+
   if (isPointwise(info)) {
     // 1x1, stride 1, unpadded: dW = x^T dy as one matrix product. The transpose is explicit:
     // wasm's BatchMatMul with transposeA takes a slow path (8x here).
@@ -76,6 +82,40 @@ export function conv2DBackpropFilterWasm(args: {
   release(backend, xT, dyT);
   const out = transposeInfo(backend, grad, [1, 2, 0, 3]);
   release(backend, grad);
+  return out;
+}
+
+/** Bytes of x and dy one chunk of output rows may touch (they are reread for every tap and channel block). */
+const BPF_CHUNK_BYTES = 192 * 1024;
+
+/**
+ * Our wasm SIMD kernel (csrc/conv.c): register-blocked outer products of x and dy, accumulated
+ * tap by tap over row segments clipped to the padding, on the wasm heap in place. Any stride,
+ * padding and dilation; no transposes, no repacking.
+ */
+function backpropFilterSimd(
+  simd: NonNullable<ReturnType<typeof simdKernels>>,
+  backend: EmscriptenBackend,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: backend_util.Conv2DInfo,
+  filterShape: [number, number, number, number],
+): TensorInfo {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow, outChannels: o } = info;
+  const rowBytes = (ow * o + info.strideHeight * w * c) * 4;
+  const chunkRows = Math.max(1, Math.min(n * oh, Math.floor(BPF_CHUNK_BYTES / rowBytes)));
+  const out = backend.makeOutput(filterShape, 'float32');
+  const seg = backend.wasm._malloc(chunkRows * 12);
+  try {
+    simd.conv2d_backprop_filter(
+      heapOffset(backend, x.dataId), heapOffset(backend, dy.dataId), heapOffset(backend, out.dataId), seg,
+      n, h, w, c, oh, ow, o,
+      info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
+      info.padInfo.top, info.padInfo.left, chunkRows,
+    );
+  } finally {
+    backend.wasm._free(seg);
+  }
   return out;
 }
 
