@@ -188,3 +188,252 @@ void conv2d_backprop_filter(const float *x, const float *dy, float *dw, int32_t 
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// Winograd F(2x2, 3x3) for stride-1, dilation-1 3x3 convolutions (NHWC), C and O multiples
+// of 4. Y = A^T [ (G g G^T) . (B^T d B) ] A over 4x4 input tiles with stride 2: 16 products
+// per 2x2 outputs instead of 36. Tiles are processed in blocks of T so that a block's
+// transformed input V [16][T][C] and products M [16][T][O] (scratch from JS) stay in cache:
+//   1. V = B^T d B for every tile and 4 channels at a time (zeros outside the image);
+//   2. for each of the 16 positions: M[xi] = V[xi] (T x C) times U[xi] (C x O);
+//   3. out = A^T M A + bias, then relu, for the outputs inside the image.
+// ---------------------------------------------------------------------------------------
+
+/**
+ * U [16][K][M] = G g G^T from a [3,3,C,O] filter. swap=0: K=C, M=O, g = w[i,j,c,o] (forward).
+ * swap=1: K=O, M=C, g = w[2-i,2-j,m,k] (the flipped, channel-swapped filter of the gradient
+ * with respect to the input).
+ */
+EXPORT(winograd_filter)
+void winograd_filter(const float *w, float *U, int C, int O, int swap) {
+  const v128_t half = wasm_f32x4_splat(0.5f);
+  const int plane = C * O;
+  for (int c = 0; c < C; c++) {
+    for (int o = 0; o < O; o += 4) {
+      const float *p = w + c * O + o;
+      v128_t g00, g01, g02, g10, g11, g12, g20, g21, g22;
+      if (!swap) {
+        g00 = LD(p); g01 = LD(p + plane); g02 = LD(p + 2 * plane);
+        g10 = LD(p + 3 * plane); g11 = LD(p + 4 * plane); g12 = LD(p + 5 * plane);
+        g20 = LD(p + 6 * plane); g21 = LD(p + 7 * plane); g22 = LD(p + 8 * plane);
+      } else {
+        g00 = LD(p + 8 * plane); g01 = LD(p + 7 * plane); g02 = LD(p + 6 * plane);
+        g10 = LD(p + 5 * plane); g11 = LD(p + 4 * plane); g12 = LD(p + 3 * plane);
+        g20 = LD(p + 2 * plane); g21 = LD(p + plane); g22 = LD(p);
+      }
+      // Rows: s = G g (4 x 3).
+      v128_t s00 = g00, s01 = g01, s02 = g02;
+      v128_t s10 = wasm_f32x4_mul(half, wasm_f32x4_add(wasm_f32x4_add(g00, g10), g20));
+      v128_t s11 = wasm_f32x4_mul(half, wasm_f32x4_add(wasm_f32x4_add(g01, g11), g21));
+      v128_t s12 = wasm_f32x4_mul(half, wasm_f32x4_add(wasm_f32x4_add(g02, g12), g22));
+      v128_t s20 = wasm_f32x4_mul(half, wasm_f32x4_add(wasm_f32x4_sub(g00, g10), g20));
+      v128_t s21 = wasm_f32x4_mul(half, wasm_f32x4_add(wasm_f32x4_sub(g01, g11), g21));
+      v128_t s22 = wasm_f32x4_mul(half, wasm_f32x4_add(wasm_f32x4_sub(g02, g12), g22));
+      v128_t s30 = g20, s31 = g21, s32 = g22;
+#define WF_ROW(i, a, b, c)                                                                      \
+  do {                                                                                          \
+    v128_t u0 = a, u3 = c;                                                                      \
+    v128_t u1 = wasm_f32x4_mul(half, wasm_f32x4_add(wasm_f32x4_add(a, b), c));                  \
+    v128_t u2 = wasm_f32x4_mul(half, wasm_f32x4_add(wasm_f32x4_sub(a, b), c));                  \
+    if (!swap) {                                                                                \
+      float *q = U + (i * 4) * plane + c_ * O + o;                                              \
+      ST(q, u0); ST(q + plane, u1); ST(q + 2 * plane, u2); ST(q + 3 * plane, u3);               \
+    } else {                                                                                    \
+      float *q = U + (i * 4) * plane + o * C + c_;                                              \
+      WF_STORE_T(q, u0); WF_STORE_T(q + plane, u1); WF_STORE_T(q + 2 * plane, u2);              \
+      WF_STORE_T(q + 3 * plane, u3);                                                            \
+    }                                                                                           \
+  } while (0)
+#define WF_STORE_T(q, v)                                                                        \
+  do {                                                                                          \
+    (q)[0] = wasm_f32x4_extract_lane(v, 0); (q)[C] = wasm_f32x4_extract_lane(v, 1);             \
+    (q)[2 * C] = wasm_f32x4_extract_lane(v, 2); (q)[3 * C] = wasm_f32x4_extract_lane(v, 3);     \
+  } while (0)
+      const int c_ = c;
+      WF_ROW(0, s00, s01, s02);
+      WF_ROW(1, s10, s11, s12);
+      WF_ROW(2, s20, s21, s22);
+      WF_ROW(3, s30, s31, s32);
+#undef WF_ROW
+#undef WF_STORE_T
+    }
+  }
+}
+
+/** GEMM rows x 8 columns: m[r][0..8) = sum_k v[r][k] * u[k][0..8), for 4 rows. */
+INLINE void wg_gemm_4x8(const float *v, const float *u, float *m, int K, int ldv, int ldu, int ldm) {
+  v128_t a00 = wasm_f32x4_splat(0), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+  const float *v0 = v, *v1 = v + ldv, *v2 = v + 2 * ldv, *v3 = v + 3 * ldv;
+  for (int k = 0; k < K; k++) {
+    v128_t d0 = LD(u), d1 = LD(u + 4);
+    v128_t x0 = SPLAT(v0 + k);
+    MAC(a00, x0, d0);
+    MAC(a01, x0, d1);
+    v128_t x1 = SPLAT(v1 + k);
+    MAC(a10, x1, d0);
+    MAC(a11, x1, d1);
+    v128_t x2 = SPLAT(v2 + k);
+    MAC(a20, x2, d0);
+    MAC(a21, x2, d1);
+    v128_t x3 = SPLAT(v3 + k);
+    MAC(a30, x3, d0);
+    MAC(a31, x3, d1);
+    u += ldu;
+  }
+  ST(m, a00); ST(m + 4, a01); ST(m + ldm, a10); ST(m + ldm + 4, a11);
+  ST(m + 2 * ldm, a20); ST(m + 2 * ldm + 4, a21); ST(m + 3 * ldm, a30); ST(m + 3 * ldm + 4, a31);
+}
+
+/** 1 row x 8 columns. */
+INLINE void wg_gemm_1x8(const float *v, const float *u, float *m, int K, int ldu) {
+  v128_t a0 = wasm_f32x4_splat(0), a1 = a0;
+  for (int k = 0; k < K; k++) {
+    v128_t x0 = SPLAT(v + k);
+    MAC(a0, x0, LD(u));
+    MAC(a1, x0, LD(u + 4));
+    u += ldu;
+  }
+  ST(m, a0); ST(m + 4, a1);
+}
+
+/** 4 rows x 4 columns. */
+INLINE void wg_gemm_4x4(const float *v, const float *u, float *m, int K, int ldv, int ldu, int ldm) {
+  v128_t a0 = wasm_f32x4_splat(0), a1 = a0, a2 = a0, a3 = a0;
+  for (int k = 0; k < K; k++) {
+    v128_t d0 = LD(u);
+    MAC(a0, SPLAT(v + k), d0);
+    MAC(a1, SPLAT(v + ldv + k), d0);
+    MAC(a2, SPLAT(v + 2 * ldv + k), d0);
+    MAC(a3, SPLAT(v + 3 * ldv + k), d0);
+    u += ldu;
+  }
+  ST(m, a0); ST(m + ldm, a1); ST(m + 2 * ldm, a2); ST(m + 3 * ldm, a3);
+}
+
+/** 1 row x 4 columns. */
+INLINE void wg_gemm_1x4(const float *v, const float *u, float *m, int K, int ldu) {
+  v128_t a0 = wasm_f32x4_splat(0);
+  for (int k = 0; k < K; k++) {
+    MAC(a0, SPLAT(v + k), LD(u));
+    u += ldu;
+  }
+  ST(m, a0);
+}
+
+#define LDZ(ok, p) ((ok) ? LD(p) : zero)
+
+/**
+ * out [N, OH, OW, O] = conv(x [N, H, W, C], filter) + bias, relu if relu != 0, with U from
+ * winograd_filter. pt/pl: top/left pads (bottom/right follow from OH/OW). V: 16*T*C floats,
+ * M: 16*T*O floats of scratch. bias: 0 for none.
+ */
+EXPORT(winograd_conv3x3)
+void winograd_conv3x3(const float *x, const float *U, const float *bias, float *out, float *V, float *M, int N, int H,
+                      int W, int C, int O, int OH, int OW, int PT, int PL, int T, int relu) {
+  const v128_t zero = wasm_f32x4_splat(0);
+  const int th = (OH + 1) / 2, tw = (OW + 1) / 2;
+  const int tiles = N * th * tw;
+  const int vs = T * C, ms = T * O; // strides between the 16 positions
+  for (int t0 = 0; t0 < tiles; t0 += T) {
+    const int nt = imin(T, tiles - t0);
+    // 1. Input transform.
+    for (int t = 0; t < nt; t++) {
+      const int id = t0 + t;
+      const int n = id / (th * tw);
+      const int r = id - n * th * tw;
+      const int ty = r / tw, tx = r - ty * tw;
+      const int y0 = ty * 2 - PT, x0 = tx * 2 - PL;
+      const int r0 = y0 >= 0 && y0 < H, r1 = y0 + 1 >= 0 && y0 + 1 < H;
+      const int r2 = y0 + 2 >= 0 && y0 + 2 < H, r3 = y0 + 3 >= 0 && y0 + 3 < H;
+      const int c0 = x0 >= 0 && x0 < W, c1 = x0 + 1 >= 0 && x0 + 1 < W;
+      const int c2 = x0 + 2 >= 0 && x0 + 2 < W, c3 = x0 + 3 >= 0 && x0 + 3 < W;
+      // Base pointer of (y0, x0); only dereferenced where in range.
+      const long base = ((long)(n * H + y0) * W + x0) * C;
+      const int rs = W * C;
+      float *vt = V + t * C;
+      for (int c = 0; c < C; c += 4) {
+        const float *p = x + base + c;
+        v128_t d00 = LDZ(r0 && c0, p), d01 = LDZ(r0 && c1, p + C), d02 = LDZ(r0 && c2, p + 2 * C), d03 = LDZ(r0 && c3, p + 3 * C);
+        p += rs;
+        v128_t d10 = LDZ(r1 && c0, p), d11 = LDZ(r1 && c1, p + C), d12 = LDZ(r1 && c2, p + 2 * C), d13 = LDZ(r1 && c3, p + 3 * C);
+        p += rs;
+        v128_t d20 = LDZ(r2 && c0, p), d21 = LDZ(r2 && c1, p + C), d22 = LDZ(r2 && c2, p + 2 * C), d23 = LDZ(r2 && c3, p + 3 * C);
+        p += rs;
+        v128_t d30 = LDZ(r3 && c0, p), d31 = LDZ(r3 && c1, p + C), d32 = LDZ(r3 && c2, p + 2 * C), d33 = LDZ(r3 && c3, p + 3 * C);
+        // Rows: t = B^T d.
+        v128_t t00 = wasm_f32x4_sub(d00, d20), t01 = wasm_f32x4_sub(d01, d21), t02 = wasm_f32x4_sub(d02, d22), t03 = wasm_f32x4_sub(d03, d23);
+        v128_t t10 = wasm_f32x4_add(d10, d20), t11 = wasm_f32x4_add(d11, d21), t12 = wasm_f32x4_add(d12, d22), t13 = wasm_f32x4_add(d13, d23);
+        v128_t t20 = wasm_f32x4_sub(d20, d10), t21 = wasm_f32x4_sub(d21, d11), t22 = wasm_f32x4_sub(d22, d12), t23 = wasm_f32x4_sub(d23, d13);
+        v128_t t30 = wasm_f32x4_sub(d10, d30), t31 = wasm_f32x4_sub(d11, d31), t32 = wasm_f32x4_sub(d12, d32), t33 = wasm_f32x4_sub(d13, d33);
+        // Columns: V = t B.
+#define WI_ROW(i, a0, a1, a2, a3)                                         \
+  ST(vt + c + (i * 4 + 0) * vs, wasm_f32x4_sub(a0, a2));                  \
+  ST(vt + c + (i * 4 + 1) * vs, wasm_f32x4_add(a1, a2));                  \
+  ST(vt + c + (i * 4 + 2) * vs, wasm_f32x4_sub(a2, a1));                  \
+  ST(vt + c + (i * 4 + 3) * vs, wasm_f32x4_sub(a1, a3))
+        WI_ROW(0, t00, t01, t02, t03);
+        WI_ROW(1, t10, t11, t12, t13);
+        WI_ROW(2, t20, t21, t22, t23);
+        WI_ROW(3, t30, t31, t32, t33);
+#undef WI_ROW
+      }
+    }
+    // 2. 16 GEMMs: M[xi] (nt x O) = V[xi] (nt x C) U[xi] (C x O).
+    for (int xi = 0; xi < 16; xi++) {
+      const float *v = V + xi * vs;
+      const float *u = U + xi * C * O;
+      float *m = M + xi * ms;
+      int o = 0;
+      for (; o + 8 <= O; o += 8) {
+        int t = 0;
+        for (; t + 4 <= nt; t += 4) wg_gemm_4x8(v + t * C, u + o, m + t * O + o, C, C, O, O);
+        for (; t < nt; t++) wg_gemm_1x8(v + t * C, u + o, m + t * O + o, C, O);
+      }
+      for (; o < O; o += 4) {
+        int t = 0;
+        for (; t + 4 <= nt; t += 4) wg_gemm_4x4(v + t * C, u + o, m + t * O + o, C, C, O, O);
+        for (; t < nt; t++) wg_gemm_1x4(v + t * C, u + o, m + t * O + o, C, O);
+      }
+    }
+    // 3. Output transform, bias, relu.
+    for (int t = 0; t < nt; t++) {
+      const int id = t0 + t;
+      const int n = id / (th * tw);
+      const int r = id - n * th * tw;
+      const int ty = r / tw, tx = r - ty * tw;
+      const int oy = ty * 2, ox = tx * 2;
+      const int y1ok = oy + 1 < OH, x1ok = ox + 1 < OW;
+      float *q = out + ((long)(n * OH + oy) * OW + ox) * O;
+      const float *mt = M + t * O;
+      for (int o = 0; o < O; o += 4) {
+#define MM(i) LD(mt + o + (i) * ms)
+        v128_t m00 = MM(0), m01 = MM(1), m02 = MM(2), m03 = MM(3);
+        v128_t m10 = MM(4), m11 = MM(5), m12 = MM(6), m13 = MM(7);
+        v128_t m20 = MM(8), m21 = MM(9), m22 = MM(10), m23 = MM(11);
+        v128_t m30 = MM(12), m31 = MM(13), m32 = MM(14), m33 = MM(15);
+#undef MM
+        // Rows: s = A^T m (2 x 4).
+        v128_t s00 = wasm_f32x4_add(wasm_f32x4_add(m00, m10), m20), s01 = wasm_f32x4_add(wasm_f32x4_add(m01, m11), m21);
+        v128_t s02 = wasm_f32x4_add(wasm_f32x4_add(m02, m12), m22), s03 = wasm_f32x4_add(wasm_f32x4_add(m03, m13), m23);
+        v128_t s10 = wasm_f32x4_sub(wasm_f32x4_sub(m10, m20), m30), s11 = wasm_f32x4_sub(wasm_f32x4_sub(m11, m21), m31);
+        v128_t s12 = wasm_f32x4_sub(wasm_f32x4_sub(m12, m22), m32), s13 = wasm_f32x4_sub(wasm_f32x4_sub(m13, m23), m33);
+        // Columns: y = s A.
+        v128_t b = bias ? LD(bias + o) : zero;
+        v128_t y00 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(s00, s01), s02), b);
+        v128_t y01 = wasm_f32x4_add(wasm_f32x4_sub(wasm_f32x4_sub(s01, s02), s03), b);
+        v128_t y10 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(s10, s11), s12), b);
+        v128_t y11 = wasm_f32x4_add(wasm_f32x4_sub(wasm_f32x4_sub(s11, s12), s13), b);
+        if (relu) {
+          y00 = wasm_f32x4_pmax(y00, zero); y01 = wasm_f32x4_pmax(y01, zero);
+          y10 = wasm_f32x4_pmax(y10, zero); y11 = wasm_f32x4_pmax(y11, zero);
+        }
+        ST(q + o, y00);
+        if (x1ok) ST(q + O + o, y01);
+        if (y1ok) {
+          ST(q + OW * O + o, y10);
+          if (x1ok) ST(q + OW * O + O + o, y11);
+        }
+      }
+    }
+  }
+}

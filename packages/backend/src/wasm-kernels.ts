@@ -9,12 +9,28 @@ import { unsortedSegmentSumKernel } from './kernels/unsorted-segment-sum';
 import { meanKernel, sumKernel } from './kernels/reduce';
 import { batchMatMulKernel } from './kernels/batch-matmul';
 import { maxPoolGradKernel } from './kernels/max-pool-grad';
+import { conv2DKernel, fusedConv2DKernel } from './kernels/winograd';
+import { prepareSimdModule } from './kernels/simd-module';
 import { castKernel, fusedBatchNormKernel, identityKernel, sliceKernel } from './kernels/elementwise';
 
 /** What we register on wasm, and why. */
 export const WASM_TRAINING_KERNELS: ReadonlyArray<{ kernelName: string; kernelFunc: tf.KernelFunc; why: string }> = [
-  { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2DBackpropFilterKernel, why: 'missing in tfjs-backend-wasm 4.22' },
-  { kernelName: 'Conv2DBackpropInput', kernelFunc: conv2DBackpropInputKernel, why: 'stock is a scalar loop; ours runs on XNNPACK Conv2D' },
+  {
+    kernelName: 'Conv2DBackpropFilter',
+    kernelFunc: conv2DBackpropFilterKernel,
+    why: 'missing in tfjs-backend-wasm 4.22; ours is our own wasm SIMD kernel (csrc/conv.c), XNNPACK Conv2D where memory is shared',
+  },
+  {
+    kernelName: 'Conv2DBackpropInput',
+    kernelFunc: conv2DBackpropInputKernel,
+    why: 'stock is a scalar loop; ours is Winograd F(2x2,3x3) on the shapes of WINOGRAD_DISPATCH, else XNNPACK Conv2D',
+  },
+  { kernelName: 'Conv2D', kernelFunc: conv2DKernel, why: 'Winograd F(2x2,3x3) on the 3x3 stride-1 shapes of WINOGRAD_DISPATCH; stock XNNPACK elsewhere' },
+  {
+    kernelName: 'FusedConv2D',
+    kernelFunc: fusedConv2DKernel,
+    why: 'Winograd F(2x2,3x3) with bias + linear/relu on the shapes of WINOGRAD_DISPATCH; stock XNNPACK elsewhere',
+  },
   {
     kernelName: 'DepthwiseConv2dNativeBackpropFilter',
     kernelFunc: depthwiseConv2dNativeBackpropFilterKernel,
@@ -47,6 +63,7 @@ export function registerWasmTrainingKernels(): void {
   if (!tf.getKernel('Conv2D', 'wasm')) {
     throw new Error("registerWasmTrainingKernels: the wasm backend's kernels are not registered; import '@tensorflow/tfjs-backend-wasm' first.");
   }
+  prepareSimdModule();
   for (const { kernelName, kernelFunc } of WASM_TRAINING_KERNELS) {
     const current = tf.getKernel(kernelName, 'wasm');
     if (current && ours.has(current.kernelFunc)) continue;

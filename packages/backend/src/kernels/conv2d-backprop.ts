@@ -11,6 +11,7 @@ import {
   zeroInsert,
 } from './kernel-utils';
 import { type EmscriptenBackend, heapOffset, simdKernels } from './simd-module';
+import { winogradBackpropInput } from './winograd';
 
 interface ConvBackpropAttrs {
   strides: number | [number, number];
@@ -136,6 +137,9 @@ export function conv2DBackpropInputWasm(args: {
   const { inHeight, inWidth, outHeight, outWidth } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   const { dilationHeight: dh, dilationWidth: dw } = info;
+
+  const byWinograd = winogradBackpropInput(backend as EmscriptenBackend, dy, filter, info);
+  if (byWinograd) return byWinograd;
 
   if ((sh > 1 || sw > 1) && dh === 1 && dw === 1 && filter.dtype === 'float32') {
     return backpropInputByPhases(backend, dy, filter, info);

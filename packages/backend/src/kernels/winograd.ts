@@ -1,0 +1,160 @@
+import { backend_util, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import { forwardConvInfo, runWasm } from './kernel-utils';
+import { type EmscriptenBackend, heapOffset, simdKernels, type SimdExports } from './simd-module';
+
+/** Which conv the Winograd kernel stands in for. */
+export type WinogradUse = 'forward' | 'backpropInput';
+
+/**
+ * Where Winograd F(2x2,3x3) (csrc/conv.c) takes over from XNNPACK's direct conv: 3x3, stride 1,
+ * dilation 1, C and O multiples of 4, and the conv's input at least `minPixels` (H*W) with both
+ * channel counts at least `minChannels`. Measured with bench/kernels.mjs (single-threaded wasm,
+ * 2-core AMD EPYC): Winograd was faster on all seven ResNet-20 / ResNet-50 3x3 shapes, from
+ * [64,32,32,16]x[3,3,16,16] (1.1-1.2x) to [32,2,2,512]x[3,3,512,512] (forward 1.2x, input
+ * gradient 1.4-1.6x), and 1.7-2.7x in between; it lost with 8 channels ([64,32,32,8]x[3,3,8,8]:
+ * 4.1 ms against 3.5) and on 1x1 images (forward 16.4 ms against 8.5: one output pixel uses only
+ * the centre tap, and a tile still costs 16 products).
+ */
+export const WINOGRAD_DISPATCH: ReadonlyArray<{ use: WinogradUse; minPixels: number; minChannels: number }> = [
+  { use: 'forward', minPixels: 4, minChannels: 16 },
+  { use: 'backpropInput', minPixels: 4, minChannels: 16 },
+];
+
+const env = (name: string): string | undefined =>
+  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
+
+/**
+ * Whether a 3x3, stride-1, dilation-1 conv of this shape goes to Winograd. `BOT_WINOGRAD=always`
+ * or `never` overrides the table (benchmarks A/B the two in one process; read on every call).
+ */
+export function winogradWanted(use: WinogradUse, inH: number, inW: number, inC: number, outC: number): boolean {
+  if (inC % 4 !== 0 || outC % 4 !== 0) return false;
+  const force = env('BOT_WINOGRAD');
+  if (force === 'never') return false;
+  if (force === 'always') return true;
+  return WINOGRAD_DISPATCH.some((d) => d.use === use && inH * inW >= d.minPixels && Math.min(inC, outC) >= d.minChannels);
+}
+
+/** Bytes of the per-block scratch (transformed input and products of T tiles). */
+const WINOGRAD_BLOCK_BYTES = 256 * 1024;
+
+/**
+ * out [N, OH, OW, O] = 3x3 stride-1 conv of x [N, H, W, C] (pads top/left given, bottom/right
+ * implied by OH/OW) with `filter` [3,3,C,O], or with its flipped, channel-swapped version when
+ * swap (then the filter is [3,3,O,C] and out has C channels: the input gradient). Bias [O] and
+ * relu fused.
+ */
+export function winogradConv3x3(
+  simd: SimdExports,
+  backend: EmscriptenBackend,
+  x: TensorInfo,
+  filter: TensorInfo,
+  bias: TensorInfo | null,
+  relu: boolean,
+  geom: { outHeight: number; outWidth: number; padTop: number; padLeft: number },
+  swap: boolean,
+): TensorInfo {
+  const [n, h, w, c] = x.shape as [number, number, number, number];
+  const [, , fc, fo] = filter.shape as [number, number, number, number];
+  const o = swap ? fc : fo;
+  const { outHeight: oh, outWidth: ow } = geom;
+  const tiles = n * Math.ceil(oh / 2) * Math.ceil(ow / 2);
+  const perTile = 16 * (c + o) * 4;
+  const t = Math.max(4, Math.min(Math.ceil(tiles / 4) * 4, Math.floor(WINOGRAD_BLOCK_BYTES / perTile / 4) * 4));
+  const out = backend.makeOutput([n, oh, ow, o], 'float32');
+  const u = backend.wasm._malloc(16 * c * o * 4);
+  const v = backend.wasm._malloc(16 * t * c * 4);
+  const m = backend.wasm._malloc(16 * t * o * 4);
+  try {
+    if (!u || !v || !m) throw new Error('Winograd conv: out of wasm memory for scratch');
+    simd.winograd_filter(heapOffset(backend, filter.dataId), u, fc, fo, swap ? 1 : 0);
+    simd.winograd_conv3x3(
+      heapOffset(backend, x.dataId), u, bias ? heapOffset(backend, bias.dataId) : 0, heapOffset(backend, out.dataId), v, m,
+      n, h, w, c, o, oh, ow, geom.padTop, geom.padLeft, t, relu ? 1 : 0,
+    );
+  } finally {
+    backend.wasm._free(m);
+    backend.wasm._free(v);
+    backend.wasm._free(u);
+  }
+  return out;
+}
+
+interface ConvAttrs {
+  strides: number | [number, number];
+  pad: unknown;
+  dataFormat?: 'NHWC' | 'NCHW';
+  dilations?: number | [number, number];
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  activation?: string;
+  leakyreluAlpha?: number;
+}
+
+/** The forward conv's geometry when Winograd takes it, else null. */
+function winogradForwardGeometry(backend: EmscriptenBackend, x: TensorInfo, filter: TensorInfo, attrs: ConvAttrs) {
+  if (x.dtype !== 'float32' || filter.dtype !== 'float32' || x.shape.length !== 4) return null;
+  if (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC') return null;
+  const [fh, fw, c, o] = filter.shape as [number, number, number, number];
+  if (fh !== 3 || fw !== 3) return null;
+  const info = forwardConvInfo(x.shape as [number, number, number, number], [fh, fw, c, o], attrs, false);
+  if (info.strideHeight !== 1 || info.strideWidth !== 1 || info.dilationHeight !== 1 || info.dilationWidth !== 1) return null;
+  if (info.outHeight <= 0 || info.outWidth <= 0 || info.batchSize === 0) return null;
+  if (!winogradWanted('forward', info.inHeight, info.inWidth, c, o)) return null;
+  const simd = simdKernels(backend);
+  if (!simd) return null;
+  return { simd, geom: { outHeight: info.outHeight, outWidth: info.outWidth, padTop: info.padInfo.top, padLeft: info.padInfo.left } };
+}
+
+type KernelArgs = { inputs: Record<string, TensorInfo | undefined>; backend: EmscriptenBackend; attrs: ConvAttrs };
+
+const stock = (name: string, args: KernelArgs): TensorInfo =>
+  runWasm(name, args.backend, args.inputs as Record<string, TensorInfo>, args.attrs as unknown as Record<string, unknown>);
+
+/** Conv2D on wasm: Winograd where the dispatch table says so, else the stock XNNPACK kernel. */
+export function conv2DWasm(args: KernelArgs): TensorInfo {
+  const { x, filter } = args.inputs;
+  const plan = x && filter ? winogradForwardGeometry(args.backend, x, filter, args.attrs) : null;
+  if (!plan) return stock('Conv2D', args);
+  return winogradConv3x3(plan.simd, args.backend, x!, filter!, null, false, plan.geom, false);
+}
+
+/** FusedConv2D on wasm: Winograd with bias and linear/relu fused; other activations stay on the stock kernel. */
+export function fusedConv2DWasm(args: KernelArgs): TensorInfo {
+  const { x, filter, bias, preluActivationWeights } = args.inputs;
+  const activation = args.attrs.activation ?? 'linear';
+  const o = filter?.shape[3];
+  const biasOk = !bias || (bias.dtype === 'float32' && bias.shape.reduce((a, b) => a * b, 1) === o && bias.shape.length <= 1);
+  const plan =
+    x && filter && !preluActivationWeights && biasOk && (activation === 'linear' || activation === 'relu')
+      ? winogradForwardGeometry(args.backend, x, filter, args.attrs)
+      : null;
+  if (!plan) return stock('FusedConv2D', args);
+  return winogradConv3x3(plan.simd, args.backend, x!, filter!, bias ?? null, activation === 'relu', plan.geom, false);
+}
+
+/**
+ * dx of a stride-1, dilation-1 3x3 conv by Winograd when the table takes it, else null:
+ * dx = dy correlated with the flipped, channel-swapped filter, padded by 2 - pad.
+ */
+export function winogradBackpropInput(
+  backend: EmscriptenBackend,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  info: backend_util.Conv2DInfo,
+): TensorInfo | null {
+  if (info.filterHeight !== 3 || info.filterWidth !== 3 || info.strideHeight !== 1 || info.strideWidth !== 1) return null;
+  if (info.dilationHeight !== 1 || info.dilationWidth !== 1 || dy.dtype !== 'float32' || filter.dtype !== 'float32') return null;
+  if (info.batchSize === 0 || info.inHeight === 0 || info.inWidth === 0) return null;
+  if (!winogradWanted('backpropInput', info.outHeight, info.outWidth, info.outChannels, info.inChannels)) return null;
+  const simd = simdKernels(backend);
+  if (!simd) return null;
+  return winogradConv3x3(simd, backend, dy, filter, null, false, {
+    outHeight: info.inHeight,
+    outWidth: info.inWidth,
+    padTop: 2 - info.padInfo.top,
+    padLeft: 2 - info.padInfo.left,
+  }, true);
+}
+
+export const conv2DKernel = conv2DWasm as unknown as KernelFunc;
+export const fusedConv2DKernel = fusedConv2DWasm as unknown as KernelFunc;
