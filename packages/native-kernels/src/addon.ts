@@ -1,0 +1,61 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The compiled addon's functions (src/native/kernels.cc). `heap` is backend.wasm.HEAPU8. */
+export interface NativeAddon {
+  conv2d(heap: Uint8Array | ArrayBuffer, params: Float64Array): void;
+  conv2dBackpropInput(heap: Uint8Array | ArrayBuffer, params: Float64Array): void;
+  conv2dBackpropFilter(heap: Uint8Array | ArrayBuffer, params: Float64Array): void;
+  matMul(heap: Uint8Array | ArrayBuffer, params: Float64Array): void;
+  setThreads(n: number): void;
+  getThreads(): number;
+  isa(): string;
+  hardwareThreads(): number;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+// dist/index.js sits beside dist/native/; src/addon.ts (tests) reaches it as ../dist/native/.
+const dirs = [join(here, 'native'), join(here, '..', 'dist', 'native')];
+
+let addon: NativeAddon | null = null;
+let loadError: string | null = null;
+let tried = false;
+
+/** Loads the addon once; null (with `nativeLoadError()` saying why) when it is not built or does not load. */
+export function loadAddon(): NativeAddon | null {
+  if (tried) return addon;
+  tried = true;
+  const dir = dirs.find((d) => existsSync(join(d, 'bot_native.node')));
+  if (!dir) {
+    const errDir = dirs.find((d) => existsSync(join(d, 'build-error.txt')));
+    loadError = errDir
+      ? `failed to build: ${readFileSync(join(errDir, 'build-error.txt'), 'utf8').trim()}`
+      : 'not built: run `npm run build -w @bag-of-tricks/native-kernels` (needs a C++ compiler and Node headers)';
+    return null;
+  }
+  try {
+    const req = createRequire(import.meta.url);
+    addon = req(join(dir, 'bot_native.node')) as NativeAddon;
+    addon.setThreads(Math.max(1, availableParallelism()));
+  } catch (e) {
+    loadError = `failed to load ${join(dir, 'bot_native.node')}: ${(e as Error).message} (rebuild it on this machine: npm run build -w @bag-of-tricks/native-kernels)`;
+    addon = null;
+  }
+  return addon;
+}
+
+/** Why the addon is unavailable, or null when it loaded. */
+export function nativeLoadError(): string | null {
+  loadAddon();
+  return loadError;
+}
+
+/** The addon, or a clear error saying why it is missing. */
+export function requireAddon(): NativeAddon {
+  const a = loadAddon();
+  if (!a) throw new Error(`@bag-of-tricks/native-kernels: the native addon is unavailable (${loadError}).`);
+  return a;
+}

@@ -1,0 +1,73 @@
+import { loadAddon, nativeLoadError, requireAddon } from './addon';
+import { NATIVE_KERNELS, isNativeWrapper, registerWrappers, stats, unregisterWrappers, type NativeKernelStats } from './kernels';
+
+export { nativeLoadError, NATIVE_KERNELS, isNativeWrapper, type NativeKernelStats };
+
+export interface RegisterNativeKernelsOptions {
+  /** Native threads (default: this machine's logical cores, or the last `setNativeThreads`). */
+  threads?: number;
+}
+
+/** Whether the compiled addon loads on this machine (see `nativeLoadError()` when not). */
+export function nativeKernelsAvailable(): boolean {
+  return loadAddon() !== null;
+}
+
+/**
+ * Wraps tfjs-backend-wasm's Conv2D, FusedConv2D, Conv2DBackpropInput and Conv2DBackpropFilter:
+ * each wrapper runs the native kernel in place on the wasm heap when it applies (NHWC float32;
+ * FusedConv2D with linear/relu) and calls the kernel registered beneath it otherwise. Import
+ * '@tensorflow/tfjs-backend-wasm' first. Idempotent. Throws, saying why, when the addon is
+ * unavailable. Returns the wrapped kernel names.
+ */
+export function registerNativeKernels(options: RegisterNativeKernelsOptions = {}): string[] {
+  const addon = requireAddon();
+  if (options.threads !== undefined) setNativeThreads(options.threads);
+  void addon;
+  return registerWrappers();
+}
+
+/** Restores the kernels the wrappers wrapped. */
+export function unregisterNativeKernels(): void {
+  unregisterWrappers();
+}
+
+/** Threads of the native pool (1..256). Results are bitwise identical for any count. */
+export function setNativeThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1 || n > 256) {
+    throw new Error(`setNativeThreads(${n}): give an integer from 1 to 256 (e.g. os.availableParallelism()).`);
+  }
+  requireAddon().setThreads(n);
+}
+
+export function getNativeThreads(): number {
+  return requireAddon().getThreads();
+}
+
+/** What the addon was compiled for and how it runs. */
+export function nativeInfo(): { available: boolean; isa: string | null; threads: number | null; reason: string | null } {
+  const a = loadAddon();
+  return { available: !!a, isa: a?.isa() ?? null, threads: a?.getThreads() ?? null, reason: nativeLoadError() };
+}
+
+/** Per kernel: native runs, fallbacks, and the last fallback's reason (to check the native path is in use). */
+export function nativeKernelStats(): Record<string, NativeKernelStats> {
+  return Object.fromEntries([...stats].map(([k, v]) => [k, { ...v }]));
+}
+
+export function resetNativeKernelStats(): void {
+  stats.clear();
+}
+
+/**
+ * C = A * B on plain Float32Arrays (row-major A [m,k], B [k,n]) with the native GEMM, for
+ * benchmarks and checks. Copies the operands into one buffer.
+ */
+export function nativeMatMul(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float32Array {
+  if (a.length !== m * k || b.length !== k * n) throw new Error(`nativeMatMul: a needs ${m}x${k} and b ${k}x${n} values.`);
+  const buf = new Float32Array(m * k + k * n + m * n);
+  buf.set(a, 0);
+  buf.set(b, m * k);
+  requireAddon().matMul(buf.buffer, Float64Array.of(0, m * k * 4, (m * k + k * n) * 4, 1, m, k, n, 0, 0, -1, 0, 1, 1));
+  return buf.slice(m * k + k * n);
+}

@@ -1,0 +1,678 @@
+// Native conv kernels for tfjs-backend-wasm tensors (NHWC, float32), operating in place on the
+// wasm heap (an ArrayBuffer handed in from JS). One packed, cache-blocked GEMM (BLIS style) with
+// an FMA microkernel (AVX-512 where the compiler targets it, AVX2+FMA otherwise) and a small
+// persistent std::thread pool. Work is split by output tiles (and, for the filter gradient, by
+// fixed reduction chunks summed in a fixed order), so results are bitwise identical for any
+// thread count.
+#include <node_api.h>
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+// ------------------------------------------------------------------------------------------
+// Thread pool
+// ------------------------------------------------------------------------------------------
+class Pool {
+ public:
+  ~Pool() { resize(1); }
+  int size() const { return nthreads_; }
+  void resize(int n) {
+    if (n < 1) n = 1;
+    if (n == nthreads_) return;
+    {
+      std::lock_guard<std::mutex> l(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+    stop_ = false;
+    nthreads_ = n;
+    for (int i = 1; i < n; i++) workers_.emplace_back([this, i] { loop(i); });
+  }
+  // Runs fn(task, threadIndex) for task in [0, ntasks); the calling thread takes part.
+  void run(int ntasks, const std::function<void(int, int)>& fn) {
+    if (ntasks <= 0) return;
+    if (nthreads_ == 1 || ntasks == 1) {
+      for (int t = 0; t < ntasks; t++) fn(t, 0);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> l(m_);
+      job_ = &fn;
+      ntasks_ = ntasks;
+      next_.store(0);
+      active_ = (int)workers_.size();
+      generation_++;
+    }
+    cv_.notify_all();
+    work(0);
+    std::unique_lock<std::mutex> l(m_);
+    done_.wait(l, [this] { return active_ == 0; });
+    job_ = nullptr;
+  }
+
+ private:
+  void work(int tid) {
+    int t;
+    while ((t = next_.fetch_add(1)) < ntasks_) (*job_)(t, tid);
+  }
+  void loop(int tid) {
+    long seen = 0;
+    for (;;) {
+      std::unique_lock<std::mutex> l(m_);
+      cv_.wait(l, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+      l.unlock();
+      work(tid);
+      l.lock();
+      if (--active_ == 0) done_.notify_one();
+    }
+  }
+  std::vector<std::thread> workers_;
+  std::mutex m_;
+  std::condition_variable cv_, done_;
+  const std::function<void(int, int)>* job_ = nullptr;
+  std::atomic<int> next_{0};
+  int ntasks_ = 0;
+  int active_ = 0;
+  long generation_ = 0;
+  bool stop_ = false;
+  int nthreads_ = 1;
+};
+
+Pool& pool() {
+  static Pool p;
+  return p;
+}
+
+// ------------------------------------------------------------------------------------------
+// GEMM: C[M,N] (+)= A[M,K] * B[K,N], A and B supplied by packing functors.
+// ------------------------------------------------------------------------------------------
+#if defined(__AVX512F__)
+#define BOT_ISA "avx512"
+constexpr int VL = 16;
+constexpr int MR = 12;
+constexpr int NV = 2;
+typedef __m512 vec;
+static inline vec vzero() { return _mm512_setzero_ps(); }
+static inline vec vload(const float* p) { return _mm512_loadu_ps(p); }
+static inline vec vloada(const float* p) { return _mm512_load_ps(p); }
+static inline void vstore(float* p, vec v) { _mm512_storeu_ps(p, v); }
+static inline vec vset1(float x) { return _mm512_set1_ps(x); }
+static inline vec vfma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
+static inline vec vadd(vec a, vec b) { return _mm512_add_ps(a, b); }
+static inline vec vmax(vec a, vec b) { return _mm512_max_ps(a, b); }
+#elif defined(__AVX2__) && defined(__FMA__)
+#define BOT_ISA "avx2"
+constexpr int VL = 8;
+constexpr int MR = 6;
+constexpr int NV = 2;
+typedef __m256 vec;
+static inline vec vzero() { return _mm256_setzero_ps(); }
+static inline vec vload(const float* p) { return _mm256_loadu_ps(p); }
+static inline vec vloada(const float* p) { return _mm256_load_ps(p); }
+static inline void vstore(float* p, vec v) { _mm256_storeu_ps(p, v); }
+static inline vec vset1(float x) { return _mm256_set1_ps(x); }
+static inline vec vfma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
+static inline vec vadd(vec a, vec b) { return _mm256_add_ps(a, b); }
+static inline vec vmax(vec a, vec b) { return _mm256_max_ps(a, b); }
+#else
+#error "native-kernels needs AVX2+FMA or AVX-512 (compile with -march=native on such a CPU)"
+#endif
+constexpr int NR = VL * NV;
+constexpr int KC = 256;
+constexpr int MC = MR * 8;
+constexpr int NC = NR * 16;
+
+struct Epilogue {
+  const float* bias = nullptr;  // per column, added once the whole K is summed
+  bool relu = false;
+};
+
+// acc[r][v] over kc steps; then C = (accumulate ? C : 0) + acc, with the epilogue on the last block.
+static inline void microkernel(int kc, const float* __restrict A, const float* __restrict B, float* C, long ldc, int mr,
+                               int nr, bool accumulate, const Epilogue* ep, int j0) {
+  vec c[MR][NV];
+  for (int r = 0; r < MR; r++)
+    for (int v = 0; v < NV; v++) c[r][v] = vzero();
+  for (int k = 0; k < kc; k++) {
+    vec b[NV];
+    for (int v = 0; v < NV; v++) b[v] = vloada(B + v * VL);
+    for (int r = 0; r < MR; r++) {
+      vec a = vset1(A[r]);
+      for (int v = 0; v < NV; v++) c[r][v] = vfma(a, b[v], c[r][v]);
+    }
+    A += MR;
+    B += NR;
+  }
+  if (mr == MR && nr == NR) {
+    for (int r = 0; r < MR; r++) {
+      float* row = C + r * ldc;
+      for (int v = 0; v < NV; v++) {
+        vec x = c[r][v];
+        if (accumulate) x = vadd(vload(row + v * VL), x);
+        if (ep) {
+          if (ep->bias) x = vadd(x, vload(ep->bias + j0 + v * VL));
+          if (ep->relu) x = vmax(x, vzero());
+        }
+        vstore(row + v * VL, x);
+      }
+    }
+    return;
+  }
+  alignas(64) float tile[MR * NR];
+  for (int r = 0; r < MR; r++)
+    for (int v = 0; v < NV; v++) vstore(tile + r * NR + v * VL, c[r][v]);
+  for (int r = 0; r < mr; r++) {
+    float* row = C + r * ldc;
+    for (int j = 0; j < nr; j++) {
+      float x = tile[r * NR + j];
+      if (accumulate) x = row[j] + x;
+      if (ep) {
+        if (ep->bias) x = x + ep->bias[j0 + j];
+        if (ep->relu) x = x > 0.f ? x : 0.f;
+      }
+      row[j] = x;
+    }
+  }
+}
+
+struct Scratch {
+  float* a = nullptr;
+  float* b = nullptr;
+  Scratch() {
+    a = (float*)std::aligned_alloc(64, sizeof(float) * MC * KC);
+    b = (float*)std::aligned_alloc(64, sizeof(float) * KC * NC);
+  }
+  ~Scratch() {
+    std::free(a);
+    std::free(b);
+  }
+};
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+// packA(dst, i0, mc, k0, kc): ceil(mc/MR) slivers, dst[s*kc*MR + k*MR + r], zero rows past mc.
+// packB(dst, k0, kc, j0, nc): ceil(nc/NR) slivers, dst[s*kc*NR + k*NR + j], zero columns past nc.
+typedef std::function<void(float*, int, int, int, int)> PackFn;
+
+// One block of C, the whole K range [kBegin, kEnd), serially.
+static void gemmBlock(const PackFn& packA, const PackFn& packB, int i0, int mc, int j0, int nc, int kBegin, int kEnd,
+                      float* C, long ldc, bool accumulateFirst, const Epilogue* ep) {
+  Scratch& s = scratch();
+  if (kEnd <= kBegin) {  // empty reduction: C = (accumulate ? C : 0) + epilogue
+    for (int i = 0; i < mc; i++)
+      for (int j = 0; j < nc; j++) {
+        float x = accumulateFirst ? C[(long)(i0 + i) * ldc + j0 + j] : 0.f;
+        if (ep && ep->bias) x += ep->bias[j0 + j];
+        if (ep && ep->relu) x = x > 0.f ? x : 0.f;
+        C[(long)(i0 + i) * ldc + j0 + j] = x;
+      }
+    return;
+  }
+  for (int pc = kBegin; pc < kEnd; pc += KC) {
+    int kc = std::min(KC, kEnd - pc);
+    bool last = pc + kc >= kEnd;
+    packB(s.b, pc, kc, j0, nc);
+    packA(s.a, i0, mc, pc, kc);
+    for (int ir = 0; ir < mc; ir += MR) {
+      const float* a = s.a + (long)(ir / MR) * kc * MR;
+      for (int jr = 0; jr < nc; jr += NR) {
+        const float* b = s.b + (long)(jr / NR) * kc * NR;
+        microkernel(kc, a, b, C + (long)(i0 + ir) * ldc + j0 + jr, ldc, std::min(MR, mc - ir), std::min(NR, nc - jr),
+                    accumulateFirst || pc > kBegin, last ? ep : nullptr, j0 + jr);
+      }
+    }
+  }
+}
+
+// Threads over output blocks; each block does its whole reduction alone.
+static void gemm(int M, int N, int K, float* C, long ldc, const PackFn& packA, const PackFn& packB, const Epilogue* ep,
+                 bool accumulate = false) {
+  if (M <= 0 || N <= 0) return;
+  int mb = (M + MC - 1) / MC, nb = (N + NC - 1) / NC;
+  pool().run(mb * nb, [&](int t, int) {
+    int i0 = (t / nb) * MC, j0 = (t % nb) * NC;
+    gemmBlock(packA, packB, i0, std::min(MC, M - i0), j0, std::min(NC, N - j0), 0, K, C, ldc, accumulate, ep);
+  });
+}
+
+// Plain strided matrices. A(i,k) = a[i*rs + k*cs]; B(k,j) = b[k*rs + j*cs].
+static PackFn packMatrixA(const float* a, long rs, long cs) {
+  return [=](float* dst, int i0, int mc, int k0, int kc) {
+    for (int s = 0; s < mc; s += MR) {
+      float* d = dst + (long)(s / MR) * kc * MR;
+      int rows = std::min(MR, mc - s);
+      if (cs == 1) {
+        for (int r = 0; r < rows; r++) {
+          const float* src = a + (long)(i0 + s + r) * rs + k0;
+          for (int k = 0; k < kc; k++) d[k * MR + r] = src[k];
+        }
+      } else {
+        for (int k = 0; k < kc; k++) {
+          const float* src = a + (long)(k0 + k) * cs + (long)(i0 + s) * rs;
+          for (int r = 0; r < rows; r++) d[k * MR + r] = src[r * rs];
+        }
+      }
+      for (int r = rows; r < MR; r++)
+        for (int k = 0; k < kc; k++) d[k * MR + r] = 0.f;
+    }
+  };
+}
+static PackFn packMatrixB(const float* b, long rs, long cs) {
+  return [=](float* dst, int k0, int kc, int j0, int nc) {
+    for (int s = 0; s < nc; s += NR) {
+      float* d = dst + (long)(s / NR) * kc * NR;
+      int cols = std::min(NR, nc - s);
+      if (cs == 1) {
+        for (int k = 0; k < kc; k++) {
+          const float* src = b + (long)(k0 + k) * rs + j0 + s;
+          float* dd = d + k * NR;
+          std::memcpy(dd, src, sizeof(float) * cols);
+          for (int j = cols; j < NR; j++) dd[j] = 0.f;
+        }
+      } else {
+        for (int k = 0; k < kc; k++) {
+          float* dd = d + k * NR;
+          for (int j = 0; j < cols; j++) dd[j] = b[(long)(k0 + k) * rs + (long)(j0 + s + j) * cs];
+          for (int j = cols; j < NR; j++) dd[j] = 0.f;
+        }
+      }
+    }
+  };
+}
+
+// ------------------------------------------------------------------------------------------
+// Convolution geometry (NHWC input [N,H,W,C], filter [KH,KW,C,CO], output [N,OH,OW,CO]).
+// ih = oh*sh - padTop + kh*dh, iw = ow*sw - padLeft + kw*dw; pads may be negative.
+// ------------------------------------------------------------------------------------------
+struct Geo {
+  long n, h, w, c, kh, kw, co, oh, ow, sh, sw, dh, dw, pt, pl;
+};
+
+// im2col(m, k) with m = (n, oh, ow), k = (kh, kw, c): the forward conv's A matrix.
+static PackFn packIm2col(const float* x, Geo g) {
+  return [=](float* dst, int i0, int mc, int k0, int kc) {
+    long khkwStart = k0 / g.c, cStart = k0 % g.c;
+    for (int s = 0; s < mc; s += MR) {
+      float* d = dst + (long)(s / MR) * kc * MR;
+      int rows = std::min(MR, mc - s);
+      for (int r = 0; r < rows; r++) {
+        long m = i0 + s + r;
+        long ow = m % g.ow, t = m / g.ow, oh = t % g.oh, n = t / g.oh;
+        long ih0 = oh * g.sh - g.pt, iw0 = ow * g.sw - g.pl;
+        long kk = khkwStart, ci = cStart;
+        for (int k = 0; k < kc;) {
+          int run = (int)std::min<long>(g.c - ci, kc - k);
+          long ih = ih0 + (kk / g.kw) * g.dh, iw = iw0 + (kk % g.kw) * g.dw;
+          float* dd = d + (long)k * MR + r;
+          if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w) {
+            const float* src = x + ((n * g.h + ih) * g.w + iw) * g.c + ci;
+            for (int q = 0; q < run; q++) dd[q * MR] = src[q];
+          } else {
+            for (int q = 0; q < run; q++) dd[q * MR] = 0.f;
+          }
+          k += run;
+          ci = 0;
+          kk++;
+        }
+      }
+      for (int r = rows; r < MR; r++)
+        for (int k = 0; k < kc; k++) d[k * MR + r] = 0.f;
+    }
+  };
+}
+
+// im2col transposed: A(k, m) = im2col(m, k), for the filter gradient (M = KH*KW*C, K = pixels).
+static PackFn packIm2colT(const float* x, Geo g) {
+  return [=](float* dst, int i0, int mc, int k0, int kc) {
+    for (int s = 0; s < mc; s += MR) {
+      float* d = dst + (long)(s / MR) * kc * MR;
+      int rows = std::min(MR, mc - s);
+      long offH[MR], offW[MR], ch[MR];
+      for (int r = 0; r < rows; r++) {
+        long k = i0 + s + r, kk = k / g.c;
+        ch[r] = k % g.c;
+        offH[r] = (kk / g.kw) * g.dh;
+        offW[r] = (kk % g.kw) * g.dw;
+      }
+      long m = k0;
+      long ow = m % g.ow, t = m / g.ow, oh = t % g.oh, n = t / g.oh;
+      for (int q = 0; q < kc; q++) {
+        long ih0 = oh * g.sh - g.pt, iw0 = ow * g.sw - g.pl;
+        float* dd = d + (long)q * MR;
+        const float* img = x + n * g.h * g.w * g.c;
+        for (int r = 0; r < rows; r++) {
+          long ih = ih0 + offH[r], iw = iw0 + offW[r];
+          dd[r] = (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w) ? img[(ih * g.w + iw) * g.c + ch[r]] : 0.f;
+        }
+        for (int r = rows; r < MR; r++) dd[r] = 0.f;
+        if (++ow == g.ow) {
+          ow = 0;
+          if (++oh == g.oh) {
+            oh = 0;
+            n++;
+          }
+        }
+      }
+    }
+  };
+}
+
+static void conv2dForward(const float* x, const float* w, float* y, const float* bias, bool relu, Geo g) {
+  long M = g.n * g.oh * g.ow, K = g.kh * g.kw * g.c;
+  Epilogue ep;
+  ep.bias = bias;
+  ep.relu = relu;
+  const Epilogue* epp = (bias || relu) ? &ep : nullptr;
+  PackFn pb = packMatrixB(w, g.co, 1);
+  bool plain = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.oh == g.h && g.ow == g.w;
+  PackFn pa = plain ? packMatrixA(x, g.c, 1) : packIm2col(x, g);
+  gemm((int)M, (int)g.co, (int)K, y, g.co, pa, pb, epp);
+}
+
+// dx = conv(dy, flipped and transposed filter) for stride 1; col2im over a dy*W^T GEMM otherwise.
+static void conv2dBackpropInput(const float* dy, const float* w, float* dx, Geo g) {
+  long K = g.kh * g.kw * g.c;
+  if (g.sh == 1 && g.sw == 1) {
+    std::vector<float> wf((size_t)(g.kh * g.kw * g.co * g.c));
+    for (long a = 0; a < g.kh; a++)
+      for (long b = 0; b < g.kw; b++)
+        for (long ci = 0; ci < g.c; ci++)
+          for (long o = 0; o < g.co; o++)
+            wf[(((g.kh - 1 - a) * g.kw + (g.kw - 1 - b)) * g.co + o) * g.c + ci] = w[((a * g.kw + b) * g.c + ci) * g.co + o];
+    Geo f{g.n, g.oh, g.ow, g.co, g.kh, g.kw, g.c, g.h, g.w, 1, 1, g.dh, g.dw, g.dh * (g.kh - 1) - g.pt, g.dw * (g.kw - 1) - g.pl};
+    conv2dForward(dy, wf.data(), dx, nullptr, false, f);
+    return;
+  }
+  long pix = g.oh * g.ow;
+  long imgsPerChunk = std::max<long>(1, (4L << 20) / std::max<long>(1, pix * K));
+  std::vector<float> col((size_t)(std::min(imgsPerChunk, g.n) * pix * K));
+  PackFn pb = packMatrixB(w, 1, g.co);  // B(k=o, j=kkc) = w[j*co + o]
+  for (long n0 = 0; n0 < g.n; n0 += imgsPerChunk) {
+    long nimg = std::min(imgsPerChunk, g.n - n0);
+    PackFn pa = packMatrixA(dy + n0 * pix * g.co, g.co, 1);
+    gemm((int)(nimg * pix), (int)K, (int)g.co, col.data(), K, pa, pb, nullptr);
+    pool().run((int)nimg, [&](int t, int) {
+      float* img = dx + (n0 + t) * g.h * g.w * g.c;
+      std::memset(img, 0, sizeof(float) * g.h * g.w * g.c);
+      const float* cimg = col.data() + (long)t * pix * K;
+      for (long oh = 0; oh < g.oh; oh++)
+        for (long ow = 0; ow < g.ow; ow++) {
+          const float* row = cimg + (oh * g.ow + ow) * K;
+          for (long a = 0; a < g.kh; a++) {
+            long ih = oh * g.sh - g.pt + a * g.dh;
+            if (ih < 0 || ih >= g.h) continue;
+            for (long b = 0; b < g.kw; b++) {
+              long iw = ow * g.sw - g.pl + b * g.dw;
+              if (iw < 0 || iw >= g.w) continue;
+              float* dst = img + (ih * g.w + iw) * g.c;
+              const float* src = row + (a * g.kw + b) * g.c;
+              for (long ci = 0; ci < g.c; ci++) dst[ci] += src[ci];
+            }
+          }
+        }
+    });
+  }
+}
+
+// dW[K=KH*KW*C, CO] = im2col^T * dy, the pixel reduction cut into fixed chunks summed in order.
+static void conv2dBackpropFilter(const float* x, const float* dy, float* dw, Geo g) {
+  long Kf = g.kh * g.kw * g.c, P = g.n * g.oh * g.ow;
+  const long CHUNK = 8192;
+  long nchunks = std::max<long>(1, (P + CHUNK - 1) / CHUNK);
+  PackFn pa = packIm2colT(x, g);
+  PackFn pb = packMatrixB(dy, g.co, 1);
+  int mb = (int)((Kf + MC - 1) / MC), nb = (int)((g.co + NC - 1) / NC);
+  std::vector<float> partial(nchunks > 1 ? (size_t)(nchunks * Kf * g.co) : 0);
+  pool().run((int)(nchunks * mb * nb), [&](int t, int) {
+    int chunk = t / (mb * nb), blk = t % (mb * nb);
+    int i0 = (blk / nb) * MC, j0 = (blk % nb) * NC;
+    float* C = nchunks > 1 ? partial.data() + chunk * Kf * g.co : dw;
+    long k0 = chunk * CHUNK, k1 = std::min(P, k0 + CHUNK);
+    gemmBlock(pa, pb, i0, (int)std::min<long>(MC, Kf - i0), j0, (int)std::min<long>(NC, g.co - j0), (int)k0, (int)k1, C,
+              g.co, false, nullptr);
+  });
+  if (nchunks > 1) {
+    long total = Kf * g.co, per = 4096;
+    pool().run((int)((total + per - 1) / per), [&](int t, int) {
+      long a = t * per, b = std::min(total, a + per);
+      for (long i = a; i < b; i++) {
+        float s = partial[i];
+        for (long c = 1; c < nchunks; c++) s += partial[c * total + i];
+        dw[i] = s;
+      }
+    });
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Node-API glue: f(arrayBuffer, Float64Array params)
+// ------------------------------------------------------------------------------------------
+#define NAPI_CALL(env, call)                                        \
+  do {                                                              \
+    if ((call) != napi_ok) {                                        \
+      napi_throw_error((env), nullptr, "native-kernels: " #call " failed"); \
+      return nullptr;                                               \
+    }                                                               \
+  } while (0)
+
+struct Args {
+  uint8_t* base = nullptr;
+  size_t length = 0;
+  std::vector<double> p;
+};
+
+static bool readArgs(napi_env env, napi_callback_info info, size_t nparams, Args& out) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 2) {
+    napi_throw_type_error(env, nullptr, "native-kernels: expected (heap, Float64Array)");
+    return false;
+  }
+  // The wasm heap: HEAPU8 (a Uint8Array over an ArrayBuffer, or over a SharedArrayBuffer when
+  // the wasm build is threaded: V8 hands out the same backing store either way) or an ArrayBuffer.
+  bool isAb = false, isHeapView = false;
+  napi_is_arraybuffer(env, argv[0], &isAb);
+  napi_is_typedarray(env, argv[0], &isHeapView);
+  void* data = nullptr;
+  if (isAb) {
+    napi_get_arraybuffer_info(env, argv[0], &data, &out.length);
+  } else if (isHeapView) {
+    napi_typedarray_type t;
+    if (napi_get_typedarray_info(env, argv[0], &t, &out.length, &data, nullptr, nullptr) != napi_ok || t != napi_uint8_array) {
+      napi_throw_type_error(env, nullptr, "native-kernels: the heap view must be a Uint8Array (backend.wasm.HEAPU8)");
+      return false;
+    }
+  } else {
+    napi_throw_type_error(env, nullptr, "native-kernels: the first argument must be the wasm heap (HEAPU8 or an ArrayBuffer)");
+    return false;
+  }
+  out.base = (uint8_t*)data;
+  bool isTa = false;
+  napi_is_typedarray(env, argv[1], &isTa);
+  napi_typedarray_type type;
+  size_t len = 0;
+  void* pdata = nullptr;
+  if (!isTa || napi_get_typedarray_info(env, argv[1], &type, &len, &pdata, nullptr, nullptr) != napi_ok ||
+      type != napi_float64_array || len != nparams) {
+    std::string msg = "native-kernels: the second argument must be a Float64Array of " + std::to_string(nparams) + " numbers";
+    napi_throw_type_error(env, nullptr, msg.c_str());
+    return false;
+  }
+  out.p.assign((double*)pdata, (double*)pdata + len);
+  return true;
+}
+
+// Pointer to `count` floats at byte offset `off`, or null (with a RangeError thrown) when out of bounds.
+static float* at(napi_env env, const Args& a, double off, double count, const char* what) {
+  if (!(off >= 0) || !(count >= 0) || off + count * 4 > (double)a.length || ((uint64_t)off & 3) != 0) {
+    std::string msg = std::string("native-kernels: ") + what + " lies outside the heap (offset " + std::to_string(off) +
+                      ", " + std::to_string(count) + " floats, heap " + std::to_string(a.length) + " bytes)";
+    napi_throw_range_error(env, nullptr, msg.c_str());
+    return nullptr;
+  }
+  return (float*)(a.base + (uint64_t)off);
+}
+
+static bool readGeo(napi_env env, const std::vector<double>& p, size_t i, Geo& g) {
+  long v[15];
+  for (int k = 0; k < 15; k++) v[k] = (long)p[i + k];
+  g = Geo{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14]};
+  if (g.n < 1 || g.h < 1 || g.w < 1 || g.c < 1 || g.kh < 1 || g.kw < 1 || g.co < 1 || g.oh < 1 || g.ow < 1 || g.sh < 1 ||
+      g.sw < 1 || g.dh < 1 || g.dw < 1 || g.n * g.oh * g.ow > INT32_MAX || g.kh * g.kw * g.c > INT32_MAX) {
+    napi_throw_range_error(env, nullptr, "native-kernels: invalid convolution geometry");
+    return false;
+  }
+  return true;
+}
+
+// params: xOff, wOff, yOff, biasOff (-1: none), relu (0/1), geometry (15)
+static napi_value Conv2d(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!readArgs(env, info, 20, a)) return nullptr;
+  Geo g;
+  if (!readGeo(env, a.p, 5, g)) return nullptr;
+  const float* x = at(env, a, a.p[0], (double)(g.n * g.h * g.w * g.c), "x");
+  if (!x) return nullptr;
+  const float* w = at(env, a, a.p[1], (double)(g.kh * g.kw * g.c * g.co), "filter");
+  if (!w) return nullptr;
+  float* y = at(env, a, a.p[2], (double)(g.n * g.oh * g.ow * g.co), "output");
+  if (!y) return nullptr;
+  const float* bias = nullptr;
+  if (a.p[3] >= 0 && !(bias = at(env, a, a.p[3], (double)g.co, "bias"))) return nullptr;
+  conv2dForward(x, w, y, bias, a.p[4] != 0, g);
+  return nullptr;
+}
+
+// params: dyOff, wOff, dxOff, geometry (15) of the forward conv
+static napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!readArgs(env, info, 18, a)) return nullptr;
+  Geo g;
+  if (!readGeo(env, a.p, 3, g)) return nullptr;
+  const float* dy = at(env, a, a.p[0], (double)(g.n * g.oh * g.ow * g.co), "dy");
+  if (!dy) return nullptr;
+  const float* w = at(env, a, a.p[1], (double)(g.kh * g.kw * g.c * g.co), "filter");
+  if (!w) return nullptr;
+  float* dx = at(env, a, a.p[2], (double)(g.n * g.h * g.w * g.c), "dx");
+  if (!dx) return nullptr;
+  conv2dBackpropInput(dy, w, dx, g);
+  return nullptr;
+}
+
+// params: xOff, dyOff, dwOff, geometry (15) of the forward conv
+static napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!readArgs(env, info, 18, a)) return nullptr;
+  Geo g;
+  if (!readGeo(env, a.p, 3, g)) return nullptr;
+  const float* x = at(env, a, a.p[0], (double)(g.n * g.h * g.w * g.c), "x");
+  if (!x) return nullptr;
+  const float* dy = at(env, a, a.p[1], (double)(g.n * g.oh * g.ow * g.co), "dy");
+  if (!dy) return nullptr;
+  float* dw = at(env, a, a.p[2], (double)(g.kh * g.kw * g.c * g.co), "dw");
+  if (!dw) return nullptr;
+  conv2dBackpropFilter(x, dy, dw, g);
+  return nullptr;
+}
+
+// params: aOff, bOff, cOff, batch, m, k, n, transposeA, transposeB, biasOff (-1), relu
+// C[b] (m x n) = op(A[b]) * op(B[b]); A is [b,m,k] ([b,k,m] when transposed), B is [b,k,n] ([b,n,k]).
+// A or B with batch stride 0 is broadcast (batch dims of 1).
+static napi_value MatMul(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!readArgs(env, info, 13, a)) return nullptr;
+  long batch = (long)a.p[3], m = (long)a.p[4], k = (long)a.p[5], n = (long)a.p[6];
+  bool ta = a.p[7] != 0, tb = a.p[8] != 0;
+  long batchA = (long)a.p[11], batchB = (long)a.p[12];
+  if (batch < 1 || m < 1 || k < 0 || n < 1 || (batchA != 1 && batchA != batch) || (batchB != 1 && batchB != batch)) {
+    napi_throw_range_error(env, nullptr, "native-kernels: invalid matmul shape");
+    return nullptr;
+  }
+  const float* A = at(env, a, a.p[0], (double)(batchA * m * k), "a");
+  if (!A) return nullptr;
+  const float* B = at(env, a, a.p[1], (double)(batchB * k * n), "b");
+  if (!B) return nullptr;
+  float* C = at(env, a, a.p[2], (double)(batch * m * n), "c");
+  if (!C) return nullptr;
+  const float* bias = nullptr;
+  if (a.p[9] >= 0 && !(bias = at(env, a, a.p[9], (double)n, "bias"))) return nullptr;
+  Epilogue ep;
+  ep.bias = bias;
+  ep.relu = a.p[10] != 0;
+  for (long b = 0; b < batch; b++) {
+    const float* Ab = A + (batchA == 1 ? 0 : b * m * k);
+    const float* Bb = B + (batchB == 1 ? 0 : b * k * n);
+    PackFn pa = ta ? packMatrixA(Ab, 1, m) : packMatrixA(Ab, k, 1);
+    PackFn pb = tb ? packMatrixB(Bb, 1, k) : packMatrixB(Bb, n, 1);
+    gemm((int)m, (int)n, (int)k, C + b * m * n, n, pa, pb, (bias || ep.relu) ? &ep : nullptr);
+  }
+  return nullptr;
+}
+
+static napi_value SetThreads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  int32_t n = 1;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &n) != napi_ok || n < 1 || n > 256) {
+    napi_throw_range_error(env, nullptr, "native-kernels: setThreads(n) needs an integer n in [1, 256]");
+    return nullptr;
+  }
+  pool().resize(n);
+  return nullptr;
+}
+
+static napi_value GetThreads(napi_env env, napi_callback_info) {
+  napi_value v;
+  NAPI_CALL(env, napi_create_int32(env, pool().size(), &v));
+  return v;
+}
+
+static napi_value Isa(napi_env env, napi_callback_info) {
+  napi_value v;
+  NAPI_CALL(env, napi_create_string_utf8(env, BOT_ISA, NAPI_AUTO_LENGTH, &v));
+  return v;
+}
+
+static napi_value HardwareThreads(napi_env env, napi_callback_info) {
+  napi_value v;
+  NAPI_CALL(env, napi_create_int32(env, (int32_t)std::max(1u, std::thread::hardware_concurrency()), &v));
+  return v;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"conv2d", nullptr, Conv2d, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dBackpropInput", nullptr, Conv2dBackpropInput, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dBackpropFilter", nullptr, Conv2dBackpropFilter, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"matMul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"getThreads", nullptr, GetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"isa", nullptr, Isa, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"hardwareThreads", nullptr, HardwareThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
