@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util } from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { expectTensorsClose } from '@bag-of-tricks/test-utils';
 import { dilateFilter, input, runOn, setupBackends, undilateFilter } from './helpers';
 
@@ -32,6 +32,18 @@ const cases: Case[] = [
   { x: [1, 10, 10, 2], f: [3, 3, 2, 3], strides: 1, pad: 'same', dilation: 2 },
   { x: [1, 10, 10, 2], f: [3, 3, 2, 3], strides: 1, pad: 'valid', dilation: 2 },
   { x: [1, 9, 9, 2], f: [2, 2, 2, 3], strides: 1, pad: [[0, 0], [2, 1], [1, 0], [0, 0]], dilation: 2 },
+  // Shapes that reach every register block of the SIMD filter gradient (4x8, 4x4, 1x8, 1x4, scalar
+  // channel tails), merged row segments (1x1), several row chunks, and Winograd's tile tails.
+  { x: [1, 9, 7, 6], f: [3, 3, 6, 13], strides: 1, pad: 'same' },
+  { x: [3, 11, 11, 8], f: [3, 3, 8, 16], strides: 2, pad: 'same' },
+  { x: [2, 8, 8, 12], f: [1, 1, 12, 20], strides: 1, pad: 'valid' },
+  { x: [1, 15, 15, 5], f: [7, 7, 5, 9], strides: 2, pad: 'same' },
+  { x: [2, 9, 9, 8], f: [3, 3, 8, 12], strides: 2, pad: 'same', dilation: 2 },
+  { x: [4, 32, 32, 16], f: [3, 3, 16, 16], strides: 1, pad: 'same' },
+  { x: [1, 7, 5, 16], f: [3, 3, 16, 20], strides: 1, pad: 'valid' },
+  { x: [2, 9, 9, 16], f: [3, 3, 16, 16], strides: 1, pad: [[0, 0], [2, 0], [1, 2], [0, 0]] },
+  { x: [2, 2, 2, 32], f: [3, 3, 32, 32], strides: 1, pad: 'same' },
+  { x: [3, 5, 5, 4], f: [3, 3, 4, 8], strides: 1, pad: 'same' },
 ];
 
 const label = (c: Case) =>
@@ -44,7 +56,18 @@ function outShape(c: Case): number[] {
 
 beforeAll(setupBackends);
 
-describe('Conv2DBackpropFilter on wasm matches the cpu backend', () => {
+/** Runs the tables with our SIMD kernels on (default) and off (the XNNPACK kernels the threaded build keeps). */
+describe.each([
+  { simd: 'on', env: undefined },
+  { simd: 'off', env: '0' },
+])('Conv2DBackpropFilter on wasm matches the cpu backend (SIMD module $simd)', ({ env }) => {
+  beforeEach(() => {
+    if (env === undefined) delete process.env.BOT_WASM_SIMD;
+    else process.env.BOT_WASM_SIMD = env;
+  });
+  afterEach(() => {
+    delete process.env.BOT_WASM_SIMD;
+  });
   it.each(cases)('$x $f stride $strides pad $pad dilation $dilation', async (c) => {
     const d = c.dilation ?? 1;
     const arrays = { x: input(c.x, 1), dy: input(outShape(c), 2) };
@@ -65,7 +88,18 @@ describe('Conv2DBackpropFilter on wasm matches the cpu backend', () => {
   });
 });
 
-describe('Conv2DBackpropInput on wasm matches the cpu backend', () => {
+describe.each([
+  { mode: 'dispatch table', env: undefined },
+  { mode: 'Winograd forced', env: 'always' },
+  { mode: 'Winograd off', env: 'never' },
+])('Conv2DBackpropInput on wasm matches the cpu backend ($mode)', ({ env }) => {
+  beforeEach(() => {
+    if (env === undefined) delete process.env.BOT_WINOGRAD;
+    else process.env.BOT_WINOGRAD = env;
+  });
+  afterEach(() => {
+    delete process.env.BOT_WINOGRAD;
+  });
   it.each(cases)('$x $f stride $strides pad $pad dilation $dilation', async (c) => {
     const d = c.dilation ?? 1;
     const filter = input(c.f, 3);

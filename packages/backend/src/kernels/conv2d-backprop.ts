@@ -10,7 +10,7 @@ import {
   transposeInfo,
   zeroInsert,
 } from './kernel-utils';
-import { type EmscriptenBackend, heapOffset, simdKernels } from './simd-module';
+import { type EmscriptenBackend, heapOffset, simdCalls, simdKernels } from './simd-module';
 import { winogradBackpropInput } from './winograd';
 
 interface ConvBackpropAttrs {
@@ -107,6 +107,7 @@ function backpropFilterSimd(
   const chunkRows = Math.max(1, Math.min(n * oh, Math.floor(BPF_CHUNK_BYTES / rowBytes)));
   const out = backend.makeOutput(filterShape, 'float32');
   const seg = backend.wasm._malloc(chunkRows * 12);
+  simdCalls.conv2dBackpropFilter++;
   try {
     simd.conv2d_backprop_filter(
       heapOffset(backend, x.dataId), heapOffset(backend, dy.dataId), heapOffset(backend, out.dataId), seg,

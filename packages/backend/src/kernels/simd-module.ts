@@ -27,6 +27,9 @@ export interface EmscriptenBackend extends WasmBackendLike {
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
 }
 
+/** How many times each SIMD kernel ran in this process (tests check that a path was taken). */
+export const simdCalls = { conv2dBackpropFilter: 0, winograd: 0 };
+
 let bytes: Uint8Array | undefined;
 let compiled: WebAssembly.Module | undefined;
 let compiling: Promise<void> | undefined;

@@ -1,6 +1,6 @@
 import { backend_util, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import { forwardConvInfo, runWasm } from './kernel-utils';
-import { type EmscriptenBackend, heapOffset, simdKernels, type SimdExports } from './simd-module';
+import { type EmscriptenBackend, heapOffset, simdCalls, simdKernels, type SimdExports } from './simd-module';
 
 /** Which conv the Winograd kernel stands in for. */
 export type WinogradUse = 'forward' | 'backpropInput';
@@ -65,6 +65,7 @@ export function winogradConv3x3(
   const u = backend.wasm._malloc(16 * c * o * 4);
   const v = backend.wasm._malloc(16 * t * c * 4);
   const m = backend.wasm._malloc(16 * t * o * 4);
+  simdCalls.winograd++;
   try {
     if (!u || !v || !m) throw new Error('Winograd conv: out of wasm memory for scratch');
     simd.winograd_filter(heapOffset(backend, filter.dataId), u, fc, fo, swap ? 1 : 0);

@@ -1,0 +1,153 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { BOT_SIMD_WASM_BASE64 } from '../src/kernels/bot-simd-wasm';
+
+const wasmPath = fileURLToPath(new URL('../src/kernels/bot-simd.wasm', import.meta.url));
+const bytes = new Uint8Array(readFileSync(wasmPath));
+
+// ---- a small, independent wasm binary reader (spec: https://webassembly.github.io/spec/core/binary/) ----
+class Reader {
+  constructor(
+    readonly b: Uint8Array,
+    public p = 0,
+  ) {}
+  byte(): number {
+    if (this.p >= this.b.length) throw new Error('unexpected end of wasm');
+    return this.b[this.p++]!;
+  }
+  u32(): number {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      const x = this.byte();
+      result += (x & 0x7f) * 2 ** shift;
+      if (!(x & 0x80)) return result;
+      shift += 7;
+    }
+  }
+  /** Signed LEB (value unused: only skipped). */
+  sleb(): void {
+    while (this.byte() & 0x80);
+  }
+  skip(n: number): void {
+    this.p += n;
+  }
+  name(): string {
+    const n = this.u32();
+    const s = new TextDecoder().decode(this.b.subarray(this.p, this.p + n));
+    this.p += n;
+    return s;
+  }
+}
+
+function sections(b: Uint8Array): { id: number; start: number; size: number }[] {
+  expect(Array.from(b.subarray(0, 8))).toEqual([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+  const r = new Reader(b, 8);
+  const out: { id: number; start: number; size: number }[] = [];
+  while (r.p < b.length) {
+    const id = r.byte();
+    const size = r.u32();
+    out.push({ id, start: r.p, size });
+    r.skip(size);
+  }
+  return out;
+}
+
+/** Every opcode in a function body, as 'xx' or 'fc:n' / 'fd:n'; throws on an opcode it does not know. */
+function opcodes(r: Reader, end: number): string[] {
+  const ops: string[] = [];
+  const memarg = () => (r.u32(), r.u32());
+  while (r.p < end) {
+    const op = r.byte();
+    if (op === 0xfc || op === 0xfd) {
+      const sub = r.u32();
+      ops.push(`${op.toString(16)}:${sub}`);
+      if (op === 0xfc) {
+        if (sub <= 7) continue; // saturating truncations
+        if (sub === 10) r.skip(2); // memory.copy
+        else if (sub === 11) r.skip(1); // memory.fill
+        else throw new Error(`unknown 0xfc ${sub}`);
+        continue;
+      }
+      if (sub <= 11 || sub === 92 || sub === 93) memarg(); // v128 loads and stores
+      else if (sub >= 84 && sub <= 91) (memarg(), r.skip(1)); // lane loads / stores
+      else if (sub === 12 || sub === 13) r.skip(16); // v128.const, i8x16.shuffle
+      else if (sub >= 21 && sub <= 34) r.skip(1); // extract / replace lane
+      continue;
+    }
+    ops.push(op.toString(16).padStart(2, '0'));
+    if (op === 0x02 || op === 0x03 || op === 0x04) {
+      const t = r.b[r.p]!;
+      if (t === 0x40 || t >= 0x6f) r.skip(1); // empty or value type
+      else r.sleb(); // type index
+    } else if (op === 0x0c || op === 0x0d || op === 0x10 || (op >= 0x20 && op <= 0x24)) r.u32();
+    else if (op === 0x0e) {
+      const n = r.u32();
+      for (let i = 0; i <= n; i++) r.u32();
+    } else if (op === 0x11) (r.u32(), r.u32());
+    else if (op >= 0x28 && op <= 0x3e) memarg();
+    else if (op === 0x3f || op === 0x40) r.skip(1);
+    else if (op === 0x41 || op === 0x42) r.sleb();
+    else if (op === 0x43) r.skip(4);
+    else if (op === 0x44) r.skip(8);
+    else if (op === 0x1c) {
+      const n = r.u32();
+      r.skip(n);
+    } else if (!(op <= 0x01 || op === 0x05 || op === 0x0b || op === 0x0f || op === 0x1a || op === 0x1b || (op >= 0x45 && op <= 0xc4))) {
+      throw new Error(`unknown opcode 0x${op.toString(16)} at ${r.p - 1}`);
+    }
+  }
+  return ops;
+}
+
+describe('the wasm SIMD module (src/kernels/bot-simd.wasm)', () => {
+  const secs = sections(bytes);
+
+  it('owns no memory: no data section, no memory of its own, imports a non-shared env.memory only', () => {
+    const ids = secs.map((s) => s.id);
+    expect(ids).not.toContain(11); // data
+    expect(ids).not.toContain(12); // data count
+    expect(ids).not.toContain(5); // memory (its own)
+    const imp = secs.find((s) => s.id === 2)!;
+    const r = new Reader(bytes, imp.start);
+    const count = r.u32();
+    expect(count).toBe(1);
+    expect([r.name(), r.name()]).toEqual(['env', 'memory']);
+    expect(r.byte()).toBe(0x02); // kind: memory
+    const flags = r.byte();
+    expect(flags & 0x02).toBe(0); // not shared: the single-threaded build's memory is a plain ArrayBuffer
+  });
+
+  it('never touches a global (so no shadow-stack pointer) in any function body', () => {
+    const code = secs.find((s) => s.id === 10)!;
+    const r = new Reader(bytes, code.start);
+    const n = r.u32();
+    expect(n).toBeGreaterThanOrEqual(3);
+    const all: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const size = r.u32();
+      const end = r.p + size;
+      const groups = r.u32();
+      for (let g = 0; g < groups; g++) (r.u32(), r.skip(1));
+      all.push(...opcodes(r, end));
+      expect(r.p).toBe(end);
+    }
+    expect(all.length).toBeGreaterThan(500);
+    expect(all).toContain('fd:228'); // f32x4.add: it is SIMD code
+    expect(all).not.toContain('23'); // global.get
+    expect(all).not.toContain('24'); // global.set
+  });
+
+  it('exports the three kernels and validates', () => {
+    const mod = new WebAssembly.Module(bytes);
+    expect(WebAssembly.Module.exports(mod).map((e) => e.name).sort()).toEqual(
+      ['conv2d_backprop_filter', 'winograd_conv3x3', 'winograd_filter'],
+    );
+    expect(WebAssembly.Module.imports(mod)).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
+  });
+
+  it('the embedded TS copy is byte-identical to the committed .wasm', () => {
+    expect(Buffer.from(BOT_SIMD_WASM_BASE64, 'base64').equals(Buffer.from(bytes))).toBe(true);
+  });
+});
