@@ -3,3 +3,4 @@ export { registerWasmTrainingKernels, unregisterWasmTrainingKernels, WASM_TRAINI
 export { batchNormTraining, type BatchNormTrainingResult } from './batch-norm';
 export { enableWasmThreads, wasmThreadsInUse, availableCores, type WasmThreadsSetup } from './threads';
 export { registerFastGradients, unregisterFastGradients, FAST_GRADIENTS } from './fast-gradients';
+export { useNativeKernels, releaseNativeKernels, NATIVE_KERNELS_PACKAGE, type NativePreference, type NativeKernelsResult } from './native';

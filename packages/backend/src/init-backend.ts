@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { registerWasmTrainingKernels } from './wasm-kernels';
 import { enableWasmThreads } from './threads';
 import { registerFastGradients } from './fast-gradients';
+import { releaseNativeKernels, useNativeKernels, type NativePreference } from './native';
 
 export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -11,6 +12,12 @@ export interface InitBackendOptions {
   log?: (message: string) => void;
   /** Threads for the wasm backend where the environment allows them. */
   wasmThreads?: number;
+  /**
+   * Native convolutions (the optional `@bag-of-tricks/native-kernels` package) on the wasm backend
+   * in Node: 'auto' (default) when installed and built, `true` to require them, `false` for none.
+   * `BOT_NATIVE=0|1|auto` overrides.
+   */
+  native?: NativePreference;
 }
 
 const env = (name: string): string | undefined =>
@@ -93,7 +100,7 @@ async function tryCpu(): Promise<boolean> {
  */
 export async function initBackend(
   preference: BackendPreference = 'auto',
-  { log = (m) => console.info(m), wasmThreads }: InitBackendOptions = {},
+  { log = (m) => console.info(m), wasmThreads, native }: InitBackendOptions = {},
 ): Promise<BackendName> {
   const fromEnv = env('BOT_BACKEND');
   const valid = ['auto', 'tensorflow', 'wasm', 'cpu'];
@@ -120,9 +127,11 @@ export async function initBackend(
     }
   }
   if (wanted === 'wasm' || wanted === 'auto') {
+    releaseNativeKernels();
     if (await tryWasm(wasmThreads, log)) {
       const reason = wanted === 'auto' ? 'tfjs-node is not installed, so wasm with our training kernels' : why;
       log(`[bag-of-tricks] backend: wasm (${reason})`);
+      await useNativeKernels(native, log);
       return 'wasm';
     }
     if (wanted === 'wasm') throw new Error(`The wasm backend failed to initialise (${why}); try 'cpu'.`);

@@ -40,8 +40,8 @@ const label = (c: Case) =>
 const outShape = (c: Case): number[] => backend_util.computeConv2DInfo(c.x, c.f, c.strides, c.dilation ?? 1, c.pad).outShape;
 const close = { rtol: 1e-4, atol: 1e-5 };
 
-function convAttrs(c: Case) {
-  return { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dilations: c.dilation ?? 1, dimRoundingMode: undefined };
+function convAttrs(c: Case): tf.NamedAttrMap {
+  return { strides: c.strides, pad: c.pad as tf.NamedAttrMap[string], dataFormat: 'NHWC', dilations: c.dilation ?? 1 };
 }
 
 /** Asserts the wasm call ran natively (not through the kernel beneath). */

@@ -1,0 +1,104 @@
+/**
+ * The optional native fast path for Node (issue 7): `@bag-of-tricks/native-kernels`, a Node-API
+ * addon with AVX-512/AVX2 FMA convolutions that run in place on the wasm backend's heap. It is an
+ * optional peer dependency: imported by a name bundlers do not resolve, so this file stays
+ * browser-safe and a light install works without it.
+ */
+
+/** `true`: must be used (throws when it cannot); `false`: never; `'auto'`: when installed and built. */
+export type NativePreference = boolean | 'auto';
+
+export interface NativeKernelsResult {
+  /** Whether the native kernels are now registered beneath the wasm backend's kernel names. */
+  used: boolean;
+  /** Why, in words (also logged). */
+  reason: string;
+}
+
+/** The slice of @bag-of-tricks/native-kernels this hook uses. */
+interface NativeKernelsModule {
+  nativeKernelsAvailable(): boolean;
+  nativeLoadError(): string | null;
+  registerNativeKernels(options?: { threads?: number }): string[];
+  unregisterNativeKernels(): void;
+  nativeInfo(): { isa: string | null; threads: number | null };
+}
+
+export const NATIVE_KERNELS_PACKAGE = '@bag-of-tricks/native-kernels';
+
+type NodeProcess = { versions?: { node?: string }; env?: Record<string, string | undefined> };
+const nodeProcess = (): NodeProcess | undefined => (globalThis as { process?: NodeProcess }).process;
+const env = (name: string): string | undefined => nodeProcess()?.env?.[name];
+
+const importByName = (name: string): Promise<unknown> => import(/* @vite-ignore */ /* webpackIgnore: true */ name);
+
+/**
+ * Where the preference comes from: `BOT_NATIVE=0|1|auto` overrides the option. The default is
+ * 'auto', except under vitest (VITEST set), where it is off so other packages' test suites keep
+ * exercising the wasm kernels they are written against; tests opt in with `native: true`.
+ */
+function resolvePreference(option: NativePreference | undefined): { pref: NativePreference; why: string } {
+  const fromEnv = env('BOT_NATIVE');
+  if (fromEnv !== undefined && fromEnv !== '') {
+    const v = fromEnv.toLowerCase();
+    if (['0', 'false', 'off', 'no'].includes(v)) return { pref: false, why: `BOT_NATIVE=${fromEnv}` };
+    if (['1', 'true', 'on', 'yes'].includes(v)) return { pref: true, why: `BOT_NATIVE=${fromEnv}` };
+    if (v === 'auto') return { pref: 'auto', why: `BOT_NATIVE=${fromEnv}` };
+    throw new Error(`BOT_NATIVE=${fromEnv} is not understood; use 0 (off), 1 (required) or auto.`);
+  }
+  if (option !== undefined) return { pref: option, why: `native: ${JSON.stringify(option)}` };
+  if (env('VITEST')) return { pref: false, why: 'default under vitest (pass native: true to test it)' };
+  return { pref: 'auto', why: 'default' };
+}
+
+let loaded: NativeKernelsModule | null = null;
+
+/**
+ * Takes our native wrappers off the wasm kernels (if this hook registered them), so a repeated
+ * `initBackend` registers the wasm training kernels on the plain ones and wraps them afresh.
+ */
+export function releaseNativeKernels(): void {
+  loaded?.unregisterNativeKernels();
+}
+
+/**
+ * Registers the native kernels over the wasm backend's when wanted and possible, and logs which
+ * it chose and why. Called by `initBackend` once wasm is the backend. `BOT_NATIVE_THREADS` sets
+ * the native thread count (default: all cores). `importer` is for tests.
+ */
+export async function useNativeKernels(
+  option: NativePreference | undefined,
+  log: (message: string) => void,
+  importer: (name: string) => Promise<unknown> = importByName,
+): Promise<NativeKernelsResult> {
+  const { pref, why } = resolvePreference(option);
+  const done = (used: boolean, reason: string): NativeKernelsResult => {
+    if (!used && pref === true) {
+      throw new Error(
+        `Native kernels were required (${why}) but cannot be used: ${reason}. ` +
+          `Install and build ${NATIVE_KERNELS_PACKAGE} (needs g++ and Node headers), or set BOT_NATIVE=0 / native: false.`,
+      );
+    }
+    log(`[bag-of-tricks] native kernels: ${used ? 'on' : 'off'} (${reason}; ${why})`);
+    return { used, reason };
+  };
+  if (pref === false) return done(false, 'disabled');
+  if (typeof nodeProcess()?.versions?.node !== 'string') return done(false, 'not Node');
+
+  let mod: NativeKernelsModule;
+  try {
+    mod = (await importer(NATIVE_KERNELS_PACKAGE)) as NativeKernelsModule;
+  } catch (e) {
+    const err = e as { code?: string; message?: string };
+    const missing = err.code === 'ERR_MODULE_NOT_FOUND' || /Cannot find (package|module)/.test(err.message ?? '');
+    return done(false, missing ? `not installed (npm i ${NATIVE_KERNELS_PACKAGE})` : `failed to load: ${err.message}`);
+  }
+  if (!mod.nativeKernelsAvailable()) return done(false, mod.nativeLoadError() ?? 'unavailable');
+
+  const threadsEnv = Number(env('BOT_NATIVE_THREADS') ?? '');
+  const threads = Number.isInteger(threadsEnv) && threadsEnv > 0 ? threadsEnv : undefined;
+  loaded = mod;
+  const names = mod.registerNativeKernels(threads === undefined ? {} : { threads });
+  const info = mod.nativeInfo();
+  return done(true, `${info.isa}, ${info.threads} threads: ${names.join(', ')}`);
+}
