@@ -1,6 +1,7 @@
 // Per-kernel timings (wasm stock / wasm ours / cpu) and CIFAR ResNet-20 training img/s.
 // Run from packages/backend after a build: `npx tsup && node bench/kernels.mjs`.
 // BENCH_CPU_STEP=0 skips the (minutes-long) cpu ResNet-20 step; BENCH_QUICK=1 uses fewer shapes.
+// BENCH_SIMD_ONLY=1 runs only the "our wasm SIMD module vs XNNPACK" section (a minute or two).
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers'; // also registers tfjs-core's gradients
@@ -62,6 +63,94 @@ function record(kernel, shape, timings) {
 async function onBackend(name, fn) {
   await tf.setBackend(name);
   return fn();
+}
+
+// ---------- our wasm SIMD module (csrc/conv.c) against the XNNPACK-based kernels ----------
+// Per layer: the same kernel with the module off (BOT_WASM_SIMD=0: XNNPACK forward conv, the
+// transpose + XNNPACK conv filter gradient, the XNNPACK input gradient) and on (SIMD filter gradient,
+// Winograd forward / input gradient where WINOGRAD_DISPATCH takes the shape), A/B alternated
+// `rounds` times; best median wall ms and best median process CPU ms per call, and GFLOP/s of the
+// direct conv's 2*N*OH*OW*KH*KW*C*O flops. The forward conv of the same layer is the yardstick.
+function timeCpu(fn, reps) {
+  tf.dispose(fn());
+  const wall = [];
+  const cpu = [];
+  for (let i = 0; i < reps; i++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    tf.dispose(fn());
+    wall.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
+  }
+  const med = (a) => a.sort((p, q) => p - q)[Math.floor(a.length / 2)];
+  return { wall: med(wall), cpu: med(cpu) };
+}
+const simdShapes = [
+  { name: 'resnet20 3x3 16->16 32x32', x: [64, 32, 32, 16], f: [3, 3, 16, 16], s: 1 },
+  { name: 'resnet20 3x3 16->32 32x32 s2', x: [64, 32, 32, 16], f: [3, 3, 16, 32], s: 2 },
+  { name: 'resnet20 3x3 32->32 16x16', x: [64, 16, 16, 32], f: [3, 3, 32, 32], s: 1 },
+  { name: 'resnet20 3x3 64->64 8x8', x: [64, 8, 8, 64], f: [3, 3, 64, 64], s: 1 },
+  { name: 'resnet20 1x1 16->32 s2 shortcut', x: [64, 32, 32, 16], f: [1, 1, 16, 32], s: 2 },
+  { name: 'resnet50@64 3x3 64 16x16', x: [32, 16, 16, 64], f: [3, 3, 64, 64], s: 1 },
+  { name: 'resnet50@64 3x3 128 8x8', x: [32, 8, 8, 128], f: [3, 3, 128, 128], s: 1 },
+  { name: 'resnet50@64 3x3 256 4x4', x: [32, 4, 4, 256], f: [3, 3, 256, 256], s: 1 },
+  { name: 'resnet50@64 3x3 512 2x2', x: [32, 2, 2, 512], f: [3, 3, 512, 512], s: 1 },
+  { name: 'resnet50@64 1x1 256->64 16x16', x: [32, 16, 16, 256], f: [1, 1, 256, 64], s: 1 },
+  { name: 'resnet50@64 1x1 64->256 16x16', x: [32, 16, 16, 64], f: [1, 1, 64, 256], s: 1 },
+  { name: 'resnet50@64 7x7 stem 3->64 s2', x: [32, 64, 64, 3], f: [7, 7, 3, 64], s: 2 },
+];
+const simdRows = [];
+{
+  await tf.setBackend('wasm');
+  const rounds = quick ? 1 : 3;
+  const setSimd = (on) => {
+    if (on) delete process.env.BOT_WASM_SIMD;
+    else process.env.BOT_WASM_SIMD = '0';
+  };
+  log(`\nour wasm SIMD module vs XNNPACK kernels (median of ${rounds} x 5 calls, A/B alternated; wall ms / process CPU ms per call, GFLOP/s on CPU time)`);
+  log(`${'layer'.padEnd(34)} ${'kernel'.padEnd(22)} ${'old wall/cpu'.padStart(15)} ${'new wall/cpu'.padStart(15)} ${'old GF/s'.padStart(8)} ${'new GF/s'.padStart(8)}  speed-up`);
+  for (const c of simdShapes) {
+    const info = tf.backend_util.computeConv2DInfo(c.x, c.f, c.s, 1, 'same');
+    const flop = 2 * info.batchSize * info.outHeight * info.outWidth * c.f[0] * c.f[1] * c.f[2] * c.f[3];
+    const x = randn(c.x, 1);
+    const f = randn(c.f, 2);
+    const dy = randn(info.outShape, 3);
+    const kernels = {
+      'forward (FusedConv2D)': () => tf.fused.conv2d({ x, filter: f, strides: c.s, pad: 'same', activation: 'relu' }),
+      Conv2DBackpropFilter: () =>
+        tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: c.s, pad: 'same', dataFormat: 'NHWC', filterShape: c.f }),
+      Conv2DBackpropInput: () =>
+        tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: f }, { strides: c.s, pad: 'same', dataFormat: 'NHWC', inputShape: c.x }),
+    };
+    for (const [kernel, fn] of Object.entries(kernels)) {
+      const best = { old: { wall: Infinity, cpu: Infinity }, new: { wall: Infinity, cpu: Infinity } };
+      for (let r = 0; r < rounds; r++) {
+        for (const which of ['old', 'new']) {
+          setSimd(which === 'new');
+          const t = timeCpu(fn, 5);
+          best[which].wall = Math.min(best[which].wall, t.wall);
+          best[which].cpu = Math.min(best[which].cpu, t.cpu);
+        }
+      }
+      setSimd(true);
+      const gf = (ms) => flop / ms / 1e6;
+      const row = { layer: c.name, x: c.x, f: c.f, s: c.s, kernel, gflop: flop / 1e9, old: best.old, new: best.new };
+      simdRows.push(row);
+      const fmt = (t) => `${t.wall.toFixed(2)}/${t.cpu.toFixed(1)}`.padStart(15);
+      log(
+        `${c.name.padEnd(34)} ${kernel.padEnd(22)} ${fmt(best.old)} ${fmt(best.new)} ${gf(best.old.cpu).toFixed(1).padStart(8)} ${gf(best.new.cpu).toFixed(1).padStart(8)}  x${(best.old.cpu / best.new.cpu).toFixed(2)}`,
+      );
+    }
+    tf.dispose([x, f, dy]);
+  }
+  if (env.BENCH_SIMD_ONLY === '1') {
+    const dir = fileURLToPath(new URL('../../../bench-results/', import.meta.url));
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${dir}kernels-simd.json`, JSON.stringify({ date: new Date().toISOString(), node: process.version, simd: simdRows }, null, 2));
+    log(`wrote ${dir}kernels-simd.json`);
+    process.exit(0);
+  }
 }
 
 log(`\nper-call median ms (cpu: one run)      shape                              wasm-stock  wasm-ours    cpu`);
@@ -262,6 +351,7 @@ const out = {
   wasmThreads: threads,
   tfjs: tf.version_core,
   kernelsMs: rows,
+  simdVsXnnpack: simdRows,
   resnet20: resnet,
 };
 // The repository root's bench-results/ (git-ignored), wherever the script is run from.
