@@ -437,3 +437,52 @@ void winograd_conv3x3(const float *x, const float *U, const float *bias, float *
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// Elementwise float32 Add (op 0), Sub (op 1), Multiply (op 2) where one operand repeats with
+// period p along the other's trailing axes (a per-channel vector, p = C; a scalar, p = 1):
+// out[i] = a[i] op b[i % p] (bFirst = 0) or out[i] = b[i % p] op a[i] (bFirst = 1); n % p == 0.
+// tfjs-backend-wasm's broadcasting binary ops run a scalar index loop (3-4x slower).
+// ---------------------------------------------------------------------------------------
+#define BIN_LOOP(VOP, SOP)                                                                      \
+  do {                                                                                          \
+    if (p == 1) {                                                                               \
+      const v128_t bv = wasm_f32x4_splat(b[0]);                                                 \
+      const float bs = b[0];                                                                    \
+      int i = 0;                                                                                \
+      if (!bFirst) {                                                                            \
+        for (; i + 4 <= n; i += 4) ST(out + i, VOP(LD(a + i), bv));                             \
+        for (; i < n; i++) out[i] = SOP(a[i], bs);                                              \
+      } else {                                                                                  \
+        for (; i + 4 <= n; i += 4) ST(out + i, VOP(bv, LD(a + i)));                             \
+        for (; i < n; i++) out[i] = SOP(bs, a[i]);                                              \
+      }                                                                                         \
+    } else if ((p & 3) == 0) {                                                                  \
+      for (int r = 0; r < n; r += p) {                                                          \
+        const float *ar = a + r;                                                                \
+        float *orow = out + r;                                                                  \
+        if (!bFirst)                                                                            \
+          for (int j = 0; j < p; j += 4) ST(orow + j, VOP(LD(ar + j), LD(b + j)));              \
+        else                                                                                    \
+          for (int j = 0; j < p; j += 4) ST(orow + j, VOP(LD(b + j), LD(ar + j)));              \
+      }                                                                                         \
+    } else {                                                                                    \
+      for (int r = 0; r < n; r += p) {                                                          \
+        if (!bFirst)                                                                            \
+          for (int j = 0; j < p; j++) out[r + j] = SOP(a[r + j], b[j]);                         \
+        else                                                                                    \
+          for (int j = 0; j < p; j++) out[r + j] = SOP(b[j], a[r + j]);                         \
+      }                                                                                         \
+    }                                                                                           \
+  } while (0)
+
+#define S_ADD(x, y) ((x) + (y))
+#define S_SUB(x, y) ((x) - (y))
+#define S_MUL(x, y) ((x) * (y))
+
+EXPORT(binary_broadcast)
+void binary_broadcast(const float *a, const float *b, float *out, int n, int p, int bFirst, int op) {
+  if (op == 0) BIN_LOOP(wasm_f32x4_add, S_ADD);
+  else if (op == 1) BIN_LOOP(wasm_f32x4_sub, S_SUB);
+  else BIN_LOOP(wasm_f32x4_mul, S_MUL);
+}

@@ -11,6 +11,7 @@ import { batchMatMulKernel } from './kernels/batch-matmul';
 import { maxPoolGradKernel } from './kernels/max-pool-grad';
 import { conv2DKernel, fusedConv2DKernel } from './kernels/winograd';
 import { prepareSimdModule } from './kernels/simd-module';
+import { addKernel, multiplyKernel, subKernel } from './kernels/binary';
 import { castKernel, fusedBatchNormKernel, identityKernel, sliceKernel } from './kernels/elementwise';
 
 /** What we register on wasm, and why. */
@@ -49,6 +50,9 @@ export const WASM_TRAINING_KERNELS: ReadonlyArray<{ kernelName: string; kernelFu
   { kernelName: 'Slice', kernelFunc: sliceKernel, why: 'stock copies the whole input off the heap, then one innermost row at a time' },
   { kernelName: 'BatchMatMul', kernelFunc: batchMatMulKernel, why: 'stock is slow with transposeA/transposeB (dense gradients); ours transposes explicitly' },
   { kernelName: 'MaxPoolGrad', kernelFunc: maxPoolGradKernel, why: 'stock is slow (172 ms on ResNet-50 stem at 64px); ours is one pass, channels innermost' },
+  { kernelName: 'Add', kernelFunc: addKernel, why: 'stock broadcasts a per-channel vector in a scalar index loop; ours is one SIMD pass (else stock)' },
+  { kernelName: 'Sub', kernelFunc: subKernel, why: 'stock broadcasts a per-channel vector in a scalar index loop; ours is one SIMD pass (else stock)' },
+  { kernelName: 'Multiply', kernelFunc: multiplyKernel, why: 'stock broadcasts a per-channel vector in a scalar index loop; ours is one SIMD pass (else stock)' },
   { kernelName: 'UnsortedSegmentSum', kernelFunc: unsortedSegmentSumKernel, why: 'missing in tfjs-backend-wasm 4.22; gather gradients need it' },
 ];
 

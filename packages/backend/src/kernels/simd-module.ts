@@ -15,6 +15,7 @@ export interface SimdExports {
     n: number, h: number, w: number, c: number, o: number, oh: number, ow: number, pt: number, pl: number,
     t: number, relu: number,
   ): void;
+  binary_broadcast(a: number, b: number, out: number, n: number, p: number, bFirst: number, op: number): void;
 }
 
 /** The parts of tfjs-backend-wasm's BackendWasm (and its emscripten Module) we reach into. */
@@ -28,7 +29,7 @@ export interface EmscriptenBackend extends WasmBackendLike {
 }
 
 /** How many times each SIMD kernel ran in this process (tests check that a path was taken). */
-export const simdCalls = { conv2dBackpropFilter: 0, winograd: 0 };
+export const simdCalls = { conv2dBackpropFilter: 0, winograd: 0, binary: 0 };
 
 let bytes: Uint8Array | undefined;
 let compiled: WebAssembly.Module | undefined;
