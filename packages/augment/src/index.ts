@@ -38,6 +38,7 @@ export { evalPipeline, trainPipeline, type EvalPipelineOptions, type PipelinePre
 export { checkBatch, type FactorRange } from './checks';
 export {
   applyPixelDraw,
+  applyPixelDrawResized,
   flipPixels,
   gluoncvJitterPixels,
   hsvJitterPixels,

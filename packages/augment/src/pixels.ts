@@ -5,6 +5,7 @@ import { compose } from './compose';
 import { horizontalFlip, type HorizontalFlipOptions } from './horizontal-flip';
 import { normalize, type NormalizeOptions } from './normalize';
 import { IMAGENET_EIGVAL, IMAGENET_EIGVEC, pcaLighting, pcaLightingOffset, type PcaLightingOptions } from './pca-lighting';
+import type { CropBox } from './crop-box';
 import { channelsOf, checkKeys, defaultNormalize, PRESETS, presetOf, type PipelinePreset } from './pipeline';
 
 /**
@@ -44,7 +45,6 @@ export interface PixelPassOptions {
 const LUMA_R = 0.299;
 const LUMA_G = 0.587;
 const LUMA_B = 0.114;
-const INV255 = 1 / 255;
 
 function checkSizes(src: Pixels, height: number, width: number, channels: number, out: Float32Array, offset: number, where: string): void {
   const len = height * width * channels;
@@ -55,6 +55,187 @@ function checkSizes(src: Pixels, height: number, width: number, channels: number
   if (!Number.isInteger(offset) || offset < 0 || offset + len > out.length) {
     throw new RangeError(`${where}: output of ${out.length} values has no room for ${len} at offset ${offset}.`);
   }
+}
+
+/** Per-image constants of the photometric steps, one fixed object shape for the JIT. */
+interface PassConstants {
+  /** 0: no jitter, 1: HSV, 2: GluonCV. */
+  mode: number;
+  clip: boolean;
+  hueF6: number;
+  satF: number;
+  valF: number;
+  k1: number;
+  k2: number;
+  k3: number;
+  bright: number;
+  hasM: boolean;
+  m00: number; m01: number; m02: number; // prettier-ignore
+  m10: number; m11: number; m12: number; // prettier-ignore
+  m20: number; m21: number; m22: number; // prettier-ignore
+  /** Lighting offset then normalize, folded: out_c = (x_c + l_c) * s_c + b_c = x_c * s_c + (l_c s_c + b_c). */
+  s0: number;
+  s1: number;
+  s2: number;
+  a0: number;
+  a1: number;
+  a2: number;
+}
+
+function passConstants(draw: PixelDraw, options: PixelPassOptions, channels: number, where: string): PassConstants {
+  const norm = options.normalize;
+  if (norm && (norm.mean.length !== channels || norm.std.length !== channels)) {
+    throw new Error(`${where}: normalize needs ${channels} mean and std values, got ${norm.mean.length} and ${norm.std.length}.`);
+  }
+  if (channels === 1 && (draw.hsv || draw.gluoncv || draw.lighting)) throw new Error(`${where}: colour jitter and PCA lighting need 3 channels, got 1.`);
+  if (channels !== 1 && channels !== 3) throw new RangeError(`${where}: channels must be 1 or 3, got ${channels}.`);
+  // normalize as the tensor op does it: x * (1 / std) + (-mean / std).
+  const scale = [1, 1, 1];
+  const bias = [0, 0, 0];
+  if (norm) {
+    for (let c = 0; c < channels; c++) {
+      scale[c] = 1 / norm.std[c]!;
+      bias[c] = -norm.mean[c]! / norm.std[c]!;
+    }
+  }
+  const hsv = draw.hsv;
+  const glu = draw.gluoncv;
+  if (hsv && glu) throw new Error(`${where}: a draw has either HSV or GluonCV jitter, not both.`);
+  const m = glu?.hueMatrix;
+  if (m && m.length !== 9) throw new Error(`${where}: hueMatrix must have 9 values (3x3 row-major), got ${m.length}.`);
+  const light = draw.lighting ?? [0, 0, 0];
+  return {
+    mode: hsv ? 1 : glu ? 2 : 0,
+    clip: options.clip ?? true,
+    hueF6: hsv ? hsv[0] / 6 : 0,
+    satF: hsv ? hsv[1] : 1,
+    valF: hsv ? hsv[2] : 1,
+    // GluonCV closed form: b (c s x + c (1 - s) luma + (1 - c) mean luma), then the hue matrix; k3 waits for the mean.
+    k1: glu ? glu.contrast * glu.saturation : 1,
+    k2: glu ? glu.contrast * (1 - glu.saturation) : 0,
+    k3: 0,
+    bright: glu ? glu.brightness : 1,
+    hasM: !!m,
+    m00: m ? m[0]! : 1, m01: m ? m[1]! : 0, m02: m ? m[2]! : 0, // prettier-ignore
+    m10: m ? m[3]! : 0, m11: m ? m[4]! : 1, m12: m ? m[5]! : 0, // prettier-ignore
+    m20: m ? m[6]! : 0, m21: m ? m[7]! : 0, m22: m ? m[8]! : 1, // prettier-ignore
+    s0: scale[0]!,
+    s1: scale[1]!,
+    s2: scale[2]!,
+    a0: light[0] * scale[0]! + bias[0]!,
+    a1: light[1] * scale[1]! + bias[1]!,
+    a2: light[2] * scale[2]! + bias[2]!,
+  };
+}
+
+/**
+ * The photometric steps on `n` RGB pixels of `px` (float64, 0-255 scale) into `out[o ..]`.
+ * HSV: h, s, v from the maximum, minimum and the channel that is neither; hue, saturation and
+ * value scaled (saturation clipped to [0, 1], value to [0, 255] when clipping); then the
+ * six-sector HSV-to-RGB form, which equals the tensor path's c_n = v - v s clamp(min(k, 4 - k), 0, 1).
+ * Lighting and normalize are one per-channel affine map.
+ */
+function photometricRun(px: Float64Array, n: number, out: Float32Array, o: number, K: PassConstants): void {
+  const { s0, s1, s2, a0, a1, a2 } = K;
+  const end = n * 3;
+  if (K.mode === 1) {
+    const { hueF6, satF, valF, clip } = K;
+    for (let i = 0; i < end; i += 3, o += 3) {
+      const r = px[i]!;
+      const g = px[i + 1]!;
+      const b = px[i + 2]!;
+      let maxc = r > g ? r : g;
+      if (b > maxc) maxc = b;
+      let minc = r < g ? r : g;
+      if (b < minc) minc = b;
+      let v = maxc * valF;
+      if (clip) v = v < 0 ? 0 : v > 255 ? 255 : v;
+      const delta = maxc - minc;
+      let ro: number;
+      let go: number;
+      let bo: number;
+      if (!(delta > 0) || !(maxc > 0)) {
+        ro = v;
+        go = v;
+        bo = v;
+      } else {
+        let h: number;
+        if (maxc === r) {
+          h = (g - b) / delta;
+          if (h < 0) h += 6;
+        } else if (maxc === g) h = (b - r) / delta + 2;
+        else h = (r - g) / delta + 4;
+        let hs = h * hueF6;
+        hs -= Math.floor(hs);
+        let sat = (delta / maxc) * satF;
+        if (sat > 1) sat = 1;
+        const h6 = hs * 6;
+        let sector = Math.floor(h6);
+        if (sector > 5) sector = 5;
+        const f = h6 - sector;
+        const vs = v * sat;
+        const p = v - vs;
+        const q = v - vs * f;
+        const t = v - vs + vs * f;
+        switch (sector) {
+          case 0: ro = v; go = t; bo = p; break; // prettier-ignore
+          case 1: ro = q; go = v; bo = p; break; // prettier-ignore
+          case 2: ro = p; go = v; bo = t; break; // prettier-ignore
+          case 3: ro = p; go = q; bo = v; break; // prettier-ignore
+          case 4: ro = t; go = p; bo = v; break; // prettier-ignore
+          default: ro = v; go = p; bo = q; // prettier-ignore
+        }
+      }
+      out[o] = ro * s0 + a0;
+      out[o + 1] = go * s1 + a1;
+      out[o + 2] = bo * s2 + a2;
+    }
+  } else if (K.mode === 2) {
+    const { k1, k2, k3, bright, hasM, clip, m00, m01, m02, m10, m11, m12, m20, m21, m22 } = K;
+    for (let i = 0; i < end; i += 3, o += 3) {
+      let r = px[i]!;
+      let g = px[i + 1]!;
+      let b = px[i + 2]!;
+      const base = k2 * (LUMA_R * r + LUMA_G * g + LUMA_B * b) + k3;
+      r = bright * (k1 * r + base);
+      g = bright * (k1 * g + base);
+      b = bright * (k1 * b + base);
+      if (hasM) {
+        const r2 = m00 * r + m01 * g + m02 * b;
+        const g2 = m10 * r + m11 * g + m12 * b;
+        b = m20 * r + m21 * g + m22 * b;
+        r = r2;
+        g = g2;
+      }
+      if (clip) {
+        r = r < 0 ? 0 : r > 255 ? 255 : r;
+        g = g < 0 ? 0 : g > 255 ? 255 : g;
+        b = b < 0 ? 0 : b > 255 ? 255 : b;
+      }
+      out[o] = r * s0 + a0;
+      out[o + 1] = g * s1 + a1;
+      out[o + 2] = b * s2 + a2;
+    }
+  } else {
+    for (let i = 0; i < end; i += 3, o += 3) {
+      out[o] = px[i]! * s0 + a0;
+      out[o + 1] = px[i + 1]! * s1 + a1;
+      out[o + 2] = px[i + 2]! * s2 + a2;
+    }
+  }
+}
+
+/** Grows and reuses one float64 buffer: the passes are synchronous, so one module-level buffer is safe. */
+let scratch = new Float64Array(0);
+function scratchOf(n: number): Float64Array {
+  if (scratch.length < n) scratch = new Float64Array(n);
+  return scratch;
+}
+
+function meanLuma(px: ArrayLike<number>, n: number): number {
+  let sum = 0;
+  for (let i = 0; i < n * 3; i += 3) sum += LUMA_R * px[i]! + LUMA_G * px[i + 1]! + LUMA_B * px[i + 2]!;
+  return sum / n;
 }
 
 /**
@@ -71,137 +252,135 @@ export function applyPixelDraw(
   out: Float32Array,
   offset = 0,
 ): void {
-  const { channels, clip = true } = options;
+  const { channels } = options;
   const where = 'applyPixelDraw';
   checkSizes(src, height, width, channels, out, offset, where);
-  const norm = options.normalize;
-  if (norm && (norm.mean.length !== channels || norm.std.length !== channels)) {
-    throw new Error(`${where}: normalize needs ${channels} mean and std values, got ${norm.mean.length} and ${norm.std.length}.`);
-  }
-  // normalize as the tensor op does it: x * (1 / std) + (-mean / std).
-  const scale = [1, 1, 1];
-  const bias = [0, 0, 0];
-  if (norm) {
-    for (let c = 0; c < channels; c++) {
-      scale[c] = 1 / norm.std[c]!;
-      bias[c] = -norm.mean[c]! / norm.std[c]!;
-    }
-  }
+  const K = passConstants(draw, options, channels, where);
   const flip = draw.flip;
   if (channels === 1) {
-    if (draw.hsv || draw.gluoncv || draw.lighting) throw new Error(`${where}: colour jitter and PCA lighting need 3 channels, got 1.`);
-    const s0 = scale[0]!;
-    const b0 = bias[0]!;
+    const { s0, a0 } = K;
     for (let y = 0; y < height; y++) {
       const row = y * width;
-      for (let x = 0; x < width; x++) out[offset + row + x] = src[row + (flip ? width - 1 - x : x)]! * s0 + b0;
+      for (let x = 0; x < width; x++) out[offset + row + x] = src[row + (flip ? width - 1 - x : x)]! * s0 + a0;
     }
     return;
   }
-  if (channels !== 3) throw new RangeError(`${where}: channels must be 1 or 3, got ${channels}.`);
-  const hsv = draw.hsv;
-  const glu = draw.gluoncv;
-  if (hsv && glu) throw new Error(`${where}: a draw has either HSV or GluonCV jitter, not both.`);
-  const light = draw.lighting;
-  const l0 = light ? light[0] : 0;
-  const l1 = light ? light[1] : 0;
-  const l2 = light ? light[2] : 0;
-  const s0 = scale[0]!;
-  const s1 = scale[1]!;
-  const s2 = scale[2]!;
-  const b0 = bias[0]!;
-  const b1 = bias[1]!;
-  const b2 = bias[2]!;
-  const hueF6 = (hsv ? hsv[0] : 1) / 6;
-  const satF = hsv ? hsv[1] : 1;
-  const valF = hsv ? hsv[2] : 1;
-  // GluonCV closed form: b (c s x + c (1 - s) luma + (1 - c) mean luma), then the hue matrix.
-  let k1 = 1;
-  let k2 = 0;
-  let k3 = 0;
-  let bright = 1;
-  const m = glu?.hueMatrix;
-  if (m && m.length !== 9) throw new Error(`${where}: hueMatrix must have 9 values (3x3 row-major), got ${m.length}.`);
-  if (glu) {
-    let sum = 0;
-    for (let i = 0; i < src.length; i += 3) sum += LUMA_R * src[i]! + LUMA_G * src[i + 1]! + LUMA_B * src[i + 2]!;
-    const meanLuma = sum / (height * width);
-    k1 = glu.contrast * glu.saturation;
-    k2 = glu.contrast * (1 - glu.saturation);
-    k3 = (1 - glu.contrast) * meanLuma;
-    bright = glu.brightness;
-  }
-  const m00 = m ? m[0]! : 1, m01 = m ? m[1]! : 0, m02 = m ? m[2]! : 0; // prettier-ignore
-  const m10 = m ? m[3]! : 0, m11 = m ? m[4]! : 1, m12 = m ? m[5]! : 0; // prettier-ignore
-  const m20 = m ? m[6]! : 0, m21 = m ? m[7]! : 0, m22 = m ? m[8]! : 1; // prettier-ignore
+  if (K.mode === 2) K.k3 = (1 - draw.gluoncv!.contrast) * meanLuma(src, height * width);
   const rowLen = width * 3;
+  const row = scratchOf(rowLen);
   for (let y = 0; y < height; y++) {
     const rowIn = y * rowLen;
-    let o = offset + rowIn;
-    for (let x = 0; x < width; x++, o += 3) {
-      const i = rowIn + (flip ? width - 1 - x : x) * 3;
-      let r = src[i]!;
-      let g = src[i + 1]!;
-      let b = src[i + 2]!;
-      if (hsv) {
-        // rgbToHsv on [0, 1] (hue a fraction of the circle), scale, hsvToRgb: as colorJitter('hsv').
-        r *= INV255;
-        g *= INV255;
-        b *= INV255;
-        const maxc = r > g ? (r > b ? r : b) : g > b ? g : b;
-        const minc = r < g ? (r < b ? r : b) : g < b ? g : b;
-        const delta = maxc - minc;
-        const inv = 1 / (delta < 1e-30 ? 1e-30 : delta);
-        let h: number;
-        if (maxc === r) {
-          h = (g - b) * inv;
-          if (h < 0) h += 6;
-        } else if (maxc === g) h = (b - r) * inv + 2;
-        else h = (r - g) * inv + 4;
-        let hs = h * hueF6;
-        hs -= Math.floor(hs);
-        let sat = (delta / (maxc < 1e-30 ? 1e-30 : maxc)) * satF;
-        sat = sat < 0 ? 0 : sat > 1 ? 1 : sat;
-        let v = maxc * valF;
-        if (clip) v = v < 0 ? 0 : v > 1 ? 1 : v;
-        const h6 = hs * 6;
-        const v255 = v * 255;
-        const vs = v255 * sat;
-        let k = h6 + 5;
-        if (k >= 6) k -= 6;
-        let ramp = 2 - Math.abs(k - 2);
-        r = v255 - vs * (ramp < 0 ? 0 : ramp > 1 ? 1 : ramp);
-        k = h6 + 3;
-        if (k >= 6) k -= 6;
-        ramp = 2 - Math.abs(k - 2);
-        g = v255 - vs * (ramp < 0 ? 0 : ramp > 1 ? 1 : ramp);
-        k = h6 + 1;
-        if (k >= 6) k -= 6;
-        ramp = 2 - Math.abs(k - 2);
-        b = v255 - vs * (ramp < 0 ? 0 : ramp > 1 ? 1 : ramp);
-      } else if (glu) {
-        const luma = LUMA_R * r + LUMA_G * g + LUMA_B * b;
-        const base = k2 * luma + k3;
-        r = bright * (k1 * r + base);
-        g = bright * (k1 * g + base);
-        b = bright * (k1 * b + base);
-        if (m) {
-          const r2 = m00 * r + m01 * g + m02 * b;
-          const g2 = m10 * r + m11 * g + m12 * b;
-          b = m20 * r + m21 * g + m22 * b;
-          r = r2;
-          g = g2;
-        }
-        if (clip) {
-          r = r < 0 ? 0 : r > 255 ? 255 : r;
-          g = g < 0 ? 0 : g > 255 ? 255 : g;
-          b = b < 0 ? 0 : b > 255 ? 255 : b;
+    // One row into float64 (mirrored when flipped): the photometric loop then reads one array type.
+    if (flip) {
+      for (let x = 0, i = rowIn + rowLen - 3; x < rowLen; x += 3, i -= 3) {
+        row[x] = src[i]!;
+        row[x + 1] = src[i + 1]!;
+        row[x + 2] = src[i + 2]!;
+      }
+    } else {
+      for (let x = 0; x < rowLen; x++) row[x] = src[rowIn + x]!;
+    }
+    photometricRun(row, width, out, offset + rowIn, K);
+  }
+}
+
+/**
+ * Crop-and-resize fused with the photometric steps: the output pixel (y, x) of a `height` x
+ * `width` image samples `src` (srcHeight x srcWidth x channels, 0-255) bilinearly at half-pixel
+ * centres of `box`, y_src = box.y + (y + 0.5) box.height / height - 0.5 (likewise x), with the
+ * samples' neighbours clamped to src's edges: what augment's `cropAndResizeBoxes` (and so the
+ * `randomResizedCrop` tensor transform) computes, when `src` is the whole image or a region of
+ * it that has one pixel of margin around the box wherever the image has one. A drawn flip
+ * mirrors the output. Then jitter, lighting and normalize as in {@link applyPixelDraw}.
+ */
+export function applyPixelDrawResized(
+  src: Pixels,
+  srcHeight: number,
+  srcWidth: number,
+  box: CropBox,
+  height: number,
+  width: number,
+  draw: PixelDraw,
+  options: PixelPassOptions,
+  out: Float32Array,
+  offset = 0,
+): void {
+  const { channels } = options;
+  const where = 'applyPixelDrawResized';
+  if (!(Number.isInteger(srcHeight) && Number.isInteger(srcWidth) && srcHeight > 0 && srcWidth > 0)) {
+    throw new RangeError(`${where}: srcHeight and srcWidth must be positive integers, got ${srcHeight}x${srcWidth}.`);
+  }
+  if (src.length !== srcHeight * srcWidth * channels) {
+    throw new Error(`${where}: expected ${srcHeight}x${srcWidth}x${channels} = ${srcHeight * srcWidth * channels} source values, got ${src.length}.`);
+  }
+  if (!(box.height > 0 && box.width > 0 && box.y >= 0 && box.x >= 0 && box.y + box.height <= srcHeight && box.x + box.width <= srcWidth)) {
+    throw new RangeError(`${where}: box ${JSON.stringify(box)} does not lie inside the ${srcHeight}x${srcWidth} source.`);
+  }
+  const len = height * width * channels;
+  if (!(Number.isInteger(height) && Number.isInteger(width) && height > 0 && width > 0)) {
+    throw new RangeError(`${where}: height and width must be positive integers, got ${height}x${width}.`);
+  }
+  if (!Number.isInteger(offset) || offset < 0 || offset + len > out.length) {
+    throw new RangeError(`${where}: output of ${out.length} values has no room for ${len} at offset ${offset}.`);
+  }
+  const K = passConstants(draw, options, channels, where);
+  // Column taps, mirrored for a flip: the left and right source columns (times channels) and the weight of the right one.
+  const xa = new Int32Array(width);
+  const xb = new Int32Array(width);
+  const wx = new Float64Array(width);
+  const sx = box.width / width;
+  for (let x = 0; x < width; x++) {
+    const xs = box.x + (x + 0.5) * sx - 0.5;
+    const x0 = Math.floor(xs);
+    const k = draw.flip ? width - 1 - x : x;
+    xa[k] = (x0 < 0 ? 0 : x0 > srcWidth - 1 ? srcWidth - 1 : x0) * channels;
+    xb[k] = (x0 + 1 > srcWidth - 1 ? srcWidth - 1 : x0 + 1 < 0 ? 0 : x0 + 1) * channels;
+    wx[k] = xs - x0;
+  }
+  const sy = box.height / height;
+  const srcRow = srcWidth * channels;
+  const rowLen = width * channels;
+  const whole = K.mode === 2; // GluonCV needs the resized image's mean luma before the pass
+  const buf = scratchOf(whole ? height * rowLen : rowLen);
+  for (let y = 0; y < height; y++) {
+    const ys = box.y + (y + 0.5) * sy - 0.5;
+    const y0 = Math.floor(ys);
+    const fy = ys - y0;
+    const r0 = (y0 < 0 ? 0 : y0 > srcHeight - 1 ? srcHeight - 1 : y0) * srcRow;
+    const r1 = (y0 + 1 > srcHeight - 1 ? srcHeight - 1 : y0 + 1 < 0 ? 0 : y0 + 1) * srcRow;
+    const base = whole ? y * rowLen : 0;
+    if (channels === 3) {
+      for (let x = 0, o = base; x < width; x++, o += 3) {
+        const a = xa[x]!;
+        const b = xb[x]!;
+        const fx = wx[x]!;
+        for (let c = 0; c < 3; c++) {
+          const tl = src[r0 + a + c]!;
+          const bl = src[r1 + a + c]!;
+          const top = tl + (src[r0 + b + c]! - tl) * fx;
+          const bottom = bl + (src[r1 + b + c]! - bl) * fx;
+          buf[o + c] = top + (bottom - top) * fy;
         }
       }
-      out[o] = (r + l0) * s0 + b0;
-      out[o + 1] = (g + l1) * s1 + b1;
-      out[o + 2] = (b + l2) * s2 + b2;
+      if (!whole) photometricRun(buf, width, out, offset + y * rowLen, K);
+    } else {
+      const { s0, a0 } = K;
+      const o = offset + y * rowLen;
+      for (let x = 0; x < width; x++) {
+        const a = xa[x]!;
+        const b = xb[x]!;
+        const fx = wx[x]!;
+        const tl = src[r0 + a]!;
+        const bl = src[r1 + a]!;
+        const top = tl + (src[r0 + b]! - tl) * fx;
+        const bottom = bl + (src[r1 + b]! - bl) * fx;
+        out[o + x] = (top + (bottom - top) * fy) * s0 + a0;
+      }
     }
+  }
+  if (whole) {
+    K.k3 = (1 - draw.gluoncv!.contrast) * meanLuma(buf, height * width);
+    photometricRun(buf, height * width, out, offset, K);
   }
 }
 
@@ -291,6 +470,21 @@ export interface PixelPipeline {
   sample(rng: Rng, n: number): PixelDraw[];
   /** One image, HWC 0-255, into `out[offset ..]` (float32). */
   apply(src: Pixels, height: number, width: number, draw: PixelDraw, out: Float32Array, offset?: number): void;
+  /**
+   * One image as a crop-and-resize of `src` (srcHeight x srcWidth, HWC 0-255): `box` resized to
+   * height x width with bilinear sampling, fused with the draw (see `applyPixelDrawResized`).
+   */
+  applyResized(
+    src: Pixels,
+    srcHeight: number,
+    srcWidth: number,
+    box: CropBox,
+    height: number,
+    width: number,
+    draw: PixelDraw,
+    out: Float32Array,
+    offset?: number,
+  ): void;
   /** A batch of same-size images: samples `images.length` draws from `rng` and writes NHWC float32 (into `out` when given). */
   applyBatch(images: readonly Pixels[], height: number, width: number, rng: Rng, out?: Float32Array): Float32Array;
   /** The same steps as tensor transforms (`compose(horizontalFlip, colorJitter, pcaLighting, normalize)`): the reference. */
@@ -383,6 +577,9 @@ export function pixelPipeline(options: PixelPipelineOptions = {}): PixelPipeline
     channels,
     sample,
     apply,
+    applyResized(src, srcHeight, srcWidth, box, height, width, draw, out, offset = 0) {
+      applyPixelDrawResized(src, srcHeight, srcWidth, box, height, width, draw, passOptions, out, offset);
+    },
     applyBatch(images, height, width, rng, out) {
       const per = height * width * channels;
       const o = out ?? new Float32Array(images.length * per);

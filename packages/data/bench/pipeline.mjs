@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Throughput of the data package's training pipeline on JPEGs, decode included, beside
-// torchvision's equivalent. Per core = images per CPU-second of this process (all threads).
+// torchvision's equivalent (torchvision_pipeline.py says how its stages match ours). Per core =
+// images per CPU-second of this process (all threads: main, libuv, libvips). The headline is the
+// paper's pipeline through the loader, measured before and after torchvision (A, B, A) and averaged.
 //   npm run build && node packages/data/bench/pipeline.mjs [--images 200] [--repeats 2]
 // Writes bench-results/pipeline.json at the repository root.
 import { spawnSync } from 'node:child_process';
@@ -24,7 +26,7 @@ const IMAGES = arg('images', 200);
 const REPEATS = arg('repeats', 2);
 const BATCH = arg('batch', 32);
 
-for (const name of ['horizontalFlip', 'colorJitter', 'pcaLighting', 'normalize', 'compose', 'pixelPipeline']) {
+for (const name of ['pixelPipeline', 'applyPixelDrawResized']) {
   if (typeof augment[name] !== 'function') {
     console.error(`@bag-of-tricks/augment has no ${name}: build it first (npm run build).`);
     process.exit(1);
@@ -66,58 +68,21 @@ async function measure(fn) {
 }
 
 const train = imageFolderDataset(root, { size: 224, mode: 'train' });
-const trainFlop = imageFolderDataset(root, { size: 224, mode: 'train', flip: true });
+const trainBilinear = imageFolderDataset(root, { size: 224, mode: 'train', resample: 'bilinear' });
+const { pixelPipeline } = augment;
+const paper = pixelPipeline({ preset: 'paper' });
+const gluoncv = pixelPipeline({ preset: 'gluoncv' });
 const node = {};
-// 1. sharp alone: read + decode + RRC box + extract + resize to 224, one image at a time.
-await train.get(0, createRng(0));
-node['decode+rrc (sharp, sequential)'] = await measure(async () => {
-  let n = 0;
-  for (let r = 0; r < REPEATS; r++) for (let i = 0; i < train.size; i++) await train.get(i, createRng(r, i)), n++;
-  return n;
-});
-// 2. The loader: prefetched sharp decode + RRC, then flip, HSV jitter, PCA lighting, normalize on tensors.
-const { compose, horizontalFlip, colorJitter, pcaLighting, normalize, pixelPipeline } = augment;
-// Each entry: a batch transform (tensor path), or [dataset, transform, pixelTransform].
-const transforms = {
-  'PIXEL PATH full paper: rrc(sharp)+flip+jitter(hsv)+lighting+normalize (loader)': [train, undefined, pixelPipeline({ preset: 'paper' })],
-  'PIXEL PATH full gluoncv: rrc(sharp)+flip+jitter(b/c/s 0.4)+lighting+normalize': [train, undefined, pixelPipeline({ preset: 'gluoncv' })],
-  'PIXEL PATH rrc(sharp)+flip+normalize (loader)': [train, undefined, pixelPipeline({ colorJitter: false, lighting: false })],
-  'decode+rrc+flip, flip in sharp (loader)': [trainFlop, undefined],
-  'decode+rrc+flip (loader)': compose(horizontalFlip()),
-  'full, flip in sharp: rrc+flip+jitter(hsv)+lighting+normalize (loader)': [
-    trainFlop,
-    compose(colorJitter({ form: 'hsv', brightness: 0.4, saturation: 0.4, hue: 0.4 }), pcaLighting({ alphaStd: 0.1 }), normalize()),
-  ],
-  'full: rrc+flip+jitter(hsv)+lighting+normalize (loader)': compose(
-    horizontalFlip(),
-    colorJitter({ form: 'hsv', brightness: 0.4, saturation: 0.4, hue: 0.4 }),
-    pcaLighting({ alphaStd: 0.1 }),
-    normalize(),
-  ),
-  'full: rrc+flip+jitter(gluoncv b/c/s 0.4)+lighting+normalize (loader)': compose(
-    horizontalFlip(),
-    colorJitter({ form: 'gluoncv', brightness: 0.4, contrast: 0.4, saturation: 0.4 }),
-    pcaLighting({ alphaStd: 0.1 }),
-    normalize(),
-  ),
-};
-for (const [name, spec] of Object.entries(transforms)) {
-  const [dataset, transform, pixelTransform] = Array.isArray(spec) ? spec : [train, spec];
-  const loader = createLoader(dataset, { batchSize: BATCH, seed: 1, ...(transform ? { transform } : {}), ...(pixelTransform ? { pixelTransform } : {}), prefetch: 2 });
-  try {
-    // Warm-up (kernels, caches) on a few batches.
-    let k = 0;
-    for await (const b of loader.epoch(99)) {
-      tf.dispose([b.images, b.labels]);
-      if (++k === 2) break;
-    }
-  } catch (err) {
-    node[name] = { error: String(err.message ?? err) };
-    console.error(`${name}: ${node[name].error}`);
-    continue;
+
+async function loaderRow(dataset, options) {
+  const loader = createLoader(dataset, { batchSize: BATCH, seed: 1, prefetch: 2, ...options });
+  let k = 0;
+  for await (const b of loader.epoch(99)) {
+    // Warm-up (JIT, caches) on a few batches.
+    tf.dispose([b.images, b.labels]);
+    if (++k === 2) break;
   }
-  const t0 = performance.now();
-  node[name] = await measure(async () => {
+  return measure(async () => {
     let n = 0;
     for (let e = 0; e < REPEATS; e++) {
       for await (const b of loader.epoch(e)) {
@@ -128,6 +93,40 @@ for (const [name, spec] of Object.entries(transforms)) {
     }
     return n;
   });
+}
+
+// The headline: the paper's train pipeline through the loader, decode included, in both resamplings.
+const HEAD_DEFAULT = 'paper: decode+rrc(sharp lanczos3, default)+flip+jitter(hsv)+lighting+normalize (loader)';
+const HEAD_BILINEAR = "paper: decode(sharp)+rrc(bilinear, resample: 'bilinear')+flip+jitter(hsv)+lighting+normalize (loader)";
+const headline = async (tag) => {
+  const a = await loaderRow(train, { pixelTransform: paper });
+  const b = await loaderRow(trainBilinear, { pixelTransform: paper });
+  console.error(`${tag}: default ${a.imgPerCpuSec.toFixed(0)}, bilinear ${b.imgPerCpuSec.toFixed(0)} img/CPU-s`);
+  return [a, b];
+};
+const before = await headline('paper pipeline, before torchvision');
+
+const rows = {
+  "gluoncv: decode+rrc(sharp lanczos3)+flip+jitter(b/c/s)+lighting+normalize (loader)": [train, { pixelTransform: gluoncv }],
+  "gluoncv: decode(sharp)+rrc(bilinear)+flip+jitter(b/c/s)+lighting+normalize (loader)": [trainBilinear, { pixelTransform: gluoncv }],
+  'decode+rrc(sharp lanczos3)+flip (loader)': [train, { pixelTransform: pixelPipeline({ colorJitter: false, lighting: false, normalize: false }) }],
+  'decode(sharp)+rrc(bilinear)+flip (loader)': [trainBilinear, { pixelTransform: pixelPipeline({ colorJitter: false, lighting: false, normalize: false }) }],
+  'paper on tensors (the reference path): decode+rrc(sharp lanczos3), then tensorTransform (loader)': [train, { transform: paper.tensorTransform }],
+};
+// sharp alone: read + decode + RRC box + extract + resize to 224, one image at a time.
+await train.get(0, createRng(0));
+node['decode+rrc (sharp lanczos3, sequential, no loader)'] = await measure(async () => {
+  let n = 0;
+  for (let r = 0; r < REPEATS; r++) for (let i = 0; i < train.size; i++) await train.get(i, createRng(r, i)), n++;
+  return n;
+});
+for (const [name, [dataset, options]] of Object.entries(rows)) {
+  const t0 = performance.now();
+  try {
+    node[name] = await loaderRow(dataset, options);
+  } catch (err) {
+    node[name] = { error: String(err.message ?? err) };
+  }
   console.error(`${name}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
@@ -135,7 +134,7 @@ for (const [name, spec] of Object.entries(transforms)) {
 let torchvision = { skipped: 'no python3 with torch found' };
 for (const py of ['/usr/bin/python3', 'python3']) {
   if (py.startsWith('/') && !existsSync(py)) continue;
-  const r = spawnSync(py, [join(here, 'torchvision_pipeline.py'), root, String(REPEATS)], { encoding: 'utf8' });
+  const r = spawnSync(py, [join(here, 'torchvision_pipeline.py'), root, String(REPEATS), String(BATCH)], { encoding: 'utf8' });
   if (r.status !== 0) continue;
   const parsed = JSON.parse(r.stdout.trim().split('\n').pop());
   if (!parsed.skipped) {
@@ -144,39 +143,64 @@ for (const py of ['/usr/bin/python3', 'python3']) {
   }
   torchvision = parsed;
 }
+// The headline again after torchvision (A, B, A): load on a shared machine drifts; ours is the mean of both.
+const after = await headline('paper pipeline, after torchvision');
 rmSync(root, { recursive: true, force: true });
 const loadAfter = loadavg();
+const mean = (x, y) => ({
+  images: x.images + y.images,
+  imgPerSec: (x.imgPerSec + y.imgPerSec) / 2,
+  imgPerCpuSec: (x.imgPerCpuSec + y.imgPerCpuSec) / 2,
+  cpuPerWall: (x.cpuPerWall + y.cpuPerWall) / 2,
+  runs: [x, y],
+});
+node[HEAD_DEFAULT] = mean(before[0], after[0]);
+node[HEAD_BILINEAR] = mean(before[1], after[1]);
 
 const fmt = (v) => v.toFixed(0).padStart(6);
 console.log(`load average (1/5/15 min) before ${loadBefore.map((v) => v.toFixed(2)).join(' ')}, after ${loadAfter.map((v) => v.toFixed(2)).join(' ')}`);
 console.log(`\nbag-of-tricks data pipeline: ${IMAGES} JPEGs 500x375 (avg ${(bytes / IMAGES / 1024).toFixed(0)} KiB), 224x224 out, batch ${BATCH}, tfjs ${backend}, ${cpus().length} cores`);
-console.log('                                                                          img/s  img/CPU-s (per core)');
-for (const [name, r] of Object.entries(node)) {
-  console.log(r.error ? `  ${name.padEnd(72)} failed: ${r.error}` : `  ${name.padEnd(72)}${fmt(r.imgPerSec)}  ${fmt(r.imgPerCpuSec)}`);
+console.log(`${''.padEnd(100)}  img/s  img/CPU-s (per core)`);
+const order = [HEAD_DEFAULT, HEAD_BILINEAR, ...Object.keys(node).filter((k) => k !== HEAD_DEFAULT && k !== HEAD_BILINEAR)];
+for (const name of order) {
+  const r = node[name];
+  console.log(r.error ? `  ${name.padEnd(98)} failed: ${r.error}` : `  ${name.padEnd(98)}${fmt(r.imgPerSec)}  ${fmt(r.imgPerCpuSec)}`);
 }
 const ratios = {};
+let headlineResult = null;
 if (torchvision.stages) {
-  console.log(`torchvision ${torchvision.torchvision} (torch ${torchvision.torch}, 1 thread, PIL decode):`);
-  for (const [name, r] of Object.entries(torchvision.stages)) console.log(`  ${name.padEnd(72)}${fmt(r.imgPerSec)}  ${fmt(r.imgPerCpuSec)}`);
+  const TV_PAPER = 'paper (rrc+flip+jitter b/s/h+lighting+normalize)';
+  const TV_GLUON = 'gluoncv (rrc+flip+jitter b/c/s+lighting+normalize)';
+  const TV_DECODE = 'decode+rrc+flip (to tensor)';
+  console.log(`torchvision ${torchvision.torchvision} (torch ${torchvision.torch}, 1 thread, PIL decode, batches of ${BATCH} stacked):`);
+  for (const [name, r] of Object.entries(torchvision.stages)) console.log(`  ${name.padEnd(98)}${fmt(r.imgPerSec)}  ${fmt(r.imgPerCpuSec)}`);
   const pairs = [
-    ['PIXEL PATH full paper: rrc(sharp)+flip+jitter(hsv)+lighting+normalize (loader)', 'full (rrc+flip+jitter+normalize)'],
-    ['PIXEL PATH full gluoncv: rrc(sharp)+flip+jitter(b/c/s 0.4)+lighting+normalize', 'full (rrc+flip+jitter+normalize)'],
-    ['PIXEL PATH rrc(sharp)+flip+normalize (loader)', 'decode+rrc+flip'],
-    ['decode+rrc (sharp, sequential)', 'decode+rrc'],
-    ['decode+rrc+flip, flip in sharp (loader)', 'decode+rrc+flip'],
-    ['decode+rrc+flip (loader)', 'decode+rrc+flip'],
-    ['full, flip in sharp: rrc+flip+jitter(hsv)+lighting+normalize (loader)', 'full (rrc+flip+jitter+normalize)'],
-    ['full: rrc+flip+jitter(hsv)+lighting+normalize (loader)', 'full (rrc+flip+jitter+normalize)'],
-    ['full: rrc+flip+jitter(gluoncv b/c/s 0.4)+lighting+normalize (loader)', 'full (rrc+flip+jitter+normalize)'],
+    [HEAD_DEFAULT, TV_PAPER],
+    [HEAD_BILINEAR, TV_PAPER],
+    ['gluoncv: decode+rrc(sharp lanczos3)+flip+jitter(b/c/s)+lighting+normalize (loader)', TV_GLUON],
+    ['gluoncv: decode(sharp)+rrc(bilinear)+flip+jitter(b/c/s)+lighting+normalize (loader)', TV_GLUON],
+    ['decode+rrc(sharp lanczos3)+flip (loader)', TV_DECODE],
+    ['decode(sharp)+rrc(bilinear)+flip (loader)', TV_DECODE],
+    ['paper on tensors (the reference path): decode+rrc(sharp lanczos3), then tensorTransform (loader)', TV_PAPER],
   ];
-  console.log('ratio ours / torchvision, per core (img per CPU-second):');
+  console.log('ratio ours / torchvision: per core (img per CPU-second), and wall (img/s; ours on every core, torchvision 1 thread):');
   for (const [ours, theirs] of pairs) {
     if (!node[ours]?.imgPerCpuSec) continue;
     const ratio = node[ours].imgPerCpuSec / torchvision.stages[theirs].imgPerCpuSec;
+    const wall = node[ours].imgPerSec / torchvision.stages[theirs].imgPerSec;
     ratios[`${ours} vs ${theirs}`] = ratio;
-    console.log(`  ${ours.padEnd(72)}${ratio.toFixed(2).padStart(6)}x`);
+    console.log(`  ${ours.padEnd(98)}${ratio.toFixed(2).padStart(6)}x  ${wall.toFixed(2).padStart(6)}x wall`);
   }
-  console.log('  (ours also runs PCA lighting, which torchvision has no transform for)');
+  const tvPaper = torchvision.stages[TV_PAPER];
+  headlineResult = {
+    torchvision: tvPaper,
+    default: { ...node[HEAD_DEFAULT], perCoreRatio: node[HEAD_DEFAULT].imgPerCpuSec / tvPaper.imgPerCpuSec, wallRatio: node[HEAD_DEFAULT].imgPerSec / tvPaper.imgPerSec },
+    bilinear: { ...node[HEAD_BILINEAR], perCoreRatio: node[HEAD_BILINEAR].imgPerCpuSec / tvPaper.imgPerCpuSec, wallRatio: node[HEAD_BILINEAR].imgPerSec / tvPaper.imgPerSec },
+  };
+  console.log(
+    `\nHEADLINE paper pipeline per core: default (lanczos3) ${headlineResult.default.perCoreRatio.toFixed(2)}x, resample 'bilinear' ${headlineResult.bilinear.perCoreRatio.toFixed(2)}x torchvision ` +
+      `(${tvPaper.imgPerCpuSec.toFixed(0)} img/CPU-s); wall ${headlineResult.default.wallRatio.toFixed(2)}x / ${headlineResult.bilinear.wallRatio.toFixed(2)}x`,
+  );
 } else {
   console.log(`torchvision column skipped: ${torchvision.skipped}`);
 }
@@ -195,6 +219,7 @@ const result = {
   cores: cpus().length,
   loadavgBefore: loadBefore,
   loadavgAfter: loadAfter,
+  headline: headlineResult,
   node,
   torchvision,
   ratios,

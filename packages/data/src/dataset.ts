@@ -1,9 +1,27 @@
 import type { Rng } from '@bag-of-tricks/core';
+import { applyPixelDrawResized } from '@bag-of-tricks/augment';
 
-/** One decoded example: HWC pixels in [0, 255] (row-major, channels last) and its class index. */
+/**
+ * A sample still to be resized: `pixels` hold a `height` x `width` source region, and the example
+ * is `box` (in region pixels) resized to the dataset's size by bilinear sampling at half-pixel
+ * centres (augment's `cropAndResizeBoxes`), mirrored when `flip`. The loader does the resize in its
+ * per-image pass (fused with `pixelTransform`); `resolveSample` does it for one sample.
+ */
+export interface SampleCrop {
+  readonly height: number;
+  readonly width: number;
+  readonly box: { readonly y: number; readonly x: number; readonly height: number; readonly width: number };
+  readonly flip: boolean;
+}
+
+/**
+ * One decoded example: HWC pixels in [0, 255] (row-major, channels last) and its class index.
+ * With `crop`, the pixels are a source region to resize (see {@link SampleCrop}).
+ */
 export interface Sample {
   readonly pixels: Uint8Array | Float32Array;
   readonly label: number;
+  readonly crop?: SampleCrop;
 }
 
 /** What a dataset returns instead of a sample when it skips a corrupt file (`skipCorrupt: true`). */
@@ -87,4 +105,18 @@ export function inMemoryDataset(options: InMemoryDatasetOptions): InMemoryDatase
       return { pixels: images.subarray(index * pixelsPer, (index + 1) * pixelsPer), label: labels[index] as number };
     },
   };
+}
+
+/**
+ * The sample's pixels at the dataset's size: `sample.pixels` as they are, or, for a sample with a
+ * `crop`, its box resized (bilinear, float32 0-255) as the loader would put it in a batch.
+ */
+export function resolveSample(sample: Sample, dataset: Pick<Dataset, 'height' | 'width' | 'channels'>): Uint8Array | Float32Array {
+  const { crop } = sample;
+  if (!crop) return sample.pixels;
+  const { height, width, channels } = dataset;
+  if (channels !== 1 && channels !== 3) throw new RangeError(`resolveSample: channels must be 1 or 3, got ${channels}.`);
+  const out = new Float32Array(height * width * channels);
+  applyPixelDrawResized(sample.pixels, crop.height, crop.width, crop.box, height, width, { flip: crop.flip }, { channels }, out);
+  return out;
 }

@@ -27,6 +27,17 @@ export interface ImageFolderOptions {
    * of the batch transform when you use it. Default false.
    */
   flip?: boolean | { p: number };
+  /**
+   * How the crop becomes size x size. `'lanczos3'` (default): sharp's extract + resize with its
+   * lanczos3 kernel, antialiased; `get` returns the finished size x size bytes. `'bilinear'`:
+   * sharp decodes only the crop's region (plus one pixel of margin), and the loader resizes it by
+   * bilinear sampling at half-pixel centres in its per-image pass, fused with `pixelTransform`:
+   * the same values as augment's tensor `randomResizedCrop` / `cropAndResizeBoxes` (no
+   * antialiasing, so large crops alias as torchvision's tensor path with antialias=False does),
+   * and about 1.6 ms less CPU per 224 x 224 ImageNet crop. `get` then returns the region with a
+   * `crop` (see `SampleCrop`; `resolveSample` resizes one).
+   */
+  resample?: 'lanczos3' | 'bilinear';
   /** Decode to one grey channel instead of RGB. */
   greyscale?: boolean;
   /** Skip corrupt or truncated files (the loader counts and reports them) instead of throwing. */
@@ -125,6 +136,10 @@ export function imageFolderDataset(root: string, options: ImageFolderOptions = {
     ratio = [3 / 4, 4 / 3],
   } = options;
   const resize = options.resize ?? Math.round(size / 0.875);
+  const resample = options.resample ?? 'lanczos3';
+  if (resample !== 'lanczos3' && resample !== 'bilinear') {
+    throw new Error(`imageFolderDataset: resample must be 'lanczos3' or 'bilinear', got ${JSON.stringify(resample)}.`);
+  }
   const flipP = options.flip === true ? 0.5 : options.flip ? options.flip.p : 0;
   if (!(flipP >= 0 && flipP <= 1)) throw new RangeError(`imageFolderDataset: flip.p must be in [0, 1], got ${flipP}.`);
   if (!['train', 'eval', 'full'].includes(mode)) throw new Error(`imageFolderDataset: mode must be 'train', 'eval' or 'full', got '${mode}'.`);
@@ -154,6 +169,54 @@ export function imageFolderDataset(root: string, options: ImageFolderOptions = {
   const labels = Int32Array.from(labelList);
   const channels = greyscale ? 1 : 3;
   const sampleOptions = { scale: [scale[0], scale[1]] as [number, number], ratio: [ratio[0], ratio[1]] as [number, number] };
+
+  /** Bilinear mode: the box's region with one pixel of margin where the image has one, decoded by sharp. */
+  async function decodeRegion(file: string, rng: Rng, label: number): Promise<Sample> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(file);
+    } catch (err) {
+      throw new Error(`${file}: cannot read the file (${(err as Error).message}).`);
+    }
+    try {
+      const meta = imageHeaderSize(bytes) ?? (await sharp(bytes, { failOn: 'truncated' }).metadata());
+      const width = meta.width;
+      const height = meta.height;
+      if (!width || !height) throw new Error('no image dimensions in the header');
+      const box =
+        mode === 'train'
+          ? sampleRandomResizedCrop(rng, height, width, sampleOptions)
+          : mode === 'eval'
+            ? resizeShorterCenterCropBox(height, width, { resize, crop: size })
+            : { y: 0, x: 0, height, width };
+      const flip = mode === 'train' && flipP > 0 && rng.bernoulli(flipP);
+      const b = clampBox(box, height, width);
+      const top = Math.max(0, b.top - 1);
+      const left = Math.max(0, b.left - 1);
+      const region = {
+        top,
+        left,
+        height: Math.min(height, b.top + b.height + 1) - top,
+        width: Math.min(width, b.left + b.width + 1) - left,
+      };
+      let image = sharp(bytes, { failOn: 'truncated', sequentialRead: true });
+      if (region.height !== height || region.width !== width) image = image.extract(region);
+      image = image.removeAlpha();
+      image = greyscale ? image.greyscale() : image.toColourspace('srgb');
+      const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
+      if (info.channels !== channels || info.width !== region.width || info.height !== region.height) {
+        throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${region.width}x${region.height}x${channels}`);
+      }
+      return {
+        pixels: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+        label,
+        crop: { height: region.height, width: region.width, box: { y: b.top - top, x: b.left - left, height: b.height, width: b.width }, flip },
+      };
+    } catch (err) {
+      const message = (err as Error).message.replace(/\s+$/, '');
+      throw new Error(`${file}: corrupt or unsupported image (${message}).`);
+    }
+  }
 
   async function decode(file: string, rng: Rng): Promise<Uint8Array> {
     let bytes: Buffer;
@@ -203,7 +266,8 @@ export function imageFolderDataset(root: string, options: ImageFolderOptions = {
       const file = files[index];
       if (file === undefined) throw new RangeError(`get(${index}): index out of range for ${files.length} images under ${root}.`);
       try {
-        return { pixels: await decode(file, rng), label: labels[index] as number };
+        const label = labels[index] as number;
+        return resample === 'bilinear' ? await decodeRegion(file, rng, label) : { pixels: await decode(file, rng), label };
       } catch (err) {
         if (!skipCorrupt) throw err;
         const message = (err as Error).message;

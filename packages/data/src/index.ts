@@ -2,10 +2,12 @@ export { encodeIdx, idxMagic, readIdx, type IdxArray, type IdxData, type IdxDtyp
 export {
   inMemoryDataset,
   isSkipped,
+  resolveSample,
   type Dataset,
   type InMemoryDataset,
   type InMemoryDatasetOptions,
   type Sample,
+  type SampleCrop,
   type SkippedSample,
 } from './dataset';
 export {

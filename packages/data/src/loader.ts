@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng, type Batch, type BatchTransform, type Rng } from '@bag-of-tricks/core';
-import type { PixelPipeline } from '@bag-of-tricks/augment';
+import { applyPixelDrawResized, type PixelPipeline } from '@bag-of-tricks/augment';
 import { isSkipped, type Dataset, type Sample, type SkippedSample } from './dataset';
 
 export interface LoaderOptions {
@@ -24,6 +24,12 @@ export interface LoaderOptions {
   pixelTransform?: PixelPipeline;
   /** Batches decoded ahead of the one being consumed (default 2; 0 decodes on demand). */
   prefetch?: number;
+  /**
+   * Most `dataset.get` calls in flight at once (default 4, libuv's default thread pool size).
+   * Asynchronous decoders (sharp) gain nothing from more calls than threads, and lose CPU time
+   * per image to scheduling and memory churn when a whole prefetched batch is in flight at once.
+   */
+  concurrency?: number;
   /** Width of the one-hot labels (default dataset.numClasses). */
   numClasses?: number;
   /** Called when an epoch has been read to the end, with what was skipped. */
@@ -57,7 +63,7 @@ export interface Loader {
 interface Decoded {
   readonly samples: Sample[];
   readonly skipped: { index: number; file: string; reason: string }[];
-  /** With a pixelTransform: the finished batch pixels and the transform stream, advanced past its draws. */
+  /** The finished batch pixels (with a pixelTransform, or samples to resize), and the pixelTransform's stream, advanced past its draws. */
   images?: Float32Array;
   rng?: Rng;
 }
@@ -74,11 +80,12 @@ const TRANSFORM_STREAM = 2;
  * cannot change a single value.
  */
 export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
-  const { batchSize, seed, shuffle = true, dropLast = false, transform, pixelTransform, prefetch = 2, onEpochEnd } = options;
+  const { batchSize, seed, shuffle = true, dropLast = false, transform, pixelTransform, prefetch = 2, concurrency = 4, onEpochEnd } = options;
   const numClasses = options.numClasses ?? dataset.numClasses;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`createLoader: batchSize must be a positive integer, got ${batchSize}.`);
   if (!Number.isFinite(seed)) throw new TypeError(`createLoader: seed must be a finite number, got ${seed}.`);
   if (!Number.isInteger(prefetch) || prefetch < 0) throw new RangeError(`createLoader: prefetch must be an integer >= 0, got ${prefetch}.`);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`createLoader: concurrency must be an integer >= 1, got ${concurrency}.`);
   if (!Number.isInteger(numClasses) || numClasses < 1) throw new RangeError(`createLoader: numClasses must be a positive integer, got ${numClasses}.`);
   const n = dataset.size;
   const stepsPerEpoch = dropLast ? Math.floor(n / batchSize) : Math.ceil(n / batchSize);
@@ -92,12 +99,64 @@ export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
   const pixelsPer = height * width * channels;
   let stats: EpochStats | null = null;
 
+  // Batch arrays are reused where the backend copies a new tensor's values (wasm into its heap,
+  // tfjs-node into a TF tensor): a fresh 19 MB array per batch of 32 224x224 images costs page
+  // faults on every first write. Backends that keep the array itself (cpu, webgl) get a new one.
+  const spare: Float32Array[] = [];
+  function takeBuffer(length: number): Float32Array {
+    const i = spare.findIndex((a) => a.length === length);
+    return i >= 0 ? (spare.splice(i, 1)[0] as Float32Array) : new Float32Array(length);
+  }
+  function giveBack(array: Float32Array): void {
+    const backend = tf.getBackend();
+    if ((backend === 'wasm' || backend === 'tensorflow') && spare.length < prefetch + 2) spare.push(array);
+  }
+
+  // At most `concurrency` asynchronous gets in flight, started in order (earlier batches first).
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  const release = (): void => {
+    active--;
+    const next = waiting.shift();
+    if (next) {
+      active++;
+      next();
+    }
+  };
+  function limitedGet(index: number, rng: Rng): Sample | SkippedSample | Promise<Sample | SkippedSample> {
+    const start = (): Sample | SkippedSample | Promise<Sample | SkippedSample> => {
+      let r: Sample | SkippedSample | Promise<Sample | SkippedSample>;
+      try {
+        r = dataset.get(index, rng);
+      } catch (err) {
+        release();
+        throw err;
+      }
+      if (typeof (r as Promise<unknown>).then === 'function') return (r as Promise<Sample | SkippedSample>).finally(release);
+      release();
+      return r;
+    };
+    if (active < concurrency) {
+      active++;
+      return start();
+    }
+    return new Promise<Sample | SkippedSample>((resolve, reject) => {
+      waiting.push(() => {
+        try {
+          Promise.resolve(start()).then(resolve, reject);
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+  }
+
   async function decodeBatch(epoch: number, order: Int32Array, b: number): Promise<Decoded> {
     const start = b * batchSize;
     const end = Math.min(start + batchSize, n);
     const pending: (Sample | SkippedSample | Promise<Sample | SkippedSample>)[] = [];
     for (let pos = start; pos < end; pos++) {
-      pending.push(dataset.get(order[pos] as number, createRng(seed, epoch, SAMPLE_STREAM, pos)));
+      pending.push(limitedGet(order[pos] as number, createRng(seed, epoch, SAMPLE_STREAM, pos)));
     }
     const results = await Promise.all(pending);
     const decoded: Decoded = { samples: [], skipped: [] };
@@ -107,8 +166,10 @@ export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
         decoded.skipped.push({ index, file: r.file, reason: r.reason });
         return;
       }
-      if (r.pixels.length !== pixelsPer) {
-        throw new Error(`dataset.get(${index}) returned ${r.pixels.length} pixel values, expected ${height}x${width}x${channels} = ${pixelsPer}.`);
+      const expected = r.crop ? r.crop.height * r.crop.width * channels : pixelsPer;
+      if (r.pixels.length !== expected) {
+        const shape = r.crop ? `its crop region ${r.crop.height}x${r.crop.width}x${channels}` : `${height}x${width}x${channels}`;
+        throw new Error(`dataset.get(${index}) returned ${r.pixels.length} pixel values, expected ${shape} = ${expected}.`);
       }
       if (!Number.isInteger(r.label) || r.label < 0 || r.label >= numClasses) {
         throw new RangeError(`dataset.get(${index}) returned label ${r.label}, out of range for ${numClasses} classes.`);
@@ -119,10 +180,28 @@ export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
       // One fused pass per image into the batch array; draws depend only on (seed, epoch, b) and the batch's size.
       const rng = createRng(seed, epoch, TRANSFORM_STREAM, b);
       const draws = pixelTransform.sample(rng, decoded.samples.length);
-      const images = new Float32Array(decoded.samples.length * pixelsPer);
-      decoded.samples.forEach((s, i) => pixelTransform.apply(s.pixels, height, width, draws[i]!, images, i * pixelsPer));
+      const images = takeBuffer(decoded.samples.length * pixelsPer);
+      decoded.samples.forEach((s, i) => {
+        const draw = draws[i]!;
+        const crop = s.crop;
+        if (!crop) pixelTransform.apply(s.pixels, height, width, draw, images, i * pixelsPer);
+        else {
+          // Resize fused with the photometric pass; a flip the dataset drew composes with the drawn one.
+          const d = crop.flip ? { ...draw, flip: !draw.flip } : draw;
+          pixelTransform.applyResized(s.pixels, crop.height, crop.width, crop.box, height, width, d, images, i * pixelsPer);
+        }
+      });
       decoded.images = images;
       decoded.rng = rng;
+    } else if (decoded.samples.some((s) => s.crop)) {
+      const images = takeBuffer(decoded.samples.length * pixelsPer);
+      const passOptions = { channels: channels as 1 | 3 };
+      decoded.samples.forEach((s, i) => {
+        const crop = s.crop;
+        if (!crop) images.set(s.pixels, i * pixelsPer);
+        else applyPixelDrawResized(s.pixels, crop.height, crop.width, crop.box, height, width, { flip: crop.flip }, passOptions, images, i * pixelsPer);
+      });
+      decoded.images = images;
     }
     return decoded;
   }
@@ -132,7 +211,7 @@ export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
     const labels = new Float32Array(count * numClasses);
     let images = decoded.images;
     if (!images) {
-      images = new Float32Array(count * pixelsPer);
+      images = takeBuffer(count * pixelsPer);
       for (let i = 0; i < count; i++) images.set((decoded.samples[i] as Sample).pixels, i * pixelsPer);
     }
     decoded.samples.forEach((s, i) => {
@@ -143,6 +222,7 @@ export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
         images: tf.tensor4d(images, [count, height, width, channels], 'float32'),
         labels: tf.tensor2d(labels, [count, numClasses], 'float32'),
       };
+      giveBack(images);
       const out = transform ? transform(batch, decoded.rng ?? createRng(seed, epoch, TRANSFORM_STREAM, b)) : batch;
       return { images: out.images, labels: out.labels } as unknown as tf.TensorContainer;
     }) as unknown as Batch;

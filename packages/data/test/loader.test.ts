@@ -130,6 +130,35 @@ describe('createLoader', () => {
     }
   });
 
+  it('concurrency bounds the gets in flight without changing a value; a throwing get still surfaces', async () => {
+    const inner = asyncRandomDataset(23);
+    let active = 0;
+    let most = 0;
+    const ds: Dataset = {
+      ...inner,
+      async get(index: number, rng: Rng) {
+        active++;
+        most = Math.max(most, active);
+        try {
+          return await inner.get(index, rng);
+        } finally {
+          active--;
+        }
+      },
+    };
+    const reference = await collect(asyncRandomDataset(23), { batchSize: 4, seed: 5, prefetch: 3, concurrency: 100 });
+    expect(reference).toHaveLength(6);
+    for (const concurrency of [1, 2, 4]) {
+      most = 0;
+      const r = await collect(ds, { batchSize: 4, seed: 5, prefetch: 3, concurrency });
+      expect(most).toBe(concurrency);
+      expect(firstPixels(r)).toEqual(firstPixels(reference));
+    }
+    const failing: Dataset = { ...inner, get: (i: number, rng: Rng) => (i === 9 ? Promise.reject(new Error('broken file 9')) : inner.get(i, rng)) };
+    await expect(collect(failing, { batchSize: 4, seed: 5, shuffle: false, concurrency: 2 })).rejects.toThrow(/broken file 9/);
+    expect(() => createLoader(ds, { batchSize: 4, seed: 1, concurrency: 0 })).toThrow(/concurrency must be an integer >= 1, got 0/);
+  });
+
   it('prefetches: batches decode ahead of the consumer, bounded by `prefetch`', async () => {
     const started: number[] = [];
     const base = indexDataset(40);

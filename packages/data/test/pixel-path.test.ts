@@ -6,8 +6,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRng } from '@bag-of-tricks/core';
-import { compose, mixup, pixelPipeline } from '@bag-of-tricks/augment';
-import { createLoader, imageFolderDataset, imageHeaderSize, inMemoryDataset } from '../src/index';
+import { compose, cropAndResizeBoxes, mixup, pixelPipeline, resizeShorterCenterCropBox, sampleRandomResizedCrop } from '@bag-of-tricks/augment';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createLoader, imageFolderDataset, imageHeaderSize, inMemoryDataset, isSkipped, resolveSample, type Dataset, type Sample } from '../src/index';
 
 const root = mkdtempSync(join(tmpdir(), 'pixel-path-test-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -85,6 +86,97 @@ describe('loader pixelTransform (per-image fused path)', () => {
     const b = await collect(createLoader(ds, { batchSize: 6, seed: 1, shuffle: false, pixelTransform: grey }), 0);
     expect(maxDiff(b[0]!.images, a[0]!.images)).toBeLessThan(1e-5);
     expect(() => createLoader(ds, { batchSize: 2, seed: 1, pixelTransform: pixelPipeline() })).toThrow(/pixelTransform is for 3 channel\(s\), the dataset has 1/);
+  });
+});
+
+/**
+ * The reference for resample: 'bilinear': sharp decodes the WHOLE image, and the crop is augment's
+ * tensor cropAndResizeBoxes on it, with the box (and flip) drawn from the sample's rng as the image
+ * folder draws them.
+ */
+function tensorReference(files: readonly string[], labels: Int32Array, size: number, mode: 'train' | 'eval' | 'full', flip = false): Dataset {
+  return {
+    size: files.length,
+    numClasses: 2,
+    height: size,
+    width: size,
+    channels: 3,
+    async get(index, rng): Promise<Sample> {
+      const { data, info } = await sharp(readFileSync(files[index]!)).raw().toBuffer({ resolveWithObject: true });
+      const [h, w] = [info.height, info.width];
+      const box =
+        mode === 'train' ? sampleRandomResizedCrop(rng, h, w) : mode === 'eval' ? resizeShorterCenterCropBox(h, w, { resize: Math.round(size / 0.875), crop: size }) : { y: 0, x: 0, height: h, width: w };
+      const mirror = flip && rng.bernoulli(0.5);
+      const pixels = tf.tidy(() => {
+        let t = cropAndResizeBoxes(tf.tensor4d(Float32Array.from(data), [1, h, w, 3]), [box], size);
+        if (mirror) t = tf.reverse(t, 2);
+        return t.dataSync() as Float32Array;
+      });
+      return { pixels, label: labels[index]! };
+    },
+  };
+}
+
+describe("imageFolderDataset resample: 'bilinear' (region decode, resize fused into the loader's pass)", () => {
+  it('equals sharp full decode + the tensor cropAndResizeBoxes, then the tensor transforms, with mixup after', async () => {
+    const ds = imageFolderDataset(join(root, 'set'), { size: 24, mode: 'train', resample: 'bilinear' });
+    const ref = tensorReference(ds.files, ds.labels, 24, 'train');
+    for (const preset of ['paper', 'gluoncv'] as const) {
+      const pipe = pixelPipeline({ preset });
+      const a = await collect(createLoader(ref, { batchSize: 4, seed: 7, transform: compose(pipe.tensorTransform, mixup({ alpha: 0.2 })) }), 1);
+      const b = await collect(createLoader(ds, { batchSize: 4, seed: 7, pixelTransform: pipe, transform: mixup({ alpha: 0.2 }) }), 1);
+      expect(b.map((x) => x.shape)).toEqual(a.map((x) => x.shape));
+      a.forEach((batch, k) => {
+        expect(maxDiff(b[k]!.images, batch.images)).toBeLessThan(2e-4);
+        expect(maxDiff(b[k]!.labels, batch.labels)).toBeLessThan(1e-7);
+      });
+    }
+  });
+
+  it('without a pixelTransform the loader resizes (0-255 floats); train with flip, eval and full modes too', async () => {
+    for (const [mode, flip] of [['train', true], ['eval', false], ['full', false]] as const) {
+      const ds = imageFolderDataset(join(root, 'set'), { size: 16, mode, flip, resample: 'bilinear' });
+      const ref = tensorReference(ds.files, ds.labels, 16, mode, flip);
+      const a = await collect(createLoader(ref, { batchSize: 5, seed: 2 }), 0);
+      const b = await collect(createLoader(ds, { batchSize: 5, seed: 2 }), 0);
+      a.forEach((batch, k) => expect(maxDiff(b[k]!.images, batch.images)).toBeLessThan(2e-3));
+    }
+  });
+
+  it('get returns the region and its crop; resolveSample resizes it as the loader does', async () => {
+    const ds = imageFolderDataset(join(root, 'set'), { size: 16, mode: 'train', resample: 'bilinear' });
+    const ref = tensorReference(ds.files, ds.labels, 16, 'train');
+    const s = (await ds.get(3, createRng(5))) as Sample;
+    expect(isSkipped(s)).toBe(false);
+    const crop = s.crop!;
+    expect(s.pixels.length).toBe(crop.height * crop.width * 3);
+    // One pixel of margin around the box where the image has one.
+    expect(crop.box.y).toBeLessThanOrEqual(1);
+    expect(crop.box.x).toBeLessThanOrEqual(1);
+    expect(crop.height - crop.box.y - crop.box.height).toBeLessThanOrEqual(1);
+    const expected = ((await ref.get(3, createRng(5))) as Sample).pixels;
+    expect(maxDiff(resolveSample(s, ds) as Float32Array, expected as Float32Array)).toBeLessThan(2e-3);
+  });
+
+  it('a truncated JPEG or a non-image still gives the error naming the file', async () => {
+    const dir = join(root, 'bad-bilinear');
+    for (const c of ['a', 'b']) mkdirSync(join(dir, c), { recursive: true });
+    const jpeg = await sharp(noise(64, 64, 1), raw(64, 64)).jpeg().toBuffer();
+    writeFileSync(join(dir, 'a', 'truncated.jpg'), jpeg.subarray(0, Math.floor(jpeg.length / 2)));
+    writeFileSync(join(dir, 'b', 'garbage.jpg'), Buffer.from('this is not a jpeg'));
+    const ds = imageFolderDataset(dir, { size: 16, mode: 'full', resample: 'bilinear' });
+    await expect(ds.get(0, createRng(1))).rejects.toThrow(/truncated\.jpg: corrupt or unsupported image/);
+    await expect(ds.get(1, createRng(1))).rejects.toThrow(/garbage\.jpg: corrupt or unsupported image/);
+    expect(() => imageFolderDataset(dir, { resample: 'cubic' as 'bilinear' })).toThrow(/resample must be 'lanczos3' or 'bilinear', got "cubic"/);
+  });
+
+  it('leaks no tensors across an epoch', async () => {
+    const ds = imageFolderDataset(join(root, 'set'), { size: 16, mode: 'train', resample: 'bilinear' });
+    const loader = createLoader(ds, { batchSize: 4, seed: 1, pixelTransform: pixelPipeline() });
+    await collect(loader, 0);
+    const before = tf.memory().numTensors;
+    await collect(loader, 1);
+    expect(tf.memory().numTensors).toBe(before);
   });
 });
 
