@@ -32,7 +32,10 @@ export function createProgram(): Command {
     .option('--seed <n>', 'random seed for init, data order and augmentation (overrides "seed")', int('--seed'))
     .option('--data <dir>', "training data: an IDX folder (e.g. /usr/share/datasets/fashion-mnist) or 'embedded' (overrides \"data\")")
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend (overrides "backend"; env BOT_BACKEND wins)').choices(['auto', 'tensorflow', 'wasm', 'cpu']))
-    .option('--workers <n>', 'cores to train on (overrides "workers"): wasm threads, results identical to 1', int('--workers'))
+    .option('--workers <n>', 'cores to train on (overrides "workers"): data-parallel replicas, or wasm threads with --parallel threads', int('--workers'))
+    .addOption(
+      new Option('--parallel <mode>', 'how --workers is used (overrides "parallel"): data = replicas on worker_threads, threads = wasm threads').choices(['data', 'threads']),
+    )
     .option('--stop-after <steps>', 'stop (with a checkpoint) once this many steps are done; resume later with --resume', int('--stop-after'))
     .option('--no-progress', 'no progress bar (default: shown when stderr is a terminal)')
     .option('--no-report', 'do not write report.html at the end')
@@ -56,14 +59,20 @@ Config fields (JSON; defaults in brackets):
   distillation     { "teacher": "DIR/model.json", "temperature": 20, "form": "paper" | "weighted",
                      "hardWeight": 0.5, "softTerm": "cross-entropy" | "kl", "cache": false }  [off]
   augment          options for augment's trainPipeline  [greyscale preset for 1-channel data]
-  seed [0]   workers [1: cores]   backend [auto]   out [runs/train]   logEvery [1]   evalBatchSize [500]
+  seed [0]   backend [auto]   out [runs/train]   logEvery [1]   evalBatchSize [500]
+  workers          cores to train on [1]
+  parallel         "data": workers = data-parallel replicas (this thread + worker_threads, each its own
+                   single-threaded wasm/cpu backend and 1/workers of the batch; BN per replica shard) |
+                   "threads": workers = wasm threads in one backend (losses identical to 1)  [data]
   checkpoint       { "every": steps between checkpoints, 0 = each epoch end, "keep": 3 }
 
 Examples:
   bag-of-tricks train config.json --out runs/exp1
   bag-of-tricks train config.json --out runs/exp1 --resume
   bag-of-tricks train --resume runs/exp1/checkpoints/ckpt-00000400.ckpt --epochs 20
-  bag-of-tricks train config.json --data /usr/share/datasets/fashion-mnist --backend wasm`,
+  bag-of-tricks train config.json --data /usr/share/datasets/fashion-mnist --backend wasm
+  bag-of-tricks train config.json --workers 2                     # 2 data-parallel replicas
+  bag-of-tricks train config.json --workers 2 --parallel threads  # 2 wasm threads`,
     )
     .action(async (configPath: string | undefined, opts: Record<string, unknown>) => {
       let raw: Record<string, unknown>;
@@ -89,6 +98,7 @@ Examples:
       if (opts.seed !== undefined) raw.seed = opts.seed;
       if (opts.backend !== undefined) raw.backend = opts.backend;
       if (opts.workers !== undefined) raw.workers = opts.workers;
+      if (opts.parallel !== undefined) raw.parallel = opts.parallel;
       if (typeof opts.data === 'string') raw.data = opts.data === 'embedded' ? { source: 'embedded' } : { source: 'idx', dir: opts.data };
       const quiet = opts.quiet === true;
       const result = await train(raw as TrainConfigInput, {

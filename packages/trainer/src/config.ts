@@ -117,8 +117,14 @@ export const trainConfigSchema = z
     /** Options for augment's trainPipeline (crop scale, flip, jitter, lighting, normalisation). */
     augment: z.record(z.string(), z.unknown()).default({}),
     seed: z.number().int().default(0),
-    /** Cores to train on: wasm threads (same results as 1), ignored by the cpu backend. */
+    /**
+     * Cores to train on. With `parallel: 'data'` (default): N data-parallel replicas, this thread and
+     * N-1 worker_threads, each computing the gradients of 1/N of the batch (wasm or cpu backend). With
+     * `parallel: 'threads'`: N wasm threads inside one backend (same results as 1).
+     */
     workers: positiveInt.default(1),
+    /** How `workers` > 1 is used: 'data' (replicas on worker_threads) or 'threads' (wasm threads). */
+    parallel: z.enum(['data', 'threads']).default('data'),
     checkpoint: z
       .object({
         /** Steps between checkpoints; 0 = at the end of every epoch (default). */
@@ -150,6 +156,20 @@ export const trainConfigSchema = z
     }
     if (c.mixup && c.mixup.offEpochs > c.epochs) {
       ctx.addIssue({ code: 'custom', path: ['mixup', 'offEpochs'], message: `must be at most epochs (${c.epochs})` });
+    }
+    if (c.parallel === 'data' && c.workers > c.batchSize) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['workers'],
+        message: `${c.workers} data-parallel replicas need a batch of at least ${c.workers} images (batchSize is ${c.batchSize}); lower workers or raise batchSize`,
+      });
+    }
+    if (c.parallel === 'data' && c.workers > 1 && c.backend === 'tensorflow') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['parallel'],
+        message: "data-parallel replicas run on wasm or cpu; tfjs-node already uses every core: set workers: 1 with backend 'tensorflow', or backend 'wasm'",
+      });
     }
     if (c.warmupEpochs > c.epochs) {
       ctx.addIssue({ code: 'custom', path: ['warmupEpochs'], message: `must be at most epochs (${c.epochs})` });

@@ -2,7 +2,8 @@ export { ConfigError, parseConfig, trainConfigSchema, type TrainConfig, type Tra
 export { createOptimizer } from './optimizer';
 export { learningRateSchedule, peakLearningRate } from './learning-rate';
 export { addWeightDecay, splitDecayVariables, type DecaySplit } from './weight-decay';
-export { createTrainStep, type StepLoss, type TrainStepOptions } from './train-step';
+export { applyGradientsWithDecay, createTrainStep, type StepLoss, type TrainStepOptions } from './train-step';
+export { createStepLoss, type StepLossConfig } from './step-loss';
 export { evaluate, scoreBatch, type EvalResult } from './evaluate';
 export {
   runTrainingLoop,
@@ -27,5 +28,6 @@ export {
   type StepRecord,
 } from './checkpoint';
 export { train, type TrainOptions, type TrainResult } from './node/train';
+export { createDataParallelStep, shardBounds, type DataParallelStep, type DataParallelStepOptions } from './node/data-parallel';
 export { latestCheckpoint, listCheckpoints, readCheckpointFile } from './node/files';
 export { renderReport, reportSpecs, type ReportSummary } from './node/report';

@@ -73,6 +73,11 @@ export interface LoopOptions {
   /** Stop (with a checkpoint) once this many steps are done: for tests and time-boxed runs. */
   stopAfterStep?: number;
   hooks?: LoopHooks;
+  /**
+   * Replaces the single-process step (`createTrainStep` on `model`), e.g. with a data-parallel step:
+   * trains on the batch and resolves to its mean loss. The loop disposes the batch after it settles.
+   */
+  trainStep?: (batch: Batch, teacherLogits?: tf.Tensor) => Promise<number>;
   /** Clock in milliseconds (default performance.now). */
   now?: () => number;
 }
@@ -129,9 +134,13 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopResult> {
       try {
         if (o.teacher) teacherLogits = o.teacher.logits(batch.images);
         else if (o.cachedTeacher) teacherLogits = o.cachedTeacher.cache.gather(o.cachedTeacher.indices(epoch, b));
-        const lossTensor = step(batch, teacherLogits);
-        lossValue = (await lossTensor.data())[0] as number;
-        lossTensor.dispose();
+        if (o.trainStep) {
+          lossValue = await o.trainStep(batch, teacherLogits);
+        } else {
+          const lossTensor = step(batch, teacherLogits);
+          lossValue = (await lossTensor.data())[0] as number;
+          lossTensor.dispose();
+        }
       } finally {
         tf.dispose([batch.images, batch.labels]);
         if (teacherLogits) teacherLogits.dispose();

@@ -29,7 +29,21 @@ export function createTrainStep({ model, optimizer, loss, decayVariables = [], w
         const logits = model.apply(batch.images, { training: true }) as tf.Tensor;
         return loss(batch.labels, logits, teacherLogits);
       }, variables);
-      optimizer.applyGradients(addWeightDecay(grads, decayVariables, weightDecay));
+      applyGradientsWithDecay(optimizer, grads, decayVariables, weightDecay);
       return value;
     });
+}
+
+/**
+ * The update half of a step: `weightDecay · w` added to the gradients of `decayVariables`, then
+ * `optimizer.applyGradients`. `createTrainStep` and the data-parallel step (on the averaged
+ * gradients) both end here. Call it inside `tf.tidy`.
+ */
+export function applyGradientsWithDecay(
+  optimizer: tf.Optimizer,
+  grads: tf.NamedTensorMap,
+  decayVariables: readonly tf.Variable[],
+  weightDecay: number,
+): void {
+  optimizer.applyGradients(addWeightDecay(grads, decayVariables, weightDecay));
 }

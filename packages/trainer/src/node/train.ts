@@ -16,16 +16,17 @@ import {
   type InMemoryDataset,
   type Loader,
 } from '@bag-of-tricks/data';
-import { cacheTeacherLogits, distillationLoss, loadTeacher, type CachedTeacherLogits, type Teacher } from '@bag-of-tricks/distill';
-import { smoothLabels, softTargetCrossEntropy } from '@bag-of-tricks/losses';
+import { cacheTeacherLogits, loadTeacher, type CachedTeacherLogits, type Teacher } from '@bag-of-tricks/distill';
+import { smoothLabels } from '@bag-of-tricks/losses';
 import { createResNet, type ResNetName } from '@bag-of-tricks/resnet-variants';
 import { modelFingerprint, restoreCheckpoint, type CheckpointMeta, type History } from '../checkpoint';
 import { parseConfig, type TrainConfig, type TrainConfigInput } from '../config';
 import { learningRateSchedule, peakLearningRate } from '../learning-rate';
 import { runTrainingLoop, TrainingDivergedError, type LoopPosition } from '../loop';
 import { createOptimizer } from '../optimizer';
-import type { StepLoss } from '../train-step';
+import { createStepLoss, type StepLossConfig } from '../step-loss';
 import { splitDecayVariables } from '../weight-decay';
+import { createDataParallelStep, type DataParallelStep } from './data-parallel';
 import { appendJsonl, latestCheckpoint, readCheckpointFile, saveCheckpointFile } from './files';
 import { createProgress } from './progress';
 import { renderReport } from './report';
@@ -137,10 +138,18 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   const resumePath = options.resume === true ? latestCheckpoint(config.out) : options.resume || null;
   if (options.resume === true && !resumePath) throw new Error(`--resume: no checkpoint in ${resolve(config.out, 'checkpoints')}.`);
   const checkpoint = resumePath ? readCheckpointFile(resumePath) : null;
-  // `workers` spreads the step over that many cores: on wasm as XNNPACK threads (bitwise the same
-  // result as 1 thread); tfjs-node manages its own threads; the cpu backend has none.
-  const backend = await initBackend(config.backend, { log, wasmThreads: config.workers > 1 ? config.workers : undefined });
-  if (config.workers > 1 && backend === 'cpu') log(`[bag-of-tricks] workers: ${config.workers} has no effect on the cpu backend (single-threaded).`);
+  // `workers` spreads the step over that many cores. parallel 'data': that many replicas (this thread and
+  // worker_threads), each on its own single-threaded backend and shard of the batch. parallel 'threads':
+  // XNNPACK threads in one wasm backend (bitwise the same result as 1 thread); the cpu backend has none.
+  const dataParallel = config.parallel === 'data' && config.workers > 1;
+  const wasmThreads = config.parallel === 'threads' && config.workers > 1 ? config.workers : undefined;
+  const backend = await initBackend(config.backend, { log, wasmThreads });
+  if (wasmThreads && backend === 'cpu') log(`[bag-of-tricks] workers: ${config.workers} (threads) has no effect on the cpu backend (single-threaded).`);
+  if (dataParallel && backend === 'tensorflow') {
+    throw new Error(
+      `workers: ${config.workers} with parallel: 'data' runs replicas on wasm or cpu, but backend '${config.backend}' picked tensorflow (tfjs-node already uses every core); set workers: 1, or backend: 'wasm'.`,
+    );
+  }
   registerFileRouter();
   const out = resolve(config.out);
   mkdirSync(out, { recursive: true });
@@ -194,19 +203,15 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   const withoutMix = compose(...[base, smooth].filter((t): t is BatchTransform => t !== null));
   const trainTransform = (epoch: number): BatchTransform => (mixing && epoch < config.epochs - offEpochs ? withMix : withoutMix);
 
-  const hard = softTargetCrossEntropy({ checkTargets: false });
+  // One loss definition, as data, so data-parallel workers rebuild the very same function.
+  const lossConfig: StepLossConfig = config.distillation ? { distillation: config.distillation } : {};
+  const loss = createStepLoss(lossConfig);
   let teacher: Teacher | undefined;
   let cached: CachedTeacherLogits | undefined;
-  let loss: StepLoss = (y, logits) => hard(y, logits);
   const dist = config.distillation;
   if (dist) {
     teacherPathCheck(dist.teacher);
     teacher = await loadTeacher(dist.teacher);
-    const kd = distillationLoss({ temperature: dist.temperature, form: dist.form, hardWeight: dist.hardWeight, softTerm: dist.softTerm, hardLoss: hard });
-    loss = (y, logits, r) => {
-      if (!r) throw new Error('distillation: no teacher logits for this batch.');
-      return kd(y, logits, r);
-    };
     if (dist.cache) {
       const train = data.train as InMemoryDataset;
       if (!('images' in train)) throw new Error('distillation.cache needs an in-memory dataset (embedded or idx), not an image folder.');
@@ -235,8 +240,11 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
     history = h.history;
     rng = rngFromState(h.rng);
     const changed = Object.keys({ ...h.config, ...config }).filter(
-      (k) => !['out', 'backend', 'workers'].includes(k) && JSON.stringify((h.config as Record<string, unknown>)[k]) !== JSON.stringify((config as Record<string, unknown>)[k]),
+      (k) => !['out', 'backend', 'workers', 'parallel'].includes(k) && JSON.stringify((h.config as Record<string, unknown>)[k]) !== JSON.stringify((config as Record<string, unknown>)[k]),
     );
+    // Data-parallel replicas normalise BN over their shard, so the replica count shapes the curve.
+    const replicas = (c: { workers?: number; parallel?: string }) => (c.parallel === 'threads' ? 1 : (c.workers ?? 1));
+    if (replicas(h.config) !== replicas(config)) changed.push(`data-parallel replicas (${replicas(h.config)} -> ${replicas(config)})`);
     if (changed.length > 0) {
       log(`[trainer] warning: the config differs from the checkpoint's in ${changed.join(', ')}; the run will not follow the original curve exactly.`);
     }
@@ -252,7 +260,13 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   const started = performance.now();
   let lastCheckpoint: string | null = checkpoint && resumePath ? resolve(resumePath) : null;
   let result;
+  let dp: DataParallelStep | undefined;
   try {
+    // Started after a resume's restore; every step copies the main model's weights to the workers first.
+    if (dataParallel) {
+      dp = await createDataParallelStep({ model, optimizer, workers: config.workers, loss: lossConfig, decayVariables: decay.decay, weightDecay: config.weightDecay, log });
+    }
+    const dpStep = dp;
     result = await runTrainingLoop({
       model,
       optimizer,
@@ -272,6 +286,7 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
       checkpointEvery: config.checkpoint.every,
       logEvery: config.logEvery,
       ...(options.stopAfterStep !== undefined ? { stopAfterStep: options.stopAfterStep } : {}),
+      ...(dpStep ? { trainStep: (batch: Batch, t?: tf.Tensor) => dpStep.step(batch, t) } : {}),
       hooks: {
         onStep: (r) => {
           progress.step(r);
@@ -314,6 +329,7 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
     throw err;
   } finally {
     progress.stop();
+    await dp?.dispose();
     teacher?.dispose();
     cached?.dispose();
   }

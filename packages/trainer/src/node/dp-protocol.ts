@@ -1,0 +1,61 @@
+import type { StepLossConfig } from '../step-loss';
+
+/** What a data-parallel worker gets at start-up (structured-cloned `workerData`). */
+export interface WorkerInit {
+  /** The replica number (1 … W-1; the main thread is replica 0). */
+  readonly replica: number;
+  /** `model.toJSON(null, false)`: the topology, rebuilt with `tf.models.modelFromJSON`. */
+  readonly modelJson: string;
+  /** The main thread's backend: the worker starts the same one, single-threaded. */
+  readonly backend: 'wasm' | 'cpu';
+  readonly loss: StepLossConfig;
+  /** Shapes of `model.weights` in order (trainable and not), as the main thread has them. */
+  readonly weightShapes: readonly (readonly number[])[];
+  /** Which entries of `model.weights` are trainable, in `model.trainableWeights` order. */
+  readonly trainable: readonly number[];
+  /** Float32 copy of every model weight, written by the main thread before each step. */
+  readonly weights: SharedArrayBuffer;
+  /** Float32: this worker's scaled gradients of the trainable weights, written by it each step. */
+  readonly grads: SharedArrayBuffer;
+}
+
+export type ToWorker =
+  | {
+      readonly type: 'step';
+      readonly id: number;
+      /** Reload the weights from the shared buffer first (they changed since the last load). */
+      readonly loadWeights: boolean;
+      readonly images: Float32Array;
+      readonly imagesShape: readonly number[];
+      readonly labels: Float32Array;
+      readonly labelsShape: readonly number[];
+      readonly teacher?: Float32Array;
+      readonly teacherShape?: readonly number[];
+      /** Shard size / batch size: the weight of this shard's mean gradient in the batch mean. */
+      readonly scale: number;
+    }
+  /** Load the weights from the shared buffer now. */
+  | { readonly type: 'sync'; readonly id: number }
+  /** Send back the weights this replica holds. */
+  | { readonly type: 'read'; readonly id: number };
+
+export type FromWorker =
+  | { readonly type: 'ready' }
+  | { readonly type: 'done'; readonly id: number; readonly loss: number }
+  | { readonly type: 'synced'; readonly id: number }
+  | { readonly type: 'weights'; readonly id: number; readonly values: Float32Array[] }
+  | { readonly type: 'error'; readonly id: number | null; readonly message: string; readonly stack?: string };
+
+/** Float32 offsets of each shape in one flat buffer. */
+export function layout(shapes: readonly (readonly number[])[]): { offsets: number[]; sizes: number[]; total: number } {
+  const offsets: number[] = [];
+  const sizes: number[] = [];
+  let total = 0;
+  for (const s of shapes) {
+    const n = s.reduce((a, b) => a * b, 1);
+    offsets.push(total);
+    sizes.push(n);
+    total += n;
+  }
+  return { offsets, sizes, total };
+}
