@@ -143,26 +143,15 @@ struct Epilogue {
   bool relu = false;
 };
 
-// acc[r][v] over kc steps; then C = (accumulate ? C : 0) + acc, with the epilogue on the last block.
-static inline void microkernel(int kc, const float* __restrict A, const float* __restrict B, float* C, long ldc, int mr,
-                               int nr, bool accumulate, const Epilogue* ep, int j0) {
-  vec c[MR][NV];
-  for (int r = 0; r < MR; r++)
-    for (int v = 0; v < NV; v++) c[r][v] = vzero();
-  for (int k = 0; k < kc; k++) {
-    vec b[NV];
-    for (int v = 0; v < NV; v++) b[v] = vloada(B + v * VL);
-    for (int r = 0; r < MR; r++) {
-      vec a = vset1(A[r]);
-      for (int v = 0; v < NV; v++) c[r][v] = vfma(a, b[v], c[r][v]);
-    }
-    A += MR;
-    B += NR;
-  }
-  if (mr == MR && nr == NR) {
-    for (int r = 0; r < MR; r++) {
+// Stores acc[MR_][NV_] into C (mr x nr valid): C = (accumulate ? C : 0) + acc, then the epilogue.
+template <int MR_, int NV_>
+__attribute__((always_inline)) static inline void storeTile(vec (&c)[MR_][NV_], float* C, long ldc, int mr, int nr, bool accumulate, const Epilogue* ep,
+                             int j0) {
+  constexpr int NR_ = NV_ * VL;
+  if (mr == MR_ && nr == NR_) {
+    for (int r = 0; r < MR_; r++) {
       float* row = C + r * ldc;
-      for (int v = 0; v < NV; v++) {
+      for (int v = 0; v < NV_; v++) {
         vec x = c[r][v];
         if (accumulate) x = vadd(vload(row + v * VL), x);
         if (ep) {
@@ -174,13 +163,13 @@ static inline void microkernel(int kc, const float* __restrict A, const float* _
     }
     return;
   }
-  alignas(64) float tile[MR * NR];
-  for (int r = 0; r < MR; r++)
-    for (int v = 0; v < NV; v++) vstore(tile + r * NR + v * VL, c[r][v]);
+  alignas(64) float tile[MR_ * NR_];
+  for (int r = 0; r < MR_; r++)
+    for (int v = 0; v < NV_; v++) vstore(tile + r * NR_ + v * VL, c[r][v]);
   for (int r = 0; r < mr; r++) {
     float* row = C + r * ldc;
     for (int j = 0; j < nr; j++) {
-      float x = tile[r * NR + j];
+      float x = tile[r * NR_ + j];
       if (accumulate) x = row[j] + x;
       if (ep) {
         if (ep->bias) x = x + ep->bias[j0 + j];
@@ -190,6 +179,88 @@ static inline void microkernel(int kc, const float* __restrict A, const float* _
     }
   }
 }
+
+// Packed microkernel: A sliver kc x MR_ (k-major), B sliver kc x NR.
+template <int MR_>
+static inline void microkernel(int kc, const float* __restrict A, const float* __restrict B, float* C, long ldc, int mr,
+                               int nr, bool accumulate, const Epilogue* ep, int j0) {
+  vec c[MR_][NV];
+  for (int r = 0; r < MR_; r++)
+    for (int v = 0; v < NV; v++) c[r][v] = vzero();
+  for (int k = 0; k < kc; k++) {
+    vec b[NV];
+    for (int v = 0; v < NV; v++) b[v] = vloada(B + v * VL);
+    for (int r = 0; r < MR_; r++) {
+      vec a = vset1(A[r]);
+      for (int v = 0; v < NV; v++) c[r][v] = vfma(a, b[v], c[r][v]);
+    }
+    A += MR_;
+    B += NR;
+  }
+  storeTile<MR_, NV>(c, C, ldc, mr, nr, accumulate, ep, j0);
+}
+
+// Panel microkernel: A is a panel of MR_ rows in blocks of KB columns (A[(k/KB)*MR_*KB + r*KB +
+// k%KB], so every broadcast has a constant displacement), B a packed sliver Kp x NR_ (Kp a
+// multiple of KB, zero rows past K). __restrict keeps the accumulators in registers.
+constexpr int KB = 8;
+template <int MR_, int NV_>
+static inline void panelKernel(int Kp, const float* __restrict A, const float* __restrict B, float* C, long ldc, int mr,
+                               int nr, const Epilogue* ep, int j0) {
+  vec c[MR_][NV_];
+  for (int r = 0; r < MR_; r++)
+    for (int v = 0; v < NV_; v++) c[r][v] = vzero();
+  for (int kb = 0; kb < Kp; kb += KB) {
+    for (int kk = 0; kk < KB; kk++) {
+      vec b[NV_];
+      for (int v = 0; v < NV_; v++) b[v] = vloada(B + v * VL);
+      for (int r = 0; r < MR_; r++) {
+        vec a = vset1(A[r * KB + kk]);
+        for (int v = 0; v < NV_; v++) c[r][v] = vfma(a, b[v], c[r][v]);
+      }
+      B += NV_ * VL;
+    }
+    A += MR_ * KB;
+  }
+  storeTile<MR_, NV_>(c, C, ldc, mr, nr, false, ep, j0);
+}
+
+#if defined(__AVX512F__)
+// For 16 or fewer output columns: 256-bit vectors, 2 per row (NR 16), so each broadcast feeds two
+// FMAs (Zen 4 and others run two 256-bit FMAs per cycle: the same peak as one 512-bit FMA).
+template <int MR_>
+static inline void panelKernel16(int Kp, const float* __restrict A, const float* __restrict B, float* C, long ldc, int mr,
+                                 int nr, const Epilogue* ep, int j0) {
+  __m256 c[MR_][2];
+  for (int r = 0; r < MR_; r++) c[r][0] = c[r][1] = _mm256_setzero_ps();
+  for (int kb = 0; kb < Kp; kb += KB) {
+    for (int kk = 0; kk < KB; kk++) {
+      __m256 b0 = _mm256_load_ps(B), b1 = _mm256_load_ps(B + 8);
+      for (int r = 0; r < MR_; r++) {
+        __m256 a = _mm256_set1_ps(A[r * KB + kk]);
+        c[r][0] = _mm256_fmadd_ps(a, b0, c[r][0]);
+        c[r][1] = _mm256_fmadd_ps(a, b1, c[r][1]);
+      }
+      B += 16;
+    }
+    A += MR_ * KB;
+  }
+  alignas(64) float tile[MR_ * 16];
+  for (int r = 0; r < MR_; r++) {
+    _mm256_store_ps(tile + r * 16, c[r][0]);
+    _mm256_store_ps(tile + r * 16 + 8, c[r][1]);
+  }
+  for (int r = 0; r < mr; r++)
+    for (int j = 0; j < nr; j++) {
+      float x = tile[r * 16 + j];
+      if (ep) {
+        if (ep->bias) x = x + ep->bias[j0 + j];
+        if (ep->relu) x = x > 0.f ? x : 0.f;
+      }
+      C[r * ldc + j] = x;
+    }
+}
+#endif
 
 struct Scratch {
   float* a = nullptr;
@@ -208,12 +279,20 @@ Scratch& scratch() {
   return s;
 }
 
-// packA(dst, i0, mc, k0, kc): ceil(mc/MR) slivers, dst[s*kc*MR + k*MR + r], zero rows past mc.
-// packB(dst, k0, kc, j0, nc): ceil(nc/NR) slivers, dst[s*kc*NR + k*NR + j], zero columns past nc.
-typedef std::function<void(float*, int, int, int, int)> PackFn;
+struct AlignedBuf {
+  float* p = nullptr;
+  explicit AlignedBuf(size_t n) { p = (float*)std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64 + 64); }
+  ~AlignedBuf() { std::free(p); }
+};
 
-// One block of C, the whole K range [kBegin, kEnd), serially.
-static void gemmBlock(const PackFn& packA, const PackFn& packB, int i0, int mc, int j0, int nc, int kBegin, int kEnd,
+// packA(dst, i0, mc, k0, kc, mr): ceil(mc/mr) slivers, dst[s*kc*mr + k*mr + r], zero rows past mc.
+// packB(dst, k0, kc, j0, nc): ceil(nc/NR) slivers, dst[s*kc*NR + k*NR + j], zero columns past nc.
+typedef std::function<void(float*, int, int, int, int, int)> PackAFn;
+typedef std::function<void(float*, int, int, int, int)> PackBFn;
+
+// One block of C over the K range [kBegin, kEnd), serially.
+template <int MR_>
+static void gemmBlock(const PackAFn& packA, const PackBFn& packB, int i0, int mc, int j0, int nc, int kBegin, int kEnd,
                       float* C, long ldc, bool accumulateFirst, const Epilogue* ep) {
   Scratch& s = scratch();
   if (kEnd <= kBegin) {  // empty reduction: C = (accumulate ? C : 0) + epilogue
@@ -230,52 +309,51 @@ static void gemmBlock(const PackFn& packA, const PackFn& packB, int i0, int mc, 
     int kc = std::min(KC, kEnd - pc);
     bool last = pc + kc >= kEnd;
     packB(s.b, pc, kc, j0, nc);
-    packA(s.a, i0, mc, pc, kc);
-    for (int ir = 0; ir < mc; ir += MR) {
-      const float* a = s.a + (long)(ir / MR) * kc * MR;
+    packA(s.a, i0, mc, pc, kc, MR_);
+    for (int ir = 0; ir < mc; ir += MR_) {
+      const float* a = s.a + (long)(ir / MR_) * kc * MR_;
       for (int jr = 0; jr < nc; jr += NR) {
         const float* b = s.b + (long)(jr / NR) * kc * NR;
-        microkernel(kc, a, b, C + (long)(i0 + ir) * ldc + j0 + jr, ldc, std::min(MR, mc - ir), std::min(NR, nc - jr),
-                    accumulateFirst || pc > kBegin, last ? ep : nullptr, j0 + jr);
+        microkernel<MR_>(kc, a, b, C + (long)(i0 + ir) * ldc + j0 + jr, ldc, std::min(MR_, mc - ir), std::min(NR, nc - jr),
+                         accumulateFirst || pc > kBegin, last ? ep : nullptr, j0 + jr);
       }
     }
   }
 }
 
 // Threads over output blocks; each block does its whole reduction alone.
-static void gemm(int M, int N, int K, float* C, long ldc, const PackFn& packA, const PackFn& packB, const Epilogue* ep,
-                 bool accumulate = false) {
+static void gemm(int M, int N, int K, float* C, long ldc, const PackAFn& packA, const PackBFn& packB, const Epilogue* ep) {
   if (M <= 0 || N <= 0) return;
   int mb = (M + MC - 1) / MC, nb = (N + NC - 1) / NC;
   pool().run(mb * nb, [&](int t, int) {
     int i0 = (t / nb) * MC, j0 = (t % nb) * NC;
-    gemmBlock(packA, packB, i0, std::min(MC, M - i0), j0, std::min(NC, N - j0), 0, K, C, ldc, accumulate, ep);
+    gemmBlock<MR>(packA, packB, i0, std::min(MC, M - i0), j0, std::min(NC, N - j0), 0, K, C, ldc, false, ep);
   });
 }
 
 // Plain strided matrices. A(i,k) = a[i*rs + k*cs]; B(k,j) = b[k*rs + j*cs].
-static PackFn packMatrixA(const float* a, long rs, long cs) {
-  return [=](float* dst, int i0, int mc, int k0, int kc) {
-    for (int s = 0; s < mc; s += MR) {
-      float* d = dst + (long)(s / MR) * kc * MR;
-      int rows = std::min(MR, mc - s);
+static PackAFn packMatrixA(const float* a, long rs, long cs) {
+  return [=](float* dst, int i0, int mc, int k0, int kc, int mr) {
+    for (int s = 0; s < mc; s += mr) {
+      float* d = dst + (long)(s / mr) * kc * mr;
+      int rows = std::min(mr, mc - s);
       if (cs == 1) {
         for (int r = 0; r < rows; r++) {
           const float* src = a + (long)(i0 + s + r) * rs + k0;
-          for (int k = 0; k < kc; k++) d[k * MR + r] = src[k];
+          for (int k = 0; k < kc; k++) d[k * mr + r] = src[k];
         }
       } else {
         for (int k = 0; k < kc; k++) {
           const float* src = a + (long)(k0 + k) * cs + (long)(i0 + s) * rs;
-          for (int r = 0; r < rows; r++) d[k * MR + r] = src[r * rs];
+          for (int r = 0; r < rows; r++) d[k * mr + r] = src[r * rs];
         }
       }
-      for (int r = rows; r < MR; r++)
-        for (int k = 0; k < kc; k++) d[k * MR + r] = 0.f;
+      for (int r = rows; r < mr; r++)
+        for (int k = 0; k < kc; k++) d[k * mr + r] = 0.f;
     }
   };
 }
-static PackFn packMatrixB(const float* b, long rs, long cs) {
+static PackBFn packMatrixB(const float* b, long rs, long cs) {
   return [=](float* dst, int k0, int kc, int j0, int nc) {
     for (int s = 0; s < nc; s += NR) {
       float* d = dst + (long)(s / NR) * kc * NR;
@@ -306,89 +384,121 @@ struct Geo {
   long n, h, w, c, kh, kw, co, oh, ow, sh, sw, dh, dw, pt, pl;
 };
 
-// im2col(m, k) with m = (n, oh, ow), k = (kh, kw, c): the forward conv's A matrix.
-static PackFn packIm2col(const float* x, Geo g) {
-  return [=](float* dst, int i0, int mc, int k0, int kc) {
-    long khkwStart = k0 / g.c, cStart = k0 % g.c;
-    for (int s = 0; s < mc; s += MR) {
-      float* d = dst + (long)(s / MR) * kc * MR;
-      int rows = std::min(MR, mc - s);
-      for (int r = 0; r < rows; r++) {
-        long m = i0 + s + r;
-        long ow = m % g.ow, t = m / g.ow, oh = t % g.oh, n = t / g.oh;
-        long ih0 = oh * g.sh - g.pt, iw0 = ow * g.sw - g.pl;
-        long kk = khkwStart, ci = cStart;
-        for (int k = 0; k < kc;) {
-          int run = (int)std::min<long>(g.c - ci, kc - k);
-          long ih = ih0 + (kk / g.kw) * g.dh, iw = iw0 + (kk % g.kw) * g.dw;
-          float* dd = d + (long)k * MR + r;
-          if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w) {
-            const float* src = x + ((n * g.h + ih) * g.w + iw) * g.c + ci;
-            for (int q = 0; q < run; q++) dd[q * MR] = src[q];
-          } else {
-            for (int q = 0; q < run; q++) dd[q * MR] = 0.f;
-          }
-          k += run;
-          ci = 0;
-          kk++;
-        }
-      }
-      for (int r = rows; r < MR; r++)
-        for (int k = 0; k < kc; k++) d[k * MR + r] = 0.f;
+// Forward conv: y[M = N*OH*OW, CO] = im2col(x) * w[KH*KW*C, CO]. Per tile of MR_ output
+// pixels, the im2col rows are gathered (contiguous channel runs, zeros for padding) into a small
+// per-thread panel in the layout panelKernel reads; the filter is packed once per call.
+template <int MR_, int NV_, bool NARROW = false>
+static void convGemm(const float* x, const float* w, float* y, long ldy, const Epilogue* ep, const Geo& g) {
+  constexpr int NR_ = NARROW ? 16 : NV_ * VL;
+  const long M = g.n * g.oh * g.ow, taps = g.kh * g.kw, K = taps * g.c, N = g.co;
+  const long Kp = (K + KB - 1) / KB * KB;
+  const long slivers = (N + NR_ - 1) / NR_;
+  // Packed filter: slivers of Kp x NR_, zero columns past N and zero rows past K.
+  AlignedBuf wp((size_t)(slivers * Kp * NR_));
+  pool().run((int)slivers, [&](int s, int) {
+    float* d = wp.p + (long)s * Kp * NR_;
+    long cols = std::min<long>(NR_, N - s * NR_);
+    for (long k = 0; k < Kp; k++) {
+      if (k < K) std::memcpy(d + k * NR_, w + k * N + s * NR_, sizeof(float) * cols);
+      for (long j = (k < K ? cols : 0); j < NR_; j++) d[k * NR_ + j] = 0.f;
     }
-  };
-}
-
-// im2col transposed: A(k, m) = im2col(m, k), for the filter gradient (M = KH*KW*C, K = pixels).
-static PackFn packIm2colT(const float* x, Geo g) {
-  return [=](float* dst, int i0, int mc, int k0, int kc) {
-    for (int s = 0; s < mc; s += MR) {
-      float* d = dst + (long)(s / MR) * kc * MR;
-      int rows = std::min(MR, mc - s);
-      long offH[MR], offW[MR], ch[MR];
-      for (int r = 0; r < rows; r++) {
-        long k = i0 + s + r, kk = k / g.c;
-        ch[r] = k % g.c;
-        offH[r] = (kk / g.kw) * g.dh;
-        offW[r] = (kk % g.kw) * g.dw;
-      }
-      long m = k0;
-      long ow = m % g.ow, t = m / g.ow, oh = t % g.oh, n = t / g.oh;
-      for (int q = 0; q < kc; q++) {
+  });
+  // Tasks: a block of row tiles (panels within ~192 KiB) x a block of column slivers.
+  const long tiles = std::max<long>(1, std::min<long>(8, (192L << 10) / (MR_ * Kp * 4)));
+  const long rowBlocks = (M + MR_ * tiles - 1) / (MR_ * tiles);
+  const long sliverBlock = std::max<long>(1, 256 / NR_);
+  const long colBlocks = (slivers + sliverBlock - 1) / sliverBlock;
+  const bool chunked = g.c % KB == 0;  // channel runs start and end on KB boundaries
+  pool().run((int)(rowBlocks * colBlocks), [&](int task, int) {
+    long rb = task / colBlocks, cb = task % colBlocks;
+    thread_local std::vector<float> panelBuf;
+    long m0 = rb * MR_ * tiles;
+    long ntiles = std::min(tiles, (M - m0 + MR_ - 1) / MR_);
+    size_t need = (size_t)(tiles * MR_ * Kp) + 16;
+    if (panelBuf.size() < need) panelBuf.resize(need);
+    float* panel = panelBuf.data();
+    thread_local std::vector<float> rowBuf;
+    if (rowBuf.size() < (size_t)Kp) rowBuf.resize((size_t)Kp);
+    float* rowTmp = rowBuf.data();
+    for (long t = 0; t < ntiles; t++) {
+      float* P = panel + t * MR_ * Kp;
+      for (int r = 0; r < MR_; r++) {
+        long m = m0 + t * MR_ + r;
+        if (m >= M) {
+          for (long kb = 0; kb < Kp; kb += KB) std::memset(P + kb * MR_ + r * KB, 0, sizeof(float) * KB);
+          continue;
+        }
+        long ow = m % g.ow, q = m / g.ow, oh = q % g.oh, n = q / g.oh;
         long ih0 = oh * g.sh - g.pt, iw0 = ow * g.sw - g.pl;
-        float* dd = d + (long)q * MR;
         const float* img = x + n * g.h * g.w * g.c;
-        for (int r = 0; r < rows; r++) {
-          long ih = ih0 + offH[r], iw = iw0 + offW[r];
-          dd[r] = (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w) ? img[(ih * g.w + iw) * g.c + ch[r]] : 0.f;
-        }
-        for (int r = rows; r < MR; r++) dd[r] = 0.f;
-        if (++ow == g.ow) {
-          ow = 0;
-          if (++oh == g.oh) {
-            oh = 0;
-            n++;
+        for (long a = 0; a < g.kh; a++) {
+          long ih = ih0 + a * g.dh;
+          for (long b = 0; b < g.kw; b++) {
+            long iw = iw0 + b * g.dw;
+            long k0 = (a * g.kw + b) * g.c;
+            const float* src = (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w) ? img + (ih * g.w + iw) * g.c : nullptr;
+            if (chunked) {
+              for (long k = 0; k < g.c; k += KB) {
+                float* dst = P + (k0 + k) * MR_ + r * KB;
+                if (src)
+                  std::memcpy(dst, src + k, sizeof(float) * KB);
+                else
+                  std::memset(dst, 0, sizeof(float) * KB);
+              }
+            } else {
+              float* dst = rowTmp + k0;
+              if (src)
+                std::memcpy(dst, src, sizeof(float) * g.c);
+              else
+                std::memset(dst, 0, sizeof(float) * g.c);
+            }
           }
         }
+        if (!chunked) {  // the gathered row, in KB-wide chunks
+          for (long kk = K; kk < Kp; kk++) rowTmp[kk] = 0.f;
+          for (long kb = 0; kb < Kp; kb += KB) std::memcpy(P + kb * MR_ + r * KB, rowTmp + kb, sizeof(float) * KB);
+          continue;
+        }
+        for (long kk = K; kk < Kp; kk++) P[(kk / KB) * KB * MR_ + r * KB + kk % KB] = 0.f;
       }
     }
-  };
+    long s1 = std::min(slivers, (cb + 1) * sliverBlock);
+    for (long s = cb * sliverBlock; s < s1; s++) {
+      const float* B = wp.p + s * Kp * NR_;
+      int nr = (int)std::min<long>(NR_, N - s * NR_);
+      for (long t = 0; t < ntiles; t++) {
+        long mt = m0 + t * MR_;
+#if defined(__AVX512F__)
+        if constexpr (NARROW) {
+          panelKernel16<MR_>((int)Kp, panel + t * MR_ * Kp, B, y + mt * ldy + s * NR_, ldy, (int)std::min<long>(MR_, M - mt),
+                             nr, ep, (int)(s * NR_));
+          continue;
+        }
+#endif
+        panelKernel<MR_, NV_>((int)Kp, panel + t * MR_ * Kp, B, y + mt * ldy + s * NR_, ldy,
+                              (int)std::min<long>(MR_, M - mt), nr, ep, (int)(s * NR_));
+      }
+    }
+  });
 }
 
-static void conv2dForward(const float* x, const float* w, float* y, const float* bias, bool relu, Geo g) {
-  long M = g.n * g.oh * g.ow, K = g.kh * g.kw * g.c;
+static void conv2dForward(const float* x, const float* w, float* y, const float* bias, bool relu, const Geo& g) {
   Epilogue ep;
   ep.bias = bias;
   ep.relu = relu;
   const Epilogue* epp = (bias || relu) ? &ep : nullptr;
-  PackFn pb = packMatrixB(w, g.co, 1);
-  bool plain = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.oh == g.h && g.ow == g.w;
-  PackFn pa = plain ? packMatrixA(x, g.c, 1) : packIm2col(x, g);
-  gemm((int)M, (int)g.co, (int)K, y, g.co, pa, pb, epp);
+#if defined(__AVX512F__)
+  if (g.co <= 16) return convGemm<12, 1, true>(x, w, y, g.co, epp, g);
+  return convGemm<12, 2>(x, w, y, g.co, epp, g);
+#else
+  if (g.co <= 8) return convGemm<12, 1>(x, w, y, g.co, epp, g);
+  return convGemm<6, 2>(x, w, y, g.co, epp, g);
+#endif
 }
 
-// dx = conv(dy, flipped and transposed filter) for stride 1; col2im over a dy*W^T GEMM otherwise.
-static void conv2dBackpropInput(const float* dy, const float* w, float* dx, Geo g) {
+// dx = conv(dy, flipped and transposed filter) for stride 1; for larger strides a 1x1 conv of dy
+// with w^T gives the columns dcol[pixel, (kh, kw, c)], scattered (col2im) one image per task.
+static void conv2dBackpropInput(const float* dy, const float* w, float* dx, const Geo& g) {
   long K = g.kh * g.kw * g.c;
   if (g.sh == 1 && g.sw == 1) {
     std::vector<float> wf((size_t)(g.kh * g.kw * g.co * g.c));
@@ -401,14 +511,17 @@ static void conv2dBackpropInput(const float* dy, const float* w, float* dx, Geo 
     conv2dForward(dy, wf.data(), dx, nullptr, false, f);
     return;
   }
+  // w^T as a 1x1 filter [CO, K].
+  std::vector<float> wt((size_t)(g.co * K));
+  for (long k = 0; k < K; k++)
+    for (long o = 0; o < g.co; o++) wt[o * K + k] = w[k * g.co + o];
   long pix = g.oh * g.ow;
   long imgsPerChunk = std::max<long>(1, (4L << 20) / std::max<long>(1, pix * K));
   std::vector<float> col((size_t)(std::min(imgsPerChunk, g.n) * pix * K));
-  PackFn pb = packMatrixB(w, 1, g.co);  // B(k=o, j=kkc) = w[j*co + o]
   for (long n0 = 0; n0 < g.n; n0 += imgsPerChunk) {
     long nimg = std::min(imgsPerChunk, g.n - n0);
-    PackFn pa = packMatrixA(dy + n0 * pix * g.co, g.co, 1);
-    gemm((int)(nimg * pix), (int)K, (int)g.co, col.data(), K, pa, pb, nullptr);
+    Geo one{nimg, g.oh, g.ow, g.co, 1, 1, K, g.oh, g.ow, 1, 1, 1, 1, 0, 0};
+    conv2dForward(dy + n0 * pix * g.co, wt.data(), col.data(), nullptr, false, one);
     pool().run((int)nimg, [&](int t, int) {
       float* img = dx + (n0 + t) * g.h * g.w * g.c;
       std::memset(img, 0, sizeof(float) * g.h * g.w * g.c);
@@ -432,34 +545,89 @@ static void conv2dBackpropInput(const float* dy, const float* w, float* dx, Geo 
   }
 }
 
-// dW[K=KH*KW*C, CO] = im2col^T * dy, the pixel reduction cut into fixed chunks summed in order.
-static void conv2dBackpropFilter(const float* x, const float* dy, float* dw, Geo g) {
-  long Kf = g.kh * g.kw * g.c, P = g.n * g.oh * g.ow;
-  const long CHUNK = 8192;
+// B(k = pixel m, j = (kh, kw, c)) = im2col(m, j): each sliver row is a few contiguous runs of x.
+static PackBFn packIm2colRows(const float* x, const Geo& g) {
+  return [=](float* dst, int k0, int kc, int j0, int nc) {
+    for (int s = 0; s < nc; s += NR) {
+      float* d = dst + (long)(s / NR) * kc * NR;
+      int cols = std::min(NR, nc - s);
+      // runs of this sliver: (column offset, tap dh offset, tap dw offset, channel, length)
+      struct Run {
+        int off;
+        long dh, dw, c, len;
+      } runs[NR];
+      int nrun = 0;
+      for (int j = 0; j < cols;) {
+        long kf = j0 + s + j, tap = kf / g.c, c = kf % g.c;
+        long len = std::min<long>(g.c - c, cols - j);
+        runs[nrun++] = Run{j, (tap / g.kw) * g.dh, (tap % g.kw) * g.dw, c, len};
+        j += (int)len;
+      }
+      long m = k0;
+      long ow = m % g.ow, q = m / g.ow, oh = q % g.oh, n = q / g.oh;
+      for (int k = 0; k < kc; k++) {
+        float* dd = d + (long)k * NR;
+        const float* img = x + n * g.h * g.w * g.c;
+        long ih0 = oh * g.sh - g.pt, iw0 = ow * g.sw - g.pl;
+        for (int r = 0; r < nrun; r++) {
+          long ih = ih0 + runs[r].dh, iw = iw0 + runs[r].dw;
+          if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w)
+            std::memcpy(dd + runs[r].off, img + (ih * g.w + iw) * g.c + runs[r].c, sizeof(float) * runs[r].len);
+          else
+            std::memset(dd + runs[r].off, 0, sizeof(float) * runs[r].len);
+        }
+        for (int j = cols; j < NR; j++) dd[j] = 0.f;
+        if (++ow == g.ow) {
+          ow = 0;
+          if (++oh == g.oh) {
+            oh = 0;
+            n++;
+          }
+        }
+      }
+    }
+  };
+}
+
+// dW^T[CO, K = KH*KW*C] = dy^T * im2col(x), the pixel reduction cut into fixed chunks (the same
+// for any thread count) whose partial sums are added in chunk order; then transposed into dW.
+template <int MR_>
+static void backpropFilterGemm(const float* x, const float* dy, float* dw, const Geo& g) {
+  long Kf = g.kh * g.kw * g.c, P = g.n * g.oh * g.ow, CO = g.co;
+  const long CHUNK = 4096;
   long nchunks = std::max<long>(1, (P + CHUNK - 1) / CHUNK);
-  PackFn pa = packIm2colT(x, g);
-  PackFn pb = packMatrixB(dy, g.co, 1);
-  int mb = (int)((Kf + MC - 1) / MC), nb = (int)((g.co + NC - 1) / NC);
-  std::vector<float> partial(nchunks > 1 ? (size_t)(nchunks * Kf * g.co) : 0);
+  PackAFn pa = packMatrixA(dy, 1, CO);  // A(o, m) = dy[m*CO + o]
+  PackBFn pb = packIm2colRows(x, g);
+  constexpr int MCF = MR_ * 8;
+  int mb = (int)((CO + MCF - 1) / MCF), nb = (int)((Kf + NC - 1) / NC);
+  AlignedBuf partial((size_t)(nchunks * CO * Kf));
   pool().run((int)(nchunks * mb * nb), [&](int t, int) {
     int chunk = t / (mb * nb), blk = t % (mb * nb);
-    int i0 = (blk / nb) * MC, j0 = (blk % nb) * NC;
-    float* C = nchunks > 1 ? partial.data() + chunk * Kf * g.co : dw;
+    int i0 = (blk / nb) * MCF, j0 = (blk % nb) * NC;
     long k0 = chunk * CHUNK, k1 = std::min(P, k0 + CHUNK);
-    gemmBlock(pa, pb, i0, (int)std::min<long>(MC, Kf - i0), j0, (int)std::min<long>(NC, g.co - j0), (int)k0, (int)k1, C,
-              g.co, false, nullptr);
+    gemmBlock<MR_>(pa, pb, i0, (int)std::min<long>(MCF, CO - i0), j0, (int)std::min<long>(NC, Kf - j0), (int)k0, (int)k1,
+                   partial.p + chunk * CO * Kf, Kf, false, nullptr);
   });
-  if (nchunks > 1) {
-    long total = Kf * g.co, per = 4096;
-    pool().run((int)((total + per - 1) / per), [&](int t, int) {
-      long a = t * per, b = std::min(total, a + per);
-      for (long i = a; i < b; i++) {
-        float s = partial[i];
-        for (long c = 1; c < nchunks; c++) s += partial[c * total + i];
-        dw[i] = s;
+  // dw[kf*CO + o] = sum over chunks (in order) of partial[chunk][o*Kf + kf]
+  long per = std::max<long>(1, 16384 / CO);
+  pool().run((int)((Kf + per - 1) / per), [&](int t, int) {
+    long a = t * per, b = std::min(Kf, a + per);
+    for (long kf = a; kf < b; kf++)
+      for (long o = 0; o < CO; o++) {
+        float s = partial.p[o * Kf + kf];
+        for (long c = 1; c < nchunks; c++) s += partial.p[c * CO * Kf + o * Kf + kf];
+        dw[kf * CO + o] = s;
       }
-    });
-  }
+  });
+}
+
+static void conv2dBackpropFilter(const float* x, const float* dy, float* dw, const Geo& g) {
+#if defined(__AVX512F__)
+  if (g.co <= 16) return backpropFilterGemm<8>(x, dy, dw, g);
+#else
+  if (g.co <= 8) return backpropFilterGemm<4>(x, dy, dw, g);
+#endif
+  return backpropFilterGemm<MR>(x, dy, dw, g);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -620,8 +788,8 @@ static napi_value MatMul(napi_env env, napi_callback_info info) {
   for (long b = 0; b < batch; b++) {
     const float* Ab = A + (batchA == 1 ? 0 : b * m * k);
     const float* Bb = B + (batchB == 1 ? 0 : b * k * n);
-    PackFn pa = ta ? packMatrixA(Ab, 1, m) : packMatrixA(Ab, k, 1);
-    PackFn pb = tb ? packMatrixB(Bb, 1, k) : packMatrixB(Bb, n, 1);
+    PackAFn pa = ta ? packMatrixA(Ab, 1, m) : packMatrixA(Ab, k, 1);
+    PackBFn pb = tb ? packMatrixB(Bb, 1, k) : packMatrixB(Bb, n, 1);
     gemm((int)m, (int)n, (int)k, C + b * m * n, n, pa, pb, (bias || ep.relu) ? &ep : nullptr);
   }
   return nullptr;
