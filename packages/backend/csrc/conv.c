@@ -486,3 +486,78 @@ void binary_broadcast(const float *a, const float *b, float *out, int n, int p, 
   else if (op == 1) BIN_LOOP(wasm_f32x4_sub, S_SUB);
   else BIN_LOOP(wasm_f32x4_mul, S_MUL);
 }
+
+// ---------------------------------------------------------------------------------------
+// Pointwise (1x1, stride 1, unpadded) convolution as a GEMM: out [M, N] = a [M, K] b [K, N]
+// (+ bias [N], relu if relu != 0). With transB, b is [N, K] (the filter of the input gradient,
+// dx = dy w^T): it is transposed into bt (scratch, K*N floats) first. Register blocks of 4 rows
+// x 8 columns; rows are taken MB at a time so a block of a stays in cache while every column
+// block of b runs over it. N % 4 == 0.
+// ---------------------------------------------------------------------------------------
+INLINE void gemm_4x8(const float *a, const float *b, float *c, const float *bias, int K, int N, int relu) {
+  v128_t a00, a01;
+  if (bias) { a00 = LD(bias); a01 = LD(bias + 4); }
+  else { a00 = wasm_f32x4_splat(0); a01 = a00; }
+  v128_t a10 = a00, a11 = a01, a20 = a00, a21 = a01, a30 = a00, a31 = a01;
+  const float *r0 = a, *r1 = a + K, *r2 = a + 2 * K, *r3 = a + 3 * K;
+  for (int k = 0; k < K; k++) {
+    v128_t d0 = LD(b), d1 = LD(b + 4);
+    v128_t x0 = SPLAT(r0 + k);
+    MAC(a00, x0, d0);
+    MAC(a01, x0, d1);
+    v128_t x1 = SPLAT(r1 + k);
+    MAC(a10, x1, d0);
+    MAC(a11, x1, d1);
+    v128_t x2 = SPLAT(r2 + k);
+    MAC(a20, x2, d0);
+    MAC(a21, x2, d1);
+    v128_t x3 = SPLAT(r3 + k);
+    MAC(a30, x3, d0);
+    MAC(a31, x3, d1);
+    b += N;
+  }
+  if (relu) {
+    const v128_t z = wasm_f32x4_splat(0);
+    a00 = wasm_f32x4_pmax(a00, z); a01 = wasm_f32x4_pmax(a01, z); a10 = wasm_f32x4_pmax(a10, z); a11 = wasm_f32x4_pmax(a11, z);
+    a20 = wasm_f32x4_pmax(a20, z); a21 = wasm_f32x4_pmax(a21, z); a30 = wasm_f32x4_pmax(a30, z); a31 = wasm_f32x4_pmax(a31, z);
+  }
+  ST(c, a00); ST(c + 4, a01); ST(c + N, a10); ST(c + N + 4, a11);
+  ST(c + 2 * N, a20); ST(c + 2 * N + 4, a21); ST(c + 3 * N, a30); ST(c + 3 * N + 4, a31);
+}
+
+/** 1 row x 4 columns (row and column tails). */
+INLINE void gemm_1x4(const float *a, const float *b, float *c, const float *bias, int K, int N, int relu) {
+  v128_t acc = bias ? LD(bias) : wasm_f32x4_splat(0);
+  for (int k = 0; k < K; k++) {
+    MAC(acc, SPLAT(a + k), LD(b));
+    b += N;
+  }
+  if (relu) acc = wasm_f32x4_pmax(acc, wasm_f32x4_splat(0));
+  ST(c, acc);
+}
+
+EXPORT(pointwise_gemm)
+void pointwise_gemm(const float *a, const float *b, const float *bias, float *out, float *bt, int M, int K, int N,
+                    int transB, int relu, int MB) {
+  if (transB) {
+    for (int n = 0; n < N; n++)
+      for (int k = 0; k < K; k++) bt[k * N + n] = b[n * K + k];
+    b = bt;
+  }
+  for (int m0 = 0; m0 < M; m0 += MB) {
+    const int m1 = imin(M, m0 + MB);
+    int n = 0;
+    for (; n + 8 <= N; n += 8) {
+      const float *bn = b + n;
+      const float *biasn = bias ? bias + n : 0;
+      int m = m0;
+      for (; m + 4 <= m1; m += 4) gemm_4x8(a + m * K, bn, out + m * N + n, biasn, K, N, relu);
+      for (; m < m1; m++) {
+        gemm_1x4(a + m * K, bn, out + m * N + n, biasn, K, N, relu);
+        gemm_1x4(a + m * K, bn + 4, out + m * N + n + 4, biasn ? biasn + 4 : 0, K, N, relu);
+      }
+    }
+    for (; n < N; n += 4)
+      for (int m = m0; m < m1; m++) gemm_1x4(a + m * K, b + n, out + m * N + n, bias ? bias + n : 0, K, N, relu);
+  }
+}

@@ -101,6 +101,35 @@ describe('Winograd F(2x2,3x3) forward conv matches the cpu backend', () => {
   });
 });
 
+describe('pointwise (1x1, stride 1) convs as one SIMD GEMM match the cpu backend', () => {
+  // Rows not a multiple of 4 (105), reductions not a multiple of 4 (6), 8 + 4 output columns (12).
+  const pw: Case[] = [
+    { x: [3, 5, 7, 6], f: [1, 1, 6, 12], pad: 'valid' },
+    { x: [2, 4, 4, 16], f: [1, 1, 16, 8], pad: 'same' },
+    { x: [1, 3, 3, 64], f: [1, 1, 64, 4], pad: 'valid' },
+  ];
+  it.each(pw.flatMap((c) => activations.map((activation) => ({ ...c, activation }))))('FusedConv2D $x $f, bias, $activation', async (c) => {
+    const before = simdCalls.pointwise;
+    const ours = await fusedOn('wasm', c, c.activation, true);
+    expect(simdCalls.pointwise).toBe(before + 1);
+    expectTensorsClose(ours.data, (await fusedOn('cpu', c, c.activation, true)).data, { rtol: 1e-5, atol: 1e-5 });
+  });
+
+  it.each(pw)('Conv2DBackpropInput $x $f (the transposed filter)', async (c) => {
+    // dx has c.x's shape with c.f[2] channels; our GEMM needs them a multiple of 4.
+    const dyShape = [c.x[0], c.x[1], c.x[2], c.f[3]];
+    const arrays = { dy: input(dyShape, 31), w: input(c.f, 32) };
+    const before = simdCalls.pointwise;
+    const run = (b: Backend) =>
+      runOn(b, arrays, ({ dy, w }) =>
+        tf.engine().runKernel('Conv2DBackpropInput', { dy: dy!, filter: w! }, { strides: 1, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x } as unknown as tf.NamedAttrMap) as tf.Tensor,
+      );
+    const ours = await run('wasm');
+    expect(simdCalls.pointwise).toBe(before + (c.f[2] % 4 === 0 ? 1 : 0));
+    expectTensorsClose(ours.data, (await run('cpu')).data, { rtol: 1e-5, atol: 1e-5 });
+  });
+});
+
 describe('SIMD kernels free their scratch and leak no tensors', () => {
   it('no tensor leaks and no wasm heap growth across repeated calls', async () => {
     await tf.setBackend('wasm');

@@ -11,7 +11,7 @@ import {
   zeroInsert,
 } from './kernel-utils';
 import { type EmscriptenBackend, heapOffset, simdCalls, simdKernels } from './simd-module';
-import { winogradBackpropInput } from './winograd';
+import { pointwiseBackpropInput, winogradBackpropInput } from './winograd';
 
 interface ConvBackpropAttrs {
   strides: number | [number, number];
@@ -148,6 +148,8 @@ export function conv2DBackpropInputWasm(args: {
 
   const byWinograd = winogradBackpropInput(backend as EmscriptenBackend, dy, filter, info);
   if (byWinograd) return byWinograd;
+  const byGemm = pointwiseBackpropInput(backend as EmscriptenBackend, dy, filter, info);
+  if (byGemm) return byGemm;
 
   if ((sh > 1 || sw > 1) && dh === 1 && dw === 1 && filter.dtype === 'float32') {
     return backpropInputByPhases(backend, dy, filter, info);

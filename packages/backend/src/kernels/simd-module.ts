@@ -16,6 +16,10 @@ export interface SimdExports {
     t: number, relu: number,
   ): void;
   binary_broadcast(a: number, b: number, out: number, n: number, p: number, bFirst: number, op: number): void;
+  pointwise_gemm(
+    a: number, b: number, bias: number, out: number, bt: number,
+    m: number, k: number, n: number, transB: number, relu: number, mb: number,
+  ): void;
 }
 
 /** The parts of tfjs-backend-wasm's BackendWasm (and its emscripten Module) we reach into. */
@@ -29,7 +33,7 @@ export interface EmscriptenBackend extends WasmBackendLike {
 }
 
 /** How many times each SIMD kernel ran in this process (tests check that a path was taken). */
-export const simdCalls = { conv2dBackpropFilter: 0, winograd: 0, binary: 0 };
+export const simdCalls = { conv2dBackpropFilter: 0, winograd: 0, binary: 0, pointwise: 0 };
 
 let bytes: Uint8Array | undefined;
 let compiled: WebAssembly.Module | undefined;
