@@ -320,6 +320,28 @@ INLINE void wg_gemm_1x4(const float *v, const float *u, float *m, int K, int ldu
   ST(m, a0);
 }
 
+/** V = B^T d B for one 4x4 tile, 4 channels: 16 stores vs floats apart. */
+INLINE void wi_tile(float *v, int vs, v128_t d00, v128_t d01, v128_t d02, v128_t d03, v128_t d10, v128_t d11, v128_t d12,
+                    v128_t d13, v128_t d20, v128_t d21, v128_t d22, v128_t d23, v128_t d30, v128_t d31, v128_t d32,
+                    v128_t d33) {
+  // Rows: t = B^T d.
+  v128_t t00 = wasm_f32x4_sub(d00, d20), t01 = wasm_f32x4_sub(d01, d21), t02 = wasm_f32x4_sub(d02, d22), t03 = wasm_f32x4_sub(d03, d23);
+  v128_t t10 = wasm_f32x4_add(d10, d20), t11 = wasm_f32x4_add(d11, d21), t12 = wasm_f32x4_add(d12, d22), t13 = wasm_f32x4_add(d13, d23);
+  v128_t t20 = wasm_f32x4_sub(d20, d10), t21 = wasm_f32x4_sub(d21, d11), t22 = wasm_f32x4_sub(d22, d12), t23 = wasm_f32x4_sub(d23, d13);
+  v128_t t30 = wasm_f32x4_sub(d10, d30), t31 = wasm_f32x4_sub(d11, d31), t32 = wasm_f32x4_sub(d12, d32), t33 = wasm_f32x4_sub(d13, d33);
+  // Columns: V = t B.
+#define WI_ROW(i, a0, a1, a2, a3)                            \
+  ST(v + (i * 4 + 0) * vs, wasm_f32x4_sub(a0, a2));          \
+  ST(v + (i * 4 + 1) * vs, wasm_f32x4_add(a1, a2));          \
+  ST(v + (i * 4 + 2) * vs, wasm_f32x4_sub(a2, a1));          \
+  ST(v + (i * 4 + 3) * vs, wasm_f32x4_sub(a1, a3))
+  WI_ROW(0, t00, t01, t02, t03);
+  WI_ROW(1, t10, t11, t12, t13);
+  WI_ROW(2, t20, t21, t22, t23);
+  WI_ROW(3, t30, t31, t32, t33);
+#undef WI_ROW
+}
+
 #define LDZ(ok, p) ((ok) ? LD(p) : zero)
 
 /**
@@ -351,31 +373,23 @@ void winograd_conv3x3(const float *x, const float *U, const float *bias, float *
       const long base = ((long)(n * H + y0) * W + x0) * C;
       const int rs = W * C;
       float *vt = V + t * C;
-      for (int c = 0; c < C; c += 4) {
-        const float *p = x + base + c;
-        v128_t d00 = LDZ(r0 && c0, p), d01 = LDZ(r0 && c1, p + C), d02 = LDZ(r0 && c2, p + 2 * C), d03 = LDZ(r0 && c3, p + 3 * C);
-        p += rs;
-        v128_t d10 = LDZ(r1 && c0, p), d11 = LDZ(r1 && c1, p + C), d12 = LDZ(r1 && c2, p + 2 * C), d13 = LDZ(r1 && c3, p + 3 * C);
-        p += rs;
-        v128_t d20 = LDZ(r2 && c0, p), d21 = LDZ(r2 && c1, p + C), d22 = LDZ(r2 && c2, p + 2 * C), d23 = LDZ(r2 && c3, p + 3 * C);
-        p += rs;
-        v128_t d30 = LDZ(r3 && c0, p), d31 = LDZ(r3 && c1, p + C), d32 = LDZ(r3 && c2, p + 2 * C), d33 = LDZ(r3 && c3, p + 3 * C);
-        // Rows: t = B^T d.
-        v128_t t00 = wasm_f32x4_sub(d00, d20), t01 = wasm_f32x4_sub(d01, d21), t02 = wasm_f32x4_sub(d02, d22), t03 = wasm_f32x4_sub(d03, d23);
-        v128_t t10 = wasm_f32x4_add(d10, d20), t11 = wasm_f32x4_add(d11, d21), t12 = wasm_f32x4_add(d12, d22), t13 = wasm_f32x4_add(d13, d23);
-        v128_t t20 = wasm_f32x4_sub(d20, d10), t21 = wasm_f32x4_sub(d21, d11), t22 = wasm_f32x4_sub(d22, d12), t23 = wasm_f32x4_sub(d23, d13);
-        v128_t t30 = wasm_f32x4_sub(d10, d30), t31 = wasm_f32x4_sub(d11, d31), t32 = wasm_f32x4_sub(d12, d32), t33 = wasm_f32x4_sub(d13, d33);
-        // Columns: V = t B.
-#define WI_ROW(i, a0, a1, a2, a3)                                         \
-  ST(vt + c + (i * 4 + 0) * vs, wasm_f32x4_sub(a0, a2));                  \
-  ST(vt + c + (i * 4 + 1) * vs, wasm_f32x4_add(a1, a2));                  \
-  ST(vt + c + (i * 4 + 2) * vs, wasm_f32x4_sub(a2, a1));                  \
-  ST(vt + c + (i * 4 + 3) * vs, wasm_f32x4_sub(a1, a3))
-        WI_ROW(0, t00, t01, t02, t03);
-        WI_ROW(1, t10, t11, t12, t13);
-        WI_ROW(2, t20, t21, t22, t23);
-        WI_ROW(3, t30, t31, t32, t33);
-#undef WI_ROW
+      if (r0 && r1 && r2 && r3 && c0 && c1 && c2 && c3) {
+        // Interior tile: no bounds checks.
+        for (int c = 0; c < C; c += 4) {
+          const float *p = x + base + c;
+          wi_tile(vt + c, vs, LD(p), LD(p + C), LD(p + 2 * C), LD(p + 3 * C), LD(p + rs), LD(p + rs + C), LD(p + rs + 2 * C),
+                  LD(p + rs + 3 * C), LD(p + 2 * rs), LD(p + 2 * rs + C), LD(p + 2 * rs + 2 * C), LD(p + 2 * rs + 3 * C),
+                  LD(p + 3 * rs), LD(p + 3 * rs + C), LD(p + 3 * rs + 2 * C), LD(p + 3 * rs + 3 * C));
+        }
+      } else {
+        for (int c = 0; c < C; c += 4) {
+          const float *p = x + base + c;
+          const float *q1 = p + rs, *q2 = p + 2 * rs, *q3 = p + 3 * rs;
+          wi_tile(vt + c, vs, LDZ(r0 && c0, p), LDZ(r0 && c1, p + C), LDZ(r0 && c2, p + 2 * C), LDZ(r0 && c3, p + 3 * C),
+                  LDZ(r1 && c0, q1), LDZ(r1 && c1, q1 + C), LDZ(r1 && c2, q1 + 2 * C), LDZ(r1 && c3, q1 + 3 * C),
+                  LDZ(r2 && c0, q2), LDZ(r2 && c1, q2 + C), LDZ(r2 && c2, q2 + 2 * C), LDZ(r2 && c3, q2 + 3 * C),
+                  LDZ(r3 && c0, q3), LDZ(r3 && c1, q3 + C), LDZ(r3 && c2, q3 + 2 * C), LDZ(r3 && c3, q3 + 3 * C));
+        }
       }
     }
     // 2. 16 GEMMs: M[xi] (nt x O) = V[xi] (nt x C) U[xi] (C x O).
