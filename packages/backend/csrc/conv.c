@@ -202,12 +202,14 @@ void conv2d_backprop_filter(const float *x, const float *dy, float *dw, int32_t 
 /**
  * U [16][K][M] = G g G^T from a [3,3,C,O] filter. swap=0: K=C, M=O, g = w[i,j,c,o] (forward).
  * swap=1: K=O, M=C, g = w[2-i,2-j,m,k] (the flipped, channel-swapped filter of the gradient
- * with respect to the input).
+ * with respect to the input): transformed into tmp (16*C*O floats of scratch) in the forward
+ * layout, then each of the 16 planes transposed [C][O] -> [O][C] in 4x4 SIMD blocks.
  */
 EXPORT(winograd_filter)
-void winograd_filter(const float *w, float *U, int C, int O, int swap) {
+void winograd_filter(const float *w, float *U, int C, int O, int swap, float *tmp) {
   const v128_t half = wasm_f32x4_splat(0.5f);
   const int plane = C * O;
+  float *const dst = swap ? tmp : U;
   for (int c = 0; c < C; c++) {
     for (int o = 0; o < O; o += 4) {
       const float *p = w + c * O + o;
@@ -235,19 +237,8 @@ void winograd_filter(const float *w, float *U, int C, int O, int swap) {
     v128_t u0 = a, u3 = c;                                                                      \
     v128_t u1 = wasm_f32x4_mul(half, wasm_f32x4_add(wasm_f32x4_add(a, b), c));                  \
     v128_t u2 = wasm_f32x4_mul(half, wasm_f32x4_add(wasm_f32x4_sub(a, b), c));                  \
-    if (!swap) {                                                                                \
-      float *q = U + (i * 4) * plane + c_ * O + o;                                              \
-      ST(q, u0); ST(q + plane, u1); ST(q + 2 * plane, u2); ST(q + 3 * plane, u3);               \
-    } else {                                                                                    \
-      float *q = U + (i * 4) * plane + o * C + c_;                                              \
-      WF_STORE_T(q, u0); WF_STORE_T(q + plane, u1); WF_STORE_T(q + 2 * plane, u2);              \
-      WF_STORE_T(q + 3 * plane, u3);                                                            \
-    }                                                                                           \
-  } while (0)
-#define WF_STORE_T(q, v)                                                                        \
-  do {                                                                                          \
-    (q)[0] = wasm_f32x4_extract_lane(v, 0); (q)[C] = wasm_f32x4_extract_lane(v, 1);             \
-    (q)[2 * C] = wasm_f32x4_extract_lane(v, 2); (q)[3 * C] = wasm_f32x4_extract_lane(v, 3);     \
+    float *q = dst + (i * 4) * plane + c_ * O + o;                                              \
+    ST(q, u0); ST(q + plane, u1); ST(q + 2 * plane, u2); ST(q + 3 * plane, u3);                 \
   } while (0)
       const int c_ = c;
       WF_ROW(0, s00, s01, s02);
@@ -255,7 +246,23 @@ void winograd_filter(const float *w, float *U, int C, int O, int swap) {
       WF_ROW(2, s20, s21, s22);
       WF_ROW(3, s30, s31, s32);
 #undef WF_ROW
-#undef WF_STORE_T
+    }
+  }
+  if (!swap) return;
+  for (int xi = 0; xi < 16; xi++) {
+    const float *src = tmp + xi * plane;
+    float *out = U + xi * plane;
+    for (int c = 0; c < C; c += 4) {
+      for (int o = 0; o < O; o += 4) {
+        v128_t r0 = LD(src + c * O + o), r1 = LD(src + (c + 1) * O + o);
+        v128_t r2 = LD(src + (c + 2) * O + o), r3 = LD(src + (c + 3) * O + o);
+        v128_t t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7);
+        v128_t t2 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+        ST(out + o * C + c, wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5));
+        ST(out + (o + 1) * C + c, wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7));
+        ST(out + (o + 2) * C + c, wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5));
+        ST(out + (o + 3) * C + c, wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7));
+      }
     }
   }
 }

@@ -9,7 +9,7 @@ export interface SimdExports {
     fh: number, fw: number, sh: number, sw: number, dh: number, dwl: number, pt: number, pl: number,
     chunkRows: number,
   ): void;
-  winograd_filter(w: number, u: number, c: number, o: number, swap: number): void;
+  winograd_filter(w: number, u: number, c: number, o: number, swap: number, tmp: number): void;
   winograd_conv3x3(
     x: number, u: number, bias: number, out: number, v: number, m: number,
     n: number, h: number, w: number, c: number, o: number, oh: number, ow: number, pt: number, pl: number,

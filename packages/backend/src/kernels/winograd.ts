@@ -68,15 +68,17 @@ export function winogradConv3x3(
   const u = backend.wasm._malloc(16 * c * o * 4);
   const v = backend.wasm._malloc(16 * t * c * 4);
   const m = backend.wasm._malloc(16 * t * o * 4);
+  const tmp = swap ? backend.wasm._malloc(16 * c * o * 4) : 0;
   simdCalls.winograd++;
   try {
-    if (!u || !v || !m) throw new Error('Winograd conv: out of wasm memory for scratch');
-    simd.winograd_filter(heapOffset(backend, filter.dataId), u, fc, fo, swap ? 1 : 0);
+    if (!u || !v || !m || (swap && !tmp)) throw new Error('Winograd conv: out of wasm memory for scratch');
+    simd.winograd_filter(heapOffset(backend, filter.dataId), u, fc, fo, swap ? 1 : 0, tmp);
     simd.winograd_conv3x3(
       heapOffset(backend, x.dataId), u, bias ? heapOffset(backend, bias.dataId) : 0, heapOffset(backend, out.dataId), v, m,
       n, h, w, c, o, oh, ow, geom.padTop, geom.padLeft, t, relu ? 1 : 0,
     );
   } finally {
+    if (tmp) backend.wasm._free(tmp);
     backend.wasm._free(m);
     backend.wasm._free(v);
     backend.wasm._free(u);
