@@ -44,6 +44,7 @@ export {
   hsvJitterPixels,
   normalizePixels,
   pcaLightingPixels,
+  pixelKernel,
   pixelPipeline,
   type PixelDraw,
   type PixelPassOptions,

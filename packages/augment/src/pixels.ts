@@ -6,6 +6,7 @@ import { horizontalFlip, type HorizontalFlipOptions } from './horizontal-flip';
 import { normalize, type NormalizeOptions } from './normalize';
 import { IMAGENET_EIGVAL, IMAGENET_EIGVEC, pcaLighting, pcaLightingOffset, type PcaLightingOptions } from './pca-lighting';
 import type { CropBox } from './crop-box';
+import { PIXEL_PASS_WASM_BASE64 } from './pixel-pass-wasm';
 import { channelsOf, checkKeys, defaultNormalize, PRESETS, presetOf, type PipelinePreset } from './pipeline';
 
 /**
@@ -225,6 +226,101 @@ function photometricRun(px: Float64Array, n: number, out: Float32Array, o: numbe
   }
 }
 
+// ---- WebAssembly SIMD kernel (wasm/pixel_pass.c): bilinear resize + HSV or no jitter + affine, float32 ----
+
+interface WasmKernel {
+  readonly memory: WebAssembly.Memory;
+  resize_rgb(src: number, rowA: number, rowB: number, fy: number, colA: number, colB: number, fx: number, outH: number, outW: number, dst: number): void;
+  photometric(px: number, n: number, out: number, mode: number, hueF6: number, satF: number, valF: number, clip: number, s0: number, s1: number, s2: number, a0: number, a1: number, a2: number): void;
+}
+
+let wasmState: WasmKernel | null | undefined; // undefined: not tried yet; null: unavailable
+let kernelChoice: 'wasm' | 'js' = 'wasm';
+
+function loadWasm(): WasmKernel | null {
+  if (wasmState !== undefined) return wasmState;
+  wasmState = null;
+  try {
+    if (typeof WebAssembly === 'undefined' || typeof atob !== 'function') return null;
+    const bin = atob(PIXEL_PASS_WASM_BASE64);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    // 2 KB: small enough for a synchronous compile on a browser's main thread too.
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as WasmKernel;
+    if (typeof exports.resize_rgb === 'function' && typeof exports.photometric === 'function') wasmState = exports;
+  } catch {
+    wasmState = null; // no WebAssembly SIMD here: the JavaScript loops do the same maths in float64
+  }
+  return wasmState;
+}
+
+/**
+ * Which implementation the fused RGB passes use: `'wasm'` (WebAssembly SIMD, float32, the default
+ * where WebAssembly SIMD is available) or `'js'` (plain loops, float64). Both equal the tensor
+ * path to float tolerance; GluonCV jitter, one channel and float input always take the JS loops.
+ * Call with an argument to choose; returns the one in use.
+ */
+export function pixelKernel(kind?: 'wasm' | 'js'): 'wasm' | 'js' {
+  if (kind !== undefined) {
+    if (kind !== 'wasm' && kind !== 'js') throw new Error(`pixelKernel: kind must be 'wasm' or 'js', got ${JSON.stringify(kind)}.`);
+    kernelChoice = kind;
+  }
+  return kernelChoice === 'wasm' && loadWasm() ? 'wasm' : 'js';
+}
+
+const WASM_BASE = 131072; // above the module's stack and data (its initial 2 pages)
+const align16 = (n: number): number => (n + 15) & ~15;
+
+/**
+ * The RGB pass through the wasm kernel: src (bytes) rows/columns by the tables, then the
+ * photometric map. `K.mode` must be 0 or 1. Returns false when the kernel is not in use.
+ */
+function wasmPass(
+  src: Uint8Array | Uint8ClampedArray,
+  rowA: Int32Array,
+  rowB: Int32Array,
+  fy: Float32Array,
+  colA: Int32Array,
+  colB: Int32Array,
+  fx: Float32Array,
+  height: number,
+  width: number,
+  K: PassConstants,
+  out: Float32Array,
+  offset: number,
+): boolean {
+  const k = kernelChoice === 'wasm' ? loadWasm() : null;
+  if (!k) return false;
+  const n = height * width;
+  const nPad = (n + 3) & ~3;
+  const srcOff = WASM_BASE;
+  const rowAOff = align16(srcOff + src.length + 4);
+  const rowBOff = rowAOff + align16(height * 4);
+  const fyOff = rowBOff + align16(height * 4);
+  const colAOff = fyOff + align16(height * 4);
+  const colBOff = colAOff + align16(width * 4);
+  const fxOff = colBOff + align16(width * 4);
+  const bufOff = fxOff + align16(width * 4);
+  const outOff = bufOff + align16((nPad * 3 + 4) * 4);
+  const end = outOff + nPad * 3 * 4;
+  const have = k.memory.buffer.byteLength;
+  if (end > have) k.memory.grow(Math.ceil((end - have) / 65536));
+  const mem = k.memory.buffer;
+  new Uint8Array(mem, srcOff, src.length).set(src);
+  new Int32Array(mem, rowAOff, height).set(rowA);
+  new Int32Array(mem, rowBOff, height).set(rowB);
+  new Float32Array(mem, fyOff, height).set(fy);
+  new Int32Array(mem, colAOff, width).set(colA);
+  new Int32Array(mem, colBOff, width).set(colB);
+  new Float32Array(mem, fxOff, width).set(fx);
+  k.resize_rgb(srcOff, rowAOff, rowBOff, fyOff, colAOff, colBOff, fxOff, height, width, bufOff);
+  k.photometric(bufOff, n, outOff, K.mode, K.hueF6, K.satF, K.valF, K.clip ? 1 : 0, K.s0, K.s1, K.s2, K.a0, K.a1, K.a2);
+  out.set(new Float32Array(mem, outOff, n * 3), offset);
+  return true;
+}
+
+const isBytes = (src: Pixels): src is Uint8Array | Uint8ClampedArray => src instanceof Uint8Array || src instanceof Uint8ClampedArray;
+
 /** Grows and reuses one float64 buffer: the passes are synchronous, so one module-level buffer is safe. */
 let scratch = new Float64Array(0);
 function scratchOf(n: number): Float64Array {
@@ -264,6 +360,14 @@ export function applyPixelDraw(
       for (let x = 0; x < width; x++) out[offset + row + x] = src[row + (flip ? width - 1 - x : x)]! * s0 + a0;
     }
     return;
+  }
+  if (K.mode !== 2 && isBytes(src) && kernelChoice === 'wasm') {
+    // The resize kernel with unit steps and zero weights copies the pixels exactly (mirrored when flipped).
+    const rowA = new Int32Array(height);
+    for (let y = 0; y < height; y++) rowA[y] = y * width * 3;
+    const colA = new Int32Array(width);
+    for (let x = 0; x < width; x++) colA[x] = (flip ? width - 1 - x : x) * 3;
+    if (wasmPass(src, rowA, rowA, new Float32Array(height), colA, colA, new Float32Array(width), height, width, K, out, offset)) return;
   }
   if (K.mode === 2) K.k3 = (1 - draw.gluoncv!.contrast) * meanLuma(src, height * width);
   const rowLen = width * 3;
@@ -340,6 +444,19 @@ export function applyPixelDrawResized(
   const sy = box.height / height;
   const srcRow = srcWidth * channels;
   const rowLen = width * channels;
+  if (channels === 3 && K.mode !== 2 && isBytes(src) && kernelChoice === 'wasm') {
+    const rowA = new Int32Array(height);
+    const rowB = new Int32Array(height);
+    const fy = new Float32Array(height);
+    for (let y = 0; y < height; y++) {
+      const ys = box.y + (y + 0.5) * sy - 0.5;
+      const y0 = Math.floor(ys);
+      rowA[y] = (y0 < 0 ? 0 : y0 > srcHeight - 1 ? srcHeight - 1 : y0) * srcRow;
+      rowB[y] = (y0 + 1 > srcHeight - 1 ? srcHeight - 1 : y0 + 1 < 0 ? 0 : y0 + 1) * srcRow;
+      fy[y] = ys - y0;
+    }
+    if (wasmPass(src, rowA, rowB, fy, xa, xb, Float32Array.from(wx), height, width, K, out, offset)) return;
+  }
   const whole = K.mode === 2; // GluonCV needs the resized image's mean luma before the pass
   const buf = scratchOf(whole ? height * rowLen : rowLen);
   for (let y = 0; y < height; y++) {

@@ -3,7 +3,7 @@ import { expectNoLeak } from '@bag-of-tricks/test-utils';
 import { initBackend } from '@bag-of-tricks/backend';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { applyPixelDrawResized, cropAndResizeBoxes, pixelPipeline, sampleRandomResizedCrop, type CropBox, type PixelPipelineOptions } from '../src/index';
+import { applyPixelDrawResized, cropAndResizeBoxes, pixelKernel, pixelPipeline, sampleRandomResizedCrop, type CropBox, type PixelPipelineOptions } from '../src/index';
 
 beforeAll(async () => {
   await initBackend('cpu', { log: () => {} });
@@ -55,8 +55,9 @@ describe('applyPixelDrawResized: bilinear crop-and-resize fused with the draw eq
     ['resize and flip only, 0-255 scale', { colorJitter: false, lighting: false, normalize: false }, 2e-3],
     ['greyscale', { preset: 'greyscale' }, 1e-5],
   ];
-  for (const [name, options, atol] of cases) {
+  for (const [name, options, atol, kernel] of cases.flatMap(([n, o, a]) => (['wasm', 'js'] as const).map((k) => [`${n} [${k}]`, o, a, k] as const))) {
     it(name, () => {
+      pixelKernel(kernel);
       const pipe = pixelPipeline(options);
       const c = pipe.channels;
       const [h, w] = [37, 53];
@@ -76,6 +77,7 @@ describe('applyPixelDrawResized: bilinear crop-and-resize fused with the draw eq
         const { worst, at } = maxDiff(got, ref);
         if (!(worst <= atol)) throw new Error(`seed ${seed}: max |diff| ${worst} at ${at}: got ${got[at]}, expected ${ref[at]}`);
       }
+      pixelKernel('wasm');
     });
   }
 

@@ -14,6 +14,7 @@ import {
   normalizePixels,
   pcaLightingOffset,
   pcaLightingPixels,
+  pixelKernel,
   pixelPipeline,
   type PixelPipelineOptions,
 } from '../src/index';
@@ -83,8 +84,16 @@ describe('pixelPipeline equals the tensor transforms on the same draws', () => {
     ['flip p = 1 only (exact)', { colorJitter: false, lighting: false, normalize: false, flip: { p: 1 } }, 0],
     ['greyscale (flip, Fashion-MNIST normalize)', { preset: 'greyscale' }, 1e-5],
   ];
-  for (const [name, options, atol] of cases) {
+  it('the WebAssembly SIMD kernel loads in Node (so the cases below test it), and can be switched off', () => {
+    expect(pixelKernel()).toBe('wasm');
+    expect(pixelKernel('js')).toBe('js');
+    expect(pixelKernel('wasm')).toBe('wasm');
+    expect(() => pixelKernel('gpu' as 'js')).toThrow(/kind must be 'wasm' or 'js', got "gpu"/);
+  });
+  for (const [name, options, atol] of cases.flatMap(([n, o, a]) => (['wasm', 'js'] as const).map((k) => [`${n} [${k}]`, o, a, k] as const))) {
     it(name, () => {
+      const kernel = name.endsWith('[js]') ? 'js' : 'wasm';
+      pixelKernel(kernel);
       const pipe = pixelPipeline(options);
       const [h, w] = [5, 7];
       for (const seed of [1, 2, 3]) {
@@ -96,9 +105,12 @@ describe('pixelPipeline equals the tensor transforms on the same draws', () => {
         // The same number of draws: the rng ends in the same state.
         expect(rng.uniform()).toBe(ref.next);
         // Float input gives the same as bytes.
+        // Float input (always the float64 JS loops) gives the same as bytes: bit for bit on the JS kernel.
         const gotF = pipe.applyBatch(imgs.map((im) => Float32Array.from(im)), h, w, createRng(seed));
-        expect(Array.from(gotF)).toEqual(Array.from(got));
+        if (kernel === 'js') expect(Array.from(gotF)).toEqual(Array.from(got));
+        else expectClose(gotF, got, atol);
       }
+      pixelKernel('wasm');
     });
   }
 
