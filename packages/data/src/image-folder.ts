@@ -1,5 +1,4 @@
-import { readdirSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import sharp from 'sharp';
 import type { Rng } from '@bag-of-tricks/core';
@@ -109,6 +108,15 @@ export function imageHeaderSize(bytes: Uint8Array): { width: number; height: num
   return null;
 }
 
+/**
+ * Reads a whole file synchronously: from the page cache that costs ~20 µs of CPU against ~100 µs
+ * for fs.promises.readFile's four thread-pool round trips (open, stat, read, close), and the
+ * decode that follows dominates the wall time either way.
+ */
+function readImageFile(file: string): Buffer {
+  return readFileSync(file);
+}
+
 /** Rounds a box to whole pixels inside the image; sharp's extract wants integers. */
 function clampBox(box: CropBox, height: number, width: number): { left: number; top: number; width: number; height: number } {
   const top = Math.min(Math.max(0, Math.round(box.y)), height - 1);
@@ -174,7 +182,7 @@ export function imageFolderDataset(root: string, options: ImageFolderOptions = {
   async function decodeRegion(file: string, rng: Rng, label: number): Promise<Sample> {
     let bytes: Buffer;
     try {
-      bytes = await readFile(file);
+      bytes = readImageFile(file);
     } catch (err) {
       throw new Error(`${file}: cannot read the file (${(err as Error).message}).`);
     }
@@ -221,7 +229,7 @@ export function imageFolderDataset(root: string, options: ImageFolderOptions = {
   async function decode(file: string, rng: Rng): Promise<Uint8Array> {
     let bytes: Buffer;
     try {
-      bytes = await readFile(file);
+      bytes = readImageFile(file);
     } catch (err) {
       throw new Error(`${file}: cannot read the file (${(err as Error).message}).`);
     }
