@@ -11,7 +11,7 @@ import {
   zeroInsert,
 } from './kernel-utils';
 import { type EmscriptenBackend, heapOffset, simdCalls, simdKernels } from './simd-module';
-import { pointwiseBackpropInput, winogradBackpropInput } from './winograd';
+import { pointwiseBackpropInput, winogradBackpropFilter, winogradBackpropInput } from './winograd';
 
 interface ConvBackpropAttrs {
   strides: number | [number, number];
@@ -57,6 +57,8 @@ export function conv2DBackpropFilterWasm(args: {
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   const { dilationHeight: dh, dilationWidth: dw } = info;
 
+  const byWinograd = winogradBackpropFilter(backend as EmscriptenBackend, x, dy, info);
+  if (byWinograd) return byWinograd;
   if (x.dtype === 'float32' && dy.dtype === 'float32') {
     const simd = simdKernels(backend);
     if (simd) return backpropFilterSimd(simd, backend as EmscriptenBackend, x, dy, info, attrs.filterShape);

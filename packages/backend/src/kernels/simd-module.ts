@@ -15,6 +15,10 @@ export interface SimdExports {
     n: number, h: number, w: number, c: number, o: number, oh: number, ow: number, pt: number, pl: number,
     t: number, relu: number,
   ): void;
+  winograd_backprop_filter(
+    x: number, dy: number, dw: number, macc: number, v: number, d: number, seg: number,
+    n: number, h: number, w: number, c: number, o: number, oh: number, ow: number, pt: number, pl: number, t: number,
+  ): void;
   binary_broadcast(a: number, b: number, out: number, n: number, p: number, bFirst: number, op: number): void;
   pointwise_gemm(
     a: number, b: number, bias: number, out: number, bt: number,
