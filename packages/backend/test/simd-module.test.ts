@@ -139,15 +139,49 @@ describe('the wasm SIMD module (src/kernels/bot-simd.wasm)', () => {
     expect(all).not.toContain('24'); // global.set
   });
 
-  it('exports the five kernels and validates', () => {
+  it('exports the six kernels and validates', () => {
     const mod = new WebAssembly.Module(bytes);
     expect(WebAssembly.Module.exports(mod).map((e) => e.name).sort()).toEqual(
-      ['binary_broadcast', 'conv2d_backprop_filter', 'pointwise_gemm', 'winograd_conv3x3', 'winograd_filter'],
+      ['binary_broadcast', 'conv2d_backprop_filter', 'pointwise_gemm', 'winograd_backprop_filter', 'winograd_conv3x3', 'winograd_filter'],
     );
     expect(WebAssembly.Module.imports(mod)).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
   });
 
   it('the embedded TS copy is byte-identical to the committed .wasm', () => {
     expect(Buffer.from(BOT_SIMD_WASM_BASE64, 'base64').equals(Buffer.from(bytes))).toBe(true);
+  });
+});
+
+describe('instantiating on a memory', () => {
+  it('falls back to null and instantiates in the background when synchronous instantiation is refused (browser main thread)', async () => {
+    const { simdKernels } = await import('../src/kernels/simd-module');
+    const memory = new WebAssembly.Memory({ initial: 2 });
+    const backend = { wasm: { asm: { memory } } } as unknown as Parameters<typeof simdKernels>[0];
+    const original = WebAssembly.Instance;
+    // What Chrome throws for modules over 4 KB on the main thread.
+    (WebAssembly as { Instance: unknown }).Instance = function refuse() {
+      throw new RangeError('WebAssembly.Instance is disallowed on the main thread, if the buffer size is larger than 4KB.');
+    };
+    try {
+      expect(simdKernels(backend)).toBeNull();
+      expect(simdKernels(backend)).toBeNull(); // still pending
+    } finally {
+      (WebAssembly as { Instance: unknown }).Instance = original;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    const k = simdKernels(backend);
+    expect(k).not.toBeNull();
+    // It runs on that memory: 2 x [1,4] + per-channel [4] at byte offsets 0, 64, 128.
+    const f = new Float32Array(memory.buffer);
+    f.set([1, 2, 3, 4, 5, 6, 7, 8], 0);
+    f.set([10, 20, 30, 40], 16);
+    k!.binary_broadcast(0, 64, 128, 8, 4, 0, 0);
+    expect(Array.from(new Float32Array(memory.buffer, 128, 8))).toEqual([11, 22, 33, 44, 15, 26, 37, 48]);
+  });
+
+  it('is off for a shared memory (the threaded build keeps its XNNPACK kernels)', async () => {
+    const { simdKernels } = await import('../src/kernels/simd-module');
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 4, shared: true });
+    expect(simdKernels({ wasm: { asm: { memory } } } as unknown as Parameters<typeof simdKernels>[0])).toBeNull();
   });
 });

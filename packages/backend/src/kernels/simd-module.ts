@@ -79,6 +79,9 @@ export function simdUnavailableReason(): string | undefined {
  * Our SIMD kernels instantiated on this backend's own memory, so they work in place on
  * tensors; null where they cannot run (no WebAssembly SIMD, or the threaded build, whose
  * memory is a SharedArrayBuffer: there the XNNPACK kernels, which use the thread pool, stay).
+ * Browsers refuse synchronous compiles and instantiations of modules over 4 KB on the main
+ * thread (a RangeError): then this returns null (the caller uses its XNNPACK fallback) and
+ * instantiates in the background; later calls get the kernels.
  */
 export function simdKernels(backend: WasmBackendLike): SimdExports | null {
   if (simdDisabledByEnv()) return null;
@@ -87,6 +90,7 @@ export function simdKernels(backend: WasmBackendLike): SimdExports | null {
   if (typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer) return null;
   const cached = instances.get(memory);
   if (cached) return cached;
+  if (pending.has(memory)) return null;
   try {
     compiled ??= new WebAssembly.Module(moduleBytes() as BufferSource);
     const instance = new WebAssembly.Instance(compiled, { env: { memory } });
@@ -94,12 +98,33 @@ export function simdKernels(backend: WasmBackendLike): SimdExports | null {
     instances.set(memory, exports);
     return exports;
   } catch (e) {
-    // A browser main thread may refuse a synchronous compile; use the fallback until the
-    // background compile lands. Anything else (no SIMD support): off for good.
-    if (!compiled && e instanceof RangeError) prepareSimdModule();
+    if (e instanceof RangeError) instantiateInBackground(memory);
     else unavailable = `instantiate failed: ${String(e)}`;
     return null;
   }
+}
+
+const pending = new WeakSet<WebAssembly.Memory>();
+
+function instantiateInBackground(memory: WebAssembly.Memory): void {
+  pending.add(memory);
+  const imports = { env: { memory } };
+  const instance: Promise<WebAssembly.Instance> = compiled
+    ? WebAssembly.instantiate(compiled, imports)
+    : WebAssembly.instantiate(moduleBytes() as BufferSource, imports).then((r) => {
+        compiled ??= r.module;
+        return r.instance;
+      });
+  instance.then(
+    (i) => {
+      instances.set(memory, i.exports as unknown as SimdExports);
+      pending.delete(memory);
+    },
+    (e: unknown) => {
+      unavailable = `instantiate failed: ${String(e)}`;
+      pending.delete(memory);
+    },
+  );
 }
 
 /** `BOT_WASM_SIMD=0` turns our SIMD kernels off (read on every call, so a benchmark can A/B them in one process). */
