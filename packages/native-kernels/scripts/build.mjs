@@ -6,7 +6,7 @@
 // dist/native/build-error.txt (nativeLoadError() reports it) and exits 0. `--strict` (or
 // BOT_NATIVE_STRICT=1) exits 1 instead.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,7 +19,7 @@ const strict = process.argv.includes('--strict') || process.env.BOT_NATIVE_STRIC
 
 function fail(reason) {
   mkdirSync(outDir, { recursive: true });
-  rmSync(out, { force: true });
+  rmSync(out, { force: true }); // never leave a stale addon from an older source behind
   writeFileSync(errorFile, reason + '\n');
   console.warn(`[@bag-of-tricks/native-kernels] native addon NOT built: ${reason}`);
   console.warn('[@bag-of-tricks/native-kernels] this is optional: @bag-of-tricks/backend keeps using the wasm kernels.');
@@ -58,15 +58,18 @@ const args = [
   `-I${include}`,
   source,
   '-o',
-  out,
+  `${out}.${process.pid}.tmp`,
 ];
 mkdirSync(outDir, { recursive: true });
 const t0 = Date.now();
 const run = spawnSync(cxx, args, { encoding: 'utf8' });
 if (run.error) fail(`could not run the C++ compiler '${cxx}' (${run.error.message}); install g++ (apt-get install g++) or set CXX`);
 if (run.status !== 0) {
+  rmSync(`${out}.${process.pid}.tmp`, { force: true });
   const detail = (run.stderr || run.stdout || '').trim().split('\n').slice(0, 12).join('\n');
   fail(`'${cxx} ${args.join(' ')}' failed (exit ${run.status}):\n${detail}`);
 }
+// Renamed into place in one step, so a process loading the addon meanwhile sees the old or the new file.
+renameSync(`${out}.${process.pid}.tmp`, out);
 rmSync(errorFile, { force: true });
 console.log(`[@bag-of-tricks/native-kernels] built ${out.replace(root + '/', '')} with ${cxx} -O3 -march=native in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -30,6 +30,7 @@ class Pool {
   int size() const { return nthreads_; }
   void resize(int n) {
     if (n < 1) n = 1;
+    std::lock_guard<std::mutex> busy(run_);  // never while a run is in flight
     if (n == nthreads_) return;
     {
       std::lock_guard<std::mutex> l(m_);
@@ -43,9 +44,13 @@ class Pool {
     for (int i = 1; i < n; i++) workers_.emplace_back([this, i] { loop(i); });
   }
   // Runs fn(task, threadIndex) for task in [0, ntasks); the calling thread takes part.
+  // The addon is one per process but may be called from several JS threads at once (worker_threads,
+  // e.g. the trainer's data-parallel replicas): a caller that finds the pool busy runs its tasks
+  // itself, serially. Task decomposition never depends on who runs them, so results do not either.
   void run(int ntasks, const std::function<void(int, int)>& fn) {
     if (ntasks <= 0) return;
-    if (nthreads_ == 1 || ntasks == 1) {
+    std::unique_lock<std::mutex> busy(run_, std::try_to_lock);
+    if (!busy.owns_lock() || nthreads_ == 1 || ntasks == 1) {
       for (int t = 0; t < ntasks; t++) fn(t, 0);
       return;
     }
@@ -83,6 +88,7 @@ class Pool {
     }
   }
   std::vector<std::thread> workers_;
+  std::mutex run_;  // held by the thread whose run() owns the workers
   std::mutex m_;
   std::condition_variable cv_, done_;
   const std::function<void(int, int)>* job_ = nullptr;
