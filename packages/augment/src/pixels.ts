@@ -69,6 +69,8 @@ interface PassConstants {
   k1: number;
   k2: number;
   k3: number;
+  /** GluonCV contrast factor: k3 = (1 - contrast) mean luma, once the (resized) image is known. */
+  contrast: number;
   bright: number;
   hasM: boolean;
   m00: number; m01: number; m02: number; // prettier-ignore
@@ -115,6 +117,7 @@ function passConstants(draw: PixelDraw, options: PixelPassOptions, channels: num
     k1: glu ? glu.contrast * glu.saturation : 1,
     k2: glu ? glu.contrast * (1 - glu.saturation) : 0,
     k3: 0,
+    contrast: glu ? glu.contrast : 1,
     bright: glu ? glu.brightness : 1,
     hasM: !!m,
     m00: m ? m[0]! : 1, m01: m ? m[1]! : 0, m02: m ? m[2]! : 0, // prettier-ignore
@@ -232,6 +235,8 @@ interface WasmKernel {
   readonly memory: WebAssembly.Memory;
   resize_rgb(src: number, rowA: number, rowB: number, fy: number, colA: number, colB: number, fx: number, outH: number, outW: number, dst: number): void;
   photometric(px: number, n: number, out: number, mode: number, hueF6: number, satF: number, valF: number, clip: number, s0: number, s1: number, s2: number, a0: number, a1: number, a2: number): void;
+  photometric_gluoncv(px: number, n: number, out: number, params: number): void;
+  luma_sum(px: number, n: number): number;
 }
 
 let wasmState: WasmKernel | null | undefined; // undefined: not tried yet; null: unavailable
@@ -245,9 +250,11 @@ function loadWasm(): WasmKernel | null {
     const bin = atob(PIXEL_PASS_WASM_BASE64);
     const bytes = new Uint8Array(bin.length);
     for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    // 2 KB: small enough for a synchronous compile on a browser's main thread too.
+    // 3.3 KB: small enough for a synchronous compile on a browser's main thread too (4 KB there).
     const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as WasmKernel;
-    if (typeof exports.resize_rgb === 'function' && typeof exports.photometric === 'function') wasmState = exports;
+    if (['resize_rgb', 'photometric', 'photometric_gluoncv', 'luma_sum'].every((f) => typeof (exports as unknown as Record<string, unknown>)[f] === 'function')) {
+      wasmState = exports;
+    }
   } catch {
     wasmState = null; // no WebAssembly SIMD here: the JavaScript loops do the same maths in float64
   }
@@ -257,7 +264,7 @@ function loadWasm(): WasmKernel | null {
 /**
  * Which implementation the fused RGB passes use: `'wasm'` (WebAssembly SIMD, float32, the default
  * where WebAssembly SIMD is available) or `'js'` (plain loops, float64). Both equal the tensor
- * path to float tolerance; GluonCV jitter, one channel and float input always take the JS loops.
+ * path to float tolerance; one channel and float input always take the JS loops.
  * Call with an argument to choose; returns the one in use.
  */
 export function pixelKernel(kind?: 'wasm' | 'js'): 'wasm' | 'js' {
@@ -273,7 +280,7 @@ const align16 = (n: number): number => (n + 15) & ~15;
 
 /**
  * The RGB pass through the wasm kernel: src (bytes) rows/columns by the tables, then the
- * photometric map. `K.mode` must be 0 or 1. Returns false when the kernel is not in use.
+ * photometric map (none, HSV or GluonCV). Returns false when the kernel is not in use.
  */
 function wasmPass(
   src: Uint8Array | Uint8ClampedArray,
@@ -302,9 +309,16 @@ function wasmPass(
   const fxOff = colBOff + align16(width * 4);
   const bufOff = fxOff + align16(width * 4);
   const outOff = bufOff + align16((nPad * 3 + 4) * 4);
-  const end = outOff + nPad * 3 * 4;
+  const paramOff = outOff + nPad * 3 * 4;
+  const end = paramOff + 32 * 4;
   const have = k.memory.buffer.byteLength;
-  if (end > have) k.memory.grow(Math.ceil((end - have) / 65536));
+  if (end > have) {
+    try {
+      k.memory.grow(Math.ceil((end - have) / 65536));
+    } catch {
+      return false; // past wasm32's 4 GiB (or the engine's limit): the JavaScript loops do this image
+    }
+  }
   const mem = k.memory.buffer;
   new Uint8Array(mem, srcOff, src.length).set(src);
   new Int32Array(mem, rowAOff, height).set(rowA);
@@ -314,7 +328,14 @@ function wasmPass(
   new Int32Array(mem, colBOff, width).set(colB);
   new Float32Array(mem, fxOff, width).set(fx);
   k.resize_rgb(srcOff, rowAOff, rowBOff, fyOff, colAOff, colBOff, fxOff, height, width, bufOff);
-  k.photometric(bufOff, n, outOff, K.mode, K.hueF6, K.satF, K.valF, K.clip ? 1 : 0, K.s0, K.s1, K.s2, K.a0, K.a1, K.a2);
+  if (K.mode === 2) {
+    const k3 = (1 - K.contrast) * (k.luma_sum(bufOff, n) / n);
+    const { k1, k2, bright, hasM, clip, m00, m01, m02, m10, m11, m12, m20, m21, m22, s0, s1, s2, a0, a1, a2 } = K;
+    new Float32Array(mem, paramOff, 21).set([k1, k2, k3, bright, hasM ? 1 : 0, clip ? 1 : 0, m00, m01, m02, m10, m11, m12, m20, m21, m22, s0, s1, s2, a0, a1, a2]);
+    k.photometric_gluoncv(bufOff, n, outOff, paramOff);
+  } else {
+    k.photometric(bufOff, n, outOff, K.mode, K.hueF6, K.satF, K.valF, K.clip ? 1 : 0, K.s0, K.s1, K.s2, K.a0, K.a1, K.a2);
+  }
   out.set(new Float32Array(mem, outOff, n * 3), offset);
   return true;
 }
@@ -361,7 +382,7 @@ export function applyPixelDraw(
     }
     return;
   }
-  if (K.mode !== 2 && isBytes(src) && kernelChoice === 'wasm') {
+  if (isBytes(src) && kernelChoice === 'wasm') {
     // The resize kernel with unit steps and zero weights copies the pixels exactly (mirrored when flipped).
     const rowA = new Int32Array(height);
     for (let y = 0; y < height; y++) rowA[y] = y * width * 3;
@@ -444,7 +465,7 @@ export function applyPixelDrawResized(
   const sy = box.height / height;
   const srcRow = srcWidth * channels;
   const rowLen = width * channels;
-  if (channels === 3 && K.mode !== 2 && isBytes(src) && kernelChoice === 'wasm') {
+  if (channels === 3 && isBytes(src) && kernelChoice === 'wasm') {
     const rowA = new Int32Array(height);
     const rowB = new Int32Array(height);
     const fy = new Float32Array(height);

@@ -98,3 +98,53 @@ __attribute__((export_name("photometric"))) void photometric(const float *px, in
     wasm_v128_store(out + 8, wasm_f32x4_add(wasm_f32x4_mul(p2, S2), A2));
   }
 }
+
+// GluonCV jitter: b (c s x + c (1 - s) luma + (1 - c) mean luma) = bright (k1 x + k2 luma + k3), then the
+// optional YIQ hue matrix, clip to [0, 255] when asked, then out_c = x_c s_c + a_c. p (21 floats): k1, k2, k3,
+// bright, hasMatrix, clip, m00..m22 (row-major), s0, s1, s2, a0, a1, a2.
+__attribute__((export_name("photometric_gluoncv"))) void photometric_gluoncv(const float *px, int n, float *out, const float *p) {
+  const v128_t k1 = wasm_f32x4_splat(p[0]), k2 = wasm_f32x4_splat(p[1]), k3 = wasm_f32x4_splat(p[2]), br = wasm_f32x4_splat(p[3]);
+  const int hasM = p[4] != 0.f, clip = p[5] != 0.f;
+  const v128_t m00 = wasm_f32x4_splat(p[6]), m01 = wasm_f32x4_splat(p[7]), m02 = wasm_f32x4_splat(p[8]);
+  const v128_t m10 = wasm_f32x4_splat(p[9]), m11 = wasm_f32x4_splat(p[10]), m12 = wasm_f32x4_splat(p[11]);
+  const v128_t m20 = wasm_f32x4_splat(p[12]), m21 = wasm_f32x4_splat(p[13]), m22 = wasm_f32x4_splat(p[14]);
+  const float s0 = p[15], s1 = p[16], s2 = p[17], a0 = p[18], a1 = p[19], a2 = p[20];
+  const v128_t S0 = wasm_f32x4_make(s0, s1, s2, s0), S1 = wasm_f32x4_make(s1, s2, s0, s1), S2 = wasm_f32x4_make(s2, s0, s1, s2);
+  const v128_t A0 = wasm_f32x4_make(a0, a1, a2, a0), A1 = wasm_f32x4_make(a1, a2, a0, a1), A2 = wasm_f32x4_make(a2, a0, a1, a2);
+  const v128_t lr = wasm_f32x4_splat(0.299f), lg = wasm_f32x4_splat(0.587f), lb = wasm_f32x4_splat(0.114f);
+  const v128_t zero = wasm_f32x4_splat(0.f), full = wasm_f32x4_splat(255.f);
+  for (int i = 0; i < n; i += 4, px += 12, out += 12) {
+    const v128_t p0 = wasm_v128_load(px), p1 = wasm_v128_load(px + 4), p2 = wasm_v128_load(px + 8);
+    v128_t r = wasm_i32x4_shuffle(wasm_i32x4_shuffle(p0, p1, 0, 3, 6, 0), p2, 0, 1, 2, 5);
+    v128_t g = wasm_i32x4_shuffle(wasm_i32x4_shuffle(p0, p1, 1, 4, 7, 0), p2, 0, 1, 2, 6);
+    v128_t b = wasm_i32x4_shuffle(wasm_i32x4_shuffle(p0, p1, 2, 5, 0, 0), p2, 0, 1, 4, 7);
+    const v128_t luma = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(lr, r), wasm_f32x4_mul(lg, g)), wasm_f32x4_mul(lb, b));
+    const v128_t base = wasm_f32x4_add(wasm_f32x4_mul(k2, luma), k3);
+    r = wasm_f32x4_mul(br, wasm_f32x4_add(wasm_f32x4_mul(k1, r), base));
+    g = wasm_f32x4_mul(br, wasm_f32x4_add(wasm_f32x4_mul(k1, g), base));
+    b = wasm_f32x4_mul(br, wasm_f32x4_add(wasm_f32x4_mul(k1, b), base));
+    if (hasM) {
+      const v128_t r2 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(m00, r), wasm_f32x4_mul(m01, g)), wasm_f32x4_mul(m02, b));
+      const v128_t g2 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(m10, r), wasm_f32x4_mul(m11, g)), wasm_f32x4_mul(m12, b));
+      b = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(m20, r), wasm_f32x4_mul(m21, g)), wasm_f32x4_mul(m22, b));
+      r = r2;
+      g = g2;
+    }
+    if (clip) {
+      r = wasm_f32x4_pmin(wasm_f32x4_pmax(r, zero), full);
+      g = wasm_f32x4_pmin(wasm_f32x4_pmax(g, zero), full);
+      b = wasm_f32x4_pmin(wasm_f32x4_pmax(b, zero), full);
+    }
+    const v128_t rg = wasm_i32x4_shuffle(r, g, 0, 4, 1, 5);
+    wasm_v128_store(out, wasm_f32x4_add(wasm_f32x4_mul(wasm_i32x4_shuffle(rg, b, 0, 1, 4, 2), S0), A0));
+    wasm_v128_store(out + 4, wasm_f32x4_add(wasm_f32x4_mul(wasm_i32x4_shuffle(wasm_i32x4_shuffle(g, b, 1, 5, 2, 6), r, 0, 1, 6, 2), S1), A1));
+    wasm_v128_store(out + 8, wasm_f32x4_add(wasm_f32x4_mul(wasm_i32x4_shuffle(b, wasm_i32x4_shuffle(r, g, 3, 7, 3, 7), 2, 4, 5, 3), S2), A2));
+  }
+}
+
+// Sum of the luma 0.299 r + 0.587 g + 0.114 b over n RGB float pixels, accumulated in double.
+__attribute__((export_name("luma_sum"))) double luma_sum(const float *px, int n) {
+  double sum = 0;
+  for (int i = 0; i < n; i++, px += 3) sum += 0.299 * px[0] + 0.587 * px[1] + 0.114 * px[2];
+  return sum;
+}
