@@ -132,7 +132,7 @@ export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
         release();
         throw err;
       }
-      if (typeof (r as Promise<unknown>).then === 'function') return (r as Promise<Sample | SkippedSample>).finally(release);
+      if (typeof (r as Promise<unknown>).then === 'function') return Promise.resolve(r).finally(release);
       release();
       return r;
     };
