@@ -28,7 +28,9 @@ const cases: Case[] = [
   { x: [2, 8, 8, 3], f: [3, 3, 3, 4], strides: 2, pad: [[0, 0], [1, 2], [2, 1], [0, 0]] },
   { x: [2, 6, 6, 3], f: [1, 1, 3, 2], strides: 1, pad: [[0, 0], [1, 0], [0, 2], [0, 0]] },
   { x: [2, 7, 8, 3], f: [2, 2, 3, 4], strides: 3, pad: [[0, 0], [3, 1], [0, 4], [0, 0]] },
-  { x: [2, 5, 5, 40], f: [3, 3, 40, 70], strides: 1, pad: 'same' }, // K = 360 > one 256-deep block
+  { x: [2, 5, 5, 40], f: [3, 3, 40, 70], strides: 1, pad: 'same' }, // the input gradient's K = 630: two 512-deep blocks
+  { x: [1, 6, 6, 72], f: [3, 3, 72, 20], strides: 1, pad: 'same' }, // forward K = 648, summed over two K blocks
+  { x: [1, 5, 7, 70], f: [3, 3, 70, 9], strides: 2, pad: 'same' }, // K = 630, <= 16 output channels (256-bit kernel)
   { x: [1, 10, 10, 2], f: [3, 3, 2, 3], strides: 1, pad: 'same', dilation: 2 },
   { x: [1, 10, 10, 2], f: [3, 3, 2, 3], strides: 1, pad: 'valid', dilation: 2 },
   { x: [1, 11, 11, 3], f: [3, 3, 3, 5], strides: 2, pad: 'same', dilation: 2 },

@@ -212,7 +212,7 @@ static inline void microkernel(int kc, const float* __restrict A, const float* _
 constexpr int KB = 8;
 template <int MR_, int NV_>
 static inline void panelKernel(int Kp, const float* __restrict A, const float* __restrict B, float* C, long ldc, int mr,
-                               int nr, const Epilogue* ep, int j0) {
+                               int nr, bool accumulate, const Epilogue* ep, int j0) {
   vec c[MR_][NV_];
   for (int r = 0; r < MR_; r++)
     for (int v = 0; v < NV_; v++) c[r][v] = vzero();
@@ -228,7 +228,7 @@ static inline void panelKernel(int Kp, const float* __restrict A, const float* _
     }
     A += MR_ * KB;
   }
-  storeTile<MR_, NV_>(c, C, ldc, mr, nr, false, ep, j0);
+  storeTile<MR_, NV_>(c, C, ldc, mr, nr, accumulate, ep, j0);
 }
 
 #if defined(__AVX512F__)
@@ -236,7 +236,7 @@ static inline void panelKernel(int Kp, const float* __restrict A, const float* _
 // FMAs (Zen 4 and others run two 256-bit FMAs per cycle: the same peak as one 512-bit FMA).
 template <int MR_>
 static inline void panelKernel16(int Kp, const float* __restrict A, const float* __restrict B, float* C, long ldc, int mr,
-                                 int nr, const Epilogue* ep, int j0) {
+                                 int nr, bool accumulate, const Epilogue* ep, int j0) {
   __m256 c[MR_][2];
   for (int r = 0; r < MR_; r++) c[r][0] = c[r][1] = _mm256_setzero_ps();
   for (int kb = 0; kb < Kp; kb += KB) {
@@ -251,6 +251,30 @@ static inline void panelKernel16(int Kp, const float* __restrict A, const float*
     }
     A += MR_ * KB;
   }
+  if (mr == MR_ && nr == 16) {
+    __m256 bias0 = _mm256_setzero_ps(), bias1 = _mm256_setzero_ps();
+    if (ep && ep->bias) {
+      bias0 = _mm256_loadu_ps(ep->bias + j0);
+      bias1 = _mm256_loadu_ps(ep->bias + j0 + 8);
+    }
+    const bool relu = ep && ep->relu;
+    for (int r = 0; r < MR_; r++) {
+      __m256 x0 = c[r][0], x1 = c[r][1];
+      if (accumulate) {
+        x0 = _mm256_add_ps(_mm256_loadu_ps(C + r * ldc), x0);
+        x1 = _mm256_add_ps(_mm256_loadu_ps(C + r * ldc + 8), x1);
+      }
+      x0 = _mm256_add_ps(x0, bias0);
+      x1 = _mm256_add_ps(x1, bias1);
+      if (relu) {
+        x0 = _mm256_max_ps(x0, _mm256_setzero_ps());
+        x1 = _mm256_max_ps(x1, _mm256_setzero_ps());
+      }
+      _mm256_storeu_ps(C + r * ldc, x0);
+      _mm256_storeu_ps(C + r * ldc + 8, x1);
+    }
+    return;
+  }
   alignas(64) float tile[MR_ * 16];
   for (int r = 0; r < MR_; r++) {
     _mm256_store_ps(tile + r * 16, c[r][0]);
@@ -259,6 +283,7 @@ static inline void panelKernel16(int Kp, const float* __restrict A, const float*
   for (int r = 0; r < mr; r++)
     for (int j = 0; j < nr; j++) {
       float x = tile[r * 16 + j];
+      if (accumulate) x = C[r * ldc + j] + x;
       if (ep) {
         if (ep->bias) x = x + ep->bias[j0 + j];
         if (ep->relu) x = x > 0.f ? x : 0.f;
@@ -410,7 +435,10 @@ static void convGemm(const float* x, const float* w, float* y, long ldy, const E
     }
   });
   // Tasks: a block of row tiles (panels within ~192 KiB) x a block of column slivers.
-  const long tiles = std::max<long>(1, std::min<long>(8, (192L << 10) / (MR_ * Kp * 4)));
+  // K in blocks of KCB (fixed: the sums' order never depends on threads): a tile's panel slice and
+  // a sliver's filter slice stay in L1/L2 while the tiles of a task reuse them.
+  constexpr long KCB = 512;
+  const long tiles = 8;
   const long rowBlocks = (M + MR_ * tiles - 1) / (MR_ * tiles);
   const long sliverBlock = std::max<long>(1, 256 / NR_);
   const long colBlocks = (slivers + sliverBlock - 1) / sliverBlock;
@@ -426,6 +454,7 @@ static void convGemm(const float* x, const float* w, float* y, long ldy, const E
     thread_local std::vector<float> rowBuf;
     if (rowBuf.size() < (size_t)Kp) rowBuf.resize((size_t)Kp);
     float* rowTmp = rowBuf.data();
+    long ow = m0 % g.ow, oh = (m0 / g.ow) % g.oh, n = m0 / (g.ow * g.oh);  // of row m, stepped below
     for (long t = 0; t < ntiles; t++) {
       float* P = panel + t * MR_ * Kp;
       for (int r = 0; r < MR_; r++) {
@@ -434,9 +463,15 @@ static void convGemm(const float* x, const float* w, float* y, long ldy, const E
           for (long kb = 0; kb < Kp; kb += KB) std::memset(P + kb * MR_ + r * KB, 0, sizeof(float) * KB);
           continue;
         }
-        long ow = m % g.ow, q = m / g.ow, oh = q % g.oh, n = q / g.oh;
-        long ih0 = oh * g.sh - g.pt, iw0 = ow * g.sw - g.pl;
+        const long ih0 = oh * g.sh - g.pt, iw0 = ow * g.sw - g.pl;
         const float* img = x + n * g.h * g.w * g.c;
+        if (++ow == g.ow) {  // on to row m + 1
+          ow = 0;
+          if (++oh == g.oh) {
+            oh = 0;
+            n++;
+          }
+        }
         for (long a = 0; a < g.kh; a++) {
           long ih = ih0 + a * g.dh;
           for (long b = 0; b < g.kw; b++) {
@@ -469,20 +504,26 @@ static void convGemm(const float* x, const float* w, float* y, long ldy, const E
       }
     }
     long s1 = std::min(slivers, (cb + 1) * sliverBlock);
-    for (long s = cb * sliverBlock; s < s1; s++) {
-      const float* B = wp.p + s * Kp * NR_;
-      int nr = (int)std::min<long>(NR_, N - s * NR_);
-      for (long t = 0; t < ntiles; t++) {
-        long mt = m0 + t * MR_;
+    for (long k0 = 0; k0 < Kp; k0 += KCB) {
+      const int klen = (int)std::min(KCB, Kp - k0);
+      const bool accumulate = k0 > 0;
+      const Epilogue* epk = k0 + klen >= Kp ? ep : nullptr;
+      for (long s = cb * sliverBlock; s < s1; s++) {
+        const float* B = wp.p + s * Kp * NR_ + k0 * NR_;
+        int nr = (int)std::min<long>(NR_, N - s * NR_);
+        for (long t = 0; t < ntiles; t++) {
+          long mt = m0 + t * MR_;
+          const float* A = panel + t * MR_ * Kp + k0 * MR_;
+          float* C = y + mt * ldy + s * NR_;
+          int mr = (int)std::min<long>(MR_, M - mt);
 #if defined(__AVX512F__)
-        if constexpr (NARROW) {
-          panelKernel16<MR_>((int)Kp, panel + t * MR_ * Kp, B, y + mt * ldy + s * NR_, ldy, (int)std::min<long>(MR_, M - mt),
-                             nr, ep, (int)(s * NR_));
-          continue;
-        }
+          if constexpr (NARROW) {
+            panelKernel16<MR_>(klen, A, B, C, ldy, mr, nr, accumulate, epk, (int)(s * NR_));
+            continue;
+          }
 #endif
-        panelKernel<MR_, NV_>((int)Kp, panel + t * MR_ * Kp, B, y + mt * ldy + s * NR_, ldy,
-                              (int)std::min<long>(MR_, M - mt), nr, ep, (int)(s * NR_));
+          panelKernel<MR_, NV_>(klen, A, B, C, ldy, mr, nr, accumulate, epk, (int)(s * NR_));
+        }
       }
     }
   });
