@@ -692,3 +692,117 @@ void winograd_backprop_filter(const float *x, const float *dy, float *dw, float 
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// Conv2DBackpropInput for any stride / padding / dilation: dx[n, oh*sh + kh*dh - pt,
+// ow*sw + kw*dw - pl, c] += sum_o dy[n, oh, ow, o] * w[kh, kw, c, o]. Per tap, the same row
+// segments as the filter gradient (dy pixels O floats apart, dx pixels sw*C apart); each
+// segment is a GEMM accumulated into dx: rows = dy pixels (broadcast), columns = 8 input
+// channels of the tap's transposed filter wt[kh, kw, o, c] (scratch, built here).
+// ---------------------------------------------------------------------------------------
+INLINE void bpi_4x8(const float *dy, const float *wt, float *dx, int O, int C, int xs) {
+  float *x0 = dx, *x1 = dx + xs, *x2 = dx + 2 * xs, *x3 = dx + 3 * xs;
+  v128_t a00 = LD(x0), a01 = LD(x0 + 4), a10 = LD(x1), a11 = LD(x1 + 4);
+  v128_t a20 = LD(x2), a21 = LD(x2 + 4), a30 = LD(x3), a31 = LD(x3 + 4);
+  const float *d0 = dy, *d1 = dy + O, *d2 = dy + 2 * O, *d3 = dy + 3 * O;
+  for (int o = 0; o < O; o++) {
+    v128_t w0 = LD(wt), w1 = LD(wt + 4);
+    v128_t s0 = SPLAT(d0 + o);
+    MAC(a00, s0, w0);
+    MAC(a01, s0, w1);
+    v128_t s1 = SPLAT(d1 + o);
+    MAC(a10, s1, w0);
+    MAC(a11, s1, w1);
+    v128_t s2 = SPLAT(d2 + o);
+    MAC(a20, s2, w0);
+    MAC(a21, s2, w1);
+    v128_t s3 = SPLAT(d3 + o);
+    MAC(a30, s3, w0);
+    MAC(a31, s3, w1);
+    wt += C;
+  }
+  ST(x0, a00); ST(x0 + 4, a01); ST(x1, a10); ST(x1 + 4, a11);
+  ST(x2, a20); ST(x2 + 4, a21); ST(x3, a30); ST(x3 + 4, a31);
+}
+
+INLINE void bpi_1x4(const float *dy, const float *wt, float *dx, int O, int C) {
+  v128_t a = LD(dx);
+  for (int o = 0; o < O; o++) {
+    MAC(a, SPLAT(dy + o), LD(wt));
+    wt += C;
+  }
+  ST(dx, a);
+}
+
+INLINE void bpi_1x1(const float *dy, const float *wt, float *dx, int O, int C) {
+  float a = *dx;
+  for (int o = 0; o < O; o++) {
+    a += dy[o] * *wt;
+    wt += C;
+  }
+  *dx = a;
+}
+
+static void bpi_tap(const float *dy, const float *wt, float *dx, const int32_t *seg, int nseg, int C, int O, int xs) {
+  for (int s = 0; s < nseg; s++) {
+    const float *ds = dy + seg[3 * s + 1];
+    float *xsg = dx + seg[3 * s];
+    const int cnt = seg[3 * s + 2];
+    int c = 0;
+    for (; c + 8 <= C; c += 8) {
+      int p = 0;
+      for (; p + 4 <= cnt; p += 4) bpi_4x8(ds + p * O, wt + c, xsg + p * xs + c, O, C, xs);
+      for (; p < cnt; p++) {
+        bpi_1x4(ds + p * O, wt + c, xsg + p * xs + c, O, C);
+        bpi_1x4(ds + p * O, wt + c + 4, xsg + p * xs + c + 4, O, C);
+      }
+    }
+    for (; c + 4 <= C; c += 4)
+      for (int p = 0; p < cnt; p++) bpi_1x4(ds + p * O, wt + c, xsg + p * xs + c, O, C);
+    for (; c < C; c++)
+      for (int p = 0; p < cnt; p++) bpi_1x1(ds + p * O, wt + c, xsg + p * xs + c, O, C);
+  }
+}
+
+/** dx [N, H, W, C] from dy [N, OH, OW, O] and w [FH, FW, C, O]. wt: FH*FW*O*C floats, seg: 3*chunkRows int32. */
+EXPORT(conv2d_backprop_input)
+void conv2d_backprop_input(const float *dy, const float *w, float *dx, float *wt, int32_t *seg, int N, int H, int W,
+                           int C, int OH, int OW, int O, int FH, int FW, int SH, int SW, int DH, int DW, int PT, int PL,
+                           int chunkRows) {
+  for (int t = 0; t < FH * FW; t++)
+    for (int c = 0; c < C; c++)
+      for (int o = 0; o < O; o++) wt[(t * O + o) * C + c] = w[(t * C + c) * O + o];
+  const int total = N * H * W * C;
+  for (int i = 0; i < total; i++) dx[i] = 0.0f;
+  const int rows = N * OH;
+  const int xs = SW * C;
+  for (int r0 = 0; r0 < rows; r0 += chunkRows) {
+    const int r1 = imin(rows, r0 + chunkRows);
+    for (int kh = 0; kh < FH; kh++) {
+      for (int kw = 0; kw < FW; kw++) {
+        const int off = kw * DW - PL;
+        const int owLo = off >= 0 ? 0 : (-off + SW - 1) / SW;
+        const int owHi = imin(OW, floordiv(W - 1 - off, SW) + 1);
+        if (owHi <= owLo) continue;
+        const int cnt = owHi - owLo;
+        int nseg = 0;
+        for (int r = r0; r < r1; r++) {
+          const int n = r / OH;
+          const int ih = (r - n * OH) * SH + kh * DH - PT;
+          if (ih < 0 || ih >= H) continue;
+          const int xo = ((n * H + ih) * W + owLo * SW + off) * C;
+          const int dyo = (r * OW + owLo) * O;
+          if (nseg > 0 && seg[3 * nseg - 3] + seg[3 * nseg - 1] * xs == xo && seg[3 * nseg - 2] + seg[3 * nseg - 1] * O == dyo) {
+            seg[3 * nseg - 1] += cnt;
+          } else {
+            seg[3 * nseg] = xo;
+            seg[3 * nseg + 1] = dyo;
+            seg[3 * nseg + 2] = cnt;
+            nseg++;
+          }
+        }
+        if (nseg > 0) bpi_tap(dy, wt + (kh * FW + kw) * O * C, dx, seg, nseg, C, O, xs);
+      }
+    }
+  }
+}

@@ -99,16 +99,20 @@ describe.each([
 });
 
 describe.each([
-  { mode: 'dispatch table', env: undefined },
-  { mode: 'Winograd forced', env: 'always' },
-  { mode: 'Winograd off', env: 'never' },
-])('Conv2DBackpropInput on wasm matches the cpu backend ($mode)', ({ env }) => {
+  { mode: 'dispatch table', env: undefined, direct: undefined },
+  { mode: 'Winograd forced', env: 'always', direct: undefined },
+  { mode: 'Winograd off, direct SIMD kernel everywhere', env: 'never', direct: 'always' },
+  { mode: 'Winograd and direct SIMD kernel off', env: 'never', direct: 'never' },
+])('Conv2DBackpropInput on wasm matches the cpu backend ($mode)', ({ env, direct }) => {
   beforeEach(() => {
     if (env === undefined) delete process.env.BOT_WINOGRAD;
     else process.env.BOT_WINOGRAD = env;
+    if (direct === undefined) delete process.env.BOT_BPI_DIRECT;
+    else process.env.BOT_BPI_DIRECT = direct;
   });
   afterEach(() => {
     delete process.env.BOT_WINOGRAD;
+    delete process.env.BOT_BPI_DIRECT;
   });
   it.each(cases)('$x $f stride $strides pad $pad dilation $dilation', async (c) => {
     const d = c.dilation ?? 1;
@@ -144,5 +148,22 @@ describe('through the public ops', () => {
     for (const which of [0, 1] as const) {
       expectTensorsClose((await grads('wasm', which)).data, (await grads('cpu', which)).data, { rtol: 1e-4, atol: 1e-4 });
     }
+  });
+});
+
+describe('which kernel runs', () => {
+  it('a strided 3x3 input gradient with 8 input channels takes the direct SIMD kernel, a 3-channel one does not', async () => {
+    const { simdCalls } = await import('../src/kernels/simd-module');
+    const run = (c: Case) =>
+      runOn('wasm', { dy: input(outShape(c), 1), w: input(c.f, 2) }, (t) =>
+        tf.engine().runKernel('Conv2DBackpropInput', { dy: t.dy!, filter: t.w! }, {
+          strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor,
+      );
+    const before = simdCalls.conv2dBackpropInput;
+    await run({ x: [3, 11, 11, 8], f: [3, 3, 8, 16], strides: 2, pad: 'same' });
+    expect(simdCalls.conv2dBackpropInput).toBe(before + 1);
+    await run({ x: [2, 8, 8, 3], f: [3, 3, 3, 4], strides: 2, pad: 'same' });
+    expect(simdCalls.conv2dBackpropInput).toBe(before + 1);
   });
 });

@@ -19,6 +19,12 @@ export interface SimdExports {
     x: number, dy: number, dw: number, macc: number, v: number, d: number, seg: number,
     n: number, h: number, w: number, c: number, o: number, oh: number, ow: number, pt: number, pl: number, t: number,
   ): void;
+  conv2d_backprop_input(
+    dy: number, w: number, dx: number, wt: number, seg: number,
+    n: number, h: number, w_: number, c: number, oh: number, ow: number, o: number,
+    fh: number, fw: number, sh: number, sw: number, dh: number, dwl: number, pt: number, pl: number,
+    chunkRows: number,
+  ): void;
   binary_broadcast(a: number, b: number, out: number, n: number, p: number, bFirst: number, op: number): void;
   pointwise_gemm(
     a: number, b: number, bias: number, out: number, bt: number,
@@ -37,7 +43,7 @@ export interface EmscriptenBackend extends WasmBackendLike {
 }
 
 /** How many times each SIMD kernel ran in this process (tests check that a path was taken). */
-export const simdCalls = { conv2dBackpropFilter: 0, winograd: 0, binary: 0, pointwise: 0 };
+export const simdCalls = { conv2dBackpropFilter: 0, conv2dBackpropInput: 0, winograd: 0, binary: 0, pointwise: 0 };
 
 let bytes: Uint8Array | undefined;
 let compiled: WebAssembly.Module | undefined;
