@@ -44,6 +44,9 @@ const cases: Case[] = [
   { x: [2, 9, 9, 16], f: [3, 3, 16, 16], strides: 1, pad: [[0, 0], [2, 0], [1, 2], [0, 0]] },
   { x: [2, 2, 2, 32], f: [3, 3, 32, 32], strides: 1, pad: 'same' },
   { x: [3, 5, 5, 4], f: [3, 3, 4, 8], strides: 1, pad: 'same' },
+  // Wide enough for the packed-panel filter gradient (min(C, O) >= 64).
+  { x: [2, 6, 6, 64], f: [1, 1, 64, 72], strides: 1, pad: 'valid' },
+  { x: [2, 9, 9, 64], f: [3, 3, 64, 64], strides: 2, pad: 'same' },
 ];
 
 const label = (c: Case) =>

@@ -7,7 +7,7 @@ export interface SimdExports {
     x: number, dy: number, dw: number, seg: number,
     n: number, h: number, w: number, c: number, oh: number, ow: number, o: number,
     fh: number, fw: number, sh: number, sw: number, dh: number, dwl: number, pt: number, pl: number,
-    chunkRows: number,
+    chunkRows: number, pk: number,
   ): void;
   winograd_filter(w: number, u: number, c: number, o: number, swap: number, tmp: number): void;
   winograd_conv3x3(
