@@ -2,6 +2,9 @@
 // Prints one JSON line. Used by scripts/bench.mjs; runnable alone:
 //   node scripts/bench/train-step.mjs --model resnet20 --size 32 --batch 64 --backend wasm --threads 2
 // --profile: also time every kernel of one warm step (tf.profile) and report the top ones.
+// --dp N: the same step data-parallel over N replicas (this thread + N-1 worker_threads, each a
+//   single-threaded backend; @bag-of-tricks/trainer's createDataParallelStep, built package):
+//   node scripts/bench/train-step.mjs --model resnet20 --size 32 --batch 64 --dp 2
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers tfjs-core's gradients as a side effect
 import { initBackend, wasmThreadsInUse } from '@bag-of-tricks/backend';
@@ -23,6 +26,8 @@ const seconds = arg('seconds', 6);
 const minSteps = arg('min-steps', 3);
 const maxSteps = arg('max-steps', 1000);
 const profile = process.argv.includes('--profile');
+const dpWorkers = arg('dp', 0);
+if (dpWorkers && (threads > 1 || profile)) throw new Error('--dp runs single-threaded replicas: drop --threads and --profile.');
 
 const backend = await initBackend(backendWanted, { log: () => {}, wasmThreads: backendWanted === 'wasm' ? threads : undefined });
 const threadsInUse = backend === 'wasm' ? await wasmThreadsInUse() : null;
@@ -32,8 +37,22 @@ const optimizer = tf.train.momentum(0.1, 0.9, true);
 const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 11);
 const labels = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => (i * 7) % classes), 'int32'), classes);
 
+// Data parallel: the trainer's loss (cross-entropy on the one-hot targets, as softmaxCrossEntropy) and
+// update, the batch split over the replicas; no weight decay, as below.
+let dp;
+const labelsFloat = tf.cast(labels, 'float32');
+if (dpWorkers > 0) {
+  const { createDataParallelStep } = await import('@bag-of-tricks/trainer');
+  dp = await createDataParallelStep({ model: net, optimizer, workers: dpWorkers });
+}
+
 /** forward + backward + Nesterov momentum update; returns the loss. */
-function step() {
+async function step() {
+  if (dp) return dp.step({ images: x, labels: labelsFloat });
+  return localStep();
+}
+
+function localStep() {
   return tf.tidy(() => {
     const loss = optimizer.minimize(
       () => tf.losses.softmaxCrossEntropy(labels, net.apply(x, { training: true })),
@@ -44,16 +63,19 @@ function step() {
 }
 
 const t0 = performance.now();
-const firstLoss = step(); // builds kernels, warms caches; also the numerics probe
+const firstLoss = await step(); // builds kernels, warms caches; also the numerics probe
 const firstMs = performance.now() - t0;
-const secondLoss = maxSteps > 0 ? step() : undefined;
+const secondLoss = maxSteps > 0 ? await step() : undefined;
 const times = [];
+const cpuStart = process.cpuUsage(); // all threads of the process, worker_threads included
 const start = performance.now();
 while (times.length < maxSteps && (times.length < minSteps || performance.now() - start < seconds * 1000)) {
   const s = performance.now();
-  step();
+  await step();
   times.push(performance.now() - s);
 }
+const cpuLoop = process.cpuUsage(cpuStart);
+const cpuMsPerStep = times.length ? (cpuLoop.user + cpuLoop.system) / 1000 / times.length : undefined;
 times.sort((a, b) => a - b);
 const msPerStep = times.length ? times[Math.floor(times.length / 2)] : firstMs;
 
@@ -61,7 +83,7 @@ let kernelProfile;
 if (profile) {
   const wall0 = performance.now();
   const info = await tf.profile(() => {
-    step();
+    localStep();
   });
   const wallMs = performance.now() - wall0;
   const byName = new Map();
@@ -92,6 +114,8 @@ if (profile) {
   };
 }
 
+await dp?.dispose();
+// Worker threads are threads of this process: resourceUsage covers their CPU time and memory too.
 const usage = process.resourceUsage();
 console.log(
   JSON.stringify({
@@ -102,11 +126,14 @@ console.log(
     batch,
     classes,
     threads: threadsInUse ?? 1,
+    dp: dpWorkers || undefined,
     params: net.countParams(),
     firstStepMs: firstMs,
     steps: times.length,
     msPerStep,
     imgPerSec: (batch * 1000) / msPerStep,
+    // CPU time per timed step over all threads: the work a step costs, less sensitive to other load than wall time.
+    cpuMsPerStep,
     loss: [firstLoss, secondLoss],
     maxRssMB: usage.maxRSS / 1024,
     cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6,

@@ -5,7 +5,7 @@ describe('parseConfig', () => {
   it('fills the documented defaults', () => {
     const c = parseConfig({ model: { name: 'resnet18d' }, epochs: 2 });
     expect(c.optimizer).toEqual({ kind: 'nag', momentum: 0.9 });
-    expect(c).toMatchObject({ batchSize: 128, baseLr: 0.1, linearScaling: true, weightDecay: 1e-4, noBiasDecay: false, seed: 0, workers: 1 });
+    expect(c).toMatchObject({ batchSize: 128, baseLr: 0.1, linearScaling: true, weightDecay: 1e-4, noBiasDecay: false, seed: 0, workers: 1, parallel: 'data' });
     expect(c.schedule).toEqual({ kind: 'cosine', floor: 0 });
     expect(c.data).toEqual({ source: 'embedded' });
     expect(c.checkpoint).toEqual({ every: 0, keep: 3 });
@@ -36,6 +36,14 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ model: { name: 'r' }, epochs: 2, mixup: {}, distillation: { teacher: 't', cache: true } })).toThrow(
       /distillation\.cache: cached teacher logits cannot follow mixed images/,
     );
+    expect(() => parseConfig({ model: { name: 'r' }, epochs: 2, batchSize: 4, workers: 5 })).toThrow(
+      /workers: 5 data-parallel replicas need a batch of at least 5 images \(batchSize is 4\); lower workers or raise batchSize/,
+    );
+    expect(parseConfig({ model: { name: 'r' }, epochs: 2, batchSize: 4, workers: 5, parallel: 'threads' }).workers).toBe(5);
+    expect(() => parseConfig({ model: { name: 'r' }, epochs: 2, workers: 2, backend: 'tensorflow' })).toThrow(
+      /parallel: data-parallel replicas run on wasm or cpu; tfjs-node already uses every core/,
+    );
+    expect(() => parseConfig({ model: { name: 'r' }, epochs: 2, parallel: 'processes' })).toThrow(/parallel: got "processes"; allowed: "data", "threads"/);
     expect(() => parseConfig({ model: { name: 'r' }, epochs: 2, schedule: { kind: 'step', milestones: ['a'] } })).toThrow(
       /schedule\.milestones\[0\]: expected number/,
     );

@@ -9,11 +9,11 @@ import { tempOut, tinyConfig } from './helpers';
 // process: the built CLI (npm test builds every package first).
 const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli.js');
 
-function runCli(workers: number): { losses: number[]; backendLog: string } {
-  const out = tempOut(`workers-${workers}`);
+function runCli(workers: number, parallel?: 'data' | 'threads'): { losses: number[]; backendLog: string } {
+  const out = tempOut(`workers-${workers}-${parallel ?? 'default'}`);
   const configPath = `${out}.json`;
   writeFileSync(configPath, JSON.stringify({ ...tinyConfig(), out, epochs: 1 }));
-  const r = spawnSync(process.execPath, [cli, 'train', configPath, '--workers', String(workers), '--stop-after', '12', '--no-progress', '--no-report'], {
+  const r = spawnSync(process.execPath, [cli, 'train', configPath, '--workers', String(workers), ...(parallel ? ['--parallel', parallel] : []), '--stop-after', '12', '--no-progress', '--no-report'], {
     encoding: 'utf8',
     timeout: 180_000,
   });
@@ -23,14 +23,25 @@ function runCli(workers: number): { losses: number[]; backendLog: string } {
 }
 
 describe('workers', () => {
-  it('workers: 2 trains on 2 wasm threads and gives the same loss curve as workers: 1', () => {
+  it('workers: 2 with parallel: threads trains on 2 wasm threads and gives the same loss curve as workers: 1', () => {
     expect(existsSync(cli), `${cli} is missing: run \`npm run build\` first`).toBe(true);
     const one = runCli(1);
-    const two = runCli(2);
+    const two = runCli(2, 'threads');
     expect(two.backendLog).toMatch(/2 wasm threads/);
     expect(one.backendLog).not.toMatch(/wasm threads/);
     expect(one.losses).toHaveLength(12);
     // XNNPACK splits work by output tiles, so the threaded result is the single-threaded one.
     expect(two.losses).toEqual(one.losses);
+  });
+
+  it('workers: 2 (parallel: data, the default) trains 2 replicas from the built package, and the process exits', () => {
+    const one = runCli(1, 'data');
+    const dp = runCli(2);
+    expect(dp.backendLog).toMatch(/data parallel: 2 replicas \(this thread \+ 1 worker_threads\), each single-threaded wasm/);
+    expect(dp.backendLog).not.toMatch(/wasm threads/);
+    expect(dp.losses).toHaveLength(12);
+    // Same model and loss; only BatchNorm's statistics differ (each replica normalises over its half of the batch).
+    expect(Math.abs(dp.losses[0]! - one.losses[0]!) / one.losses[0]!).toBeLessThan(0.05);
+    expect(dp.losses[0]).not.toBe(one.losses[0]);
   });
 });

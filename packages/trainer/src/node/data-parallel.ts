@@ -6,7 +6,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { Batch } from '@bag-of-tricks/core';
 import { createStepLoss, type StepLossConfig } from '../step-loss';
 import { applyGradientsWithDecay, createTrainStep } from '../train-step';
-import { layout, type FromWorker, type ToWorker, type WorkerInit } from './dp-protocol';
+import { copyTensorInto, layout, type FromWorker, type ToWorker, type WorkerInit } from './dp-protocol';
 
 export interface DataParallelStepOptions {
   /** Replica 0, on this thread: its weights, BN moving statistics and optimiser are the authoritative ones. */
@@ -19,6 +19,8 @@ export interface DataParallelStepOptions {
   /** Variables of `model` that get `weightDecay · w` added to their (averaged) gradient. */
   decayVariables?: readonly tf.Variable[];
   weightDecay?: number;
+  /** Fail if the workers have not started (backend up, model rebuilt) within this many ms (default 120000). */
+  startTimeoutMs?: number;
   /** Where start-up progress goes (default: nowhere). */
   log?: (message: string) => void;
 }
@@ -91,8 +93,8 @@ interface Pending {
  * 1. copies `model`'s weights and BN moving statistics into a SharedArrayBuffer that every worker loads;
  * 2. splits the batch into `workers` contiguous shards (sizes differ by at most one) and posts shard r to
  *    worker r, then computes shard 0 here;
- * 3. every replica computes its shard's mean loss and gradients of the trainable weights with the same
- *    loss, scaled by shard size / batch size (workers write theirs into a SharedArrayBuffer);
+ * 3. every replica computes the gradients of the trainable weights of its shard's mean loss (the same
+ *    loss function) times shard size / batch size (workers write theirs into a SharedArrayBuffer);
  * 4. the scaled gradients are summed (= the batch-mean gradient), weight decay is added and the
  *    optimiser updates `model`, once, here.
  * BatchNorm normalises over each replica's shard; the moving statistics kept are replica 0's (PyTorch
@@ -100,7 +102,7 @@ interface Pending {
  * are terminated. With `workers: 1` it is `createTrainStep` (bitwise the same step), no thread started.
  */
 export async function createDataParallelStep(options: DataParallelStepOptions): Promise<DataParallelStep> {
-  const { model, optimizer, workers: replicas, loss: lossConfig = {}, decayVariables = [], weightDecay = 0, log = () => {} } = options;
+  const { model, optimizer, workers: replicas, loss: lossConfig = {}, decayVariables = [], weightDecay = 0, startTimeoutMs = 120_000, log = () => {} } = options;
   if (!Number.isInteger(replicas) || replicas < 1) throw new Error(`data-parallel: workers must be a positive integer, got ${replicas}.`);
   const loss = createStepLoss(lossConfig);
 
@@ -213,16 +215,22 @@ export async function createDataParallelStep(options: DataParallelStepOptions): 
       if (!disposed) fail(r, `the thread exited unexpectedly (exit code ${code})`);
     });
   }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`data-parallel: the workers did not start within ${startTimeoutMs} ms (backend start-up and model rebuild).`)), startTimeoutMs);
+  });
   try {
-    await Promise.all(ready);
+    await Promise.race([Promise.all(ready), timeout]);
   } catch (err) {
     await terminateAll();
     throw err;
+  } finally {
+    clearTimeout(timer);
   }
   log(`[trainer] data parallel: ${replicas} replicas (this thread + ${replicas - 1} worker_threads), each single-threaded ${backend}`);
 
   const writeWeights = (): void => {
-    weights.forEach((w, i) => weightView.set(w.dataSync() as Float32Array, wl.offsets[i]!));
+    weights.forEach((w, i) => copyTensorInto(w, weightView, wl.offsets[i]!));
   };
   const rowsOf = (t: tf.Tensor): number => t.size / t.shape[0]!;
 
@@ -270,8 +278,8 @@ export async function createDataParallelStep(options: DataParallelStepOptions): 
       const x = tf.slice(batch.images, a0, b0 - a0);
       const y = tf.slice(batch.labels, a0, b0 - a0);
       const t = teacherLogits ? tf.slice(teacherLogits, a0, b0 - a0) : undefined;
-      const { value, grads } = optimizer.computeGradients(() => loss(y, model.apply(x, { training: true }) as tf.Tensor, t), trainableVars);
-      return { value, grads: trainableVars.map((v) => tf.mul(grads[v.name]!, scale0)) };
+      const { value, grads } = optimizer.computeGradients(() => tf.mul(loss(y, model.apply(x, { training: true }) as tf.Tensor, t), scale0), trainableVars);
+      return { value, grads: trainableVars.map((v) => grads[v.name]!) };
     });
     let results: FromWorker[];
     let ownLoss: number;
@@ -295,11 +303,9 @@ export async function createDataParallelStep(options: DataParallelStepOptions): 
       applyGradientsWithDecay(optimizer, summed, decayVariables, weightDecay);
     });
     tf.dispose(own);
-    let total = scale0 * ownLoss;
-    results.forEach((m, i) => {
-      const [a, b] = bounds[i + 1]!;
-      total += ((b - a) / size) * (m as Extract<FromWorker, { type: 'done' }>).loss;
-    });
+    // Each replica's loss is already weighted by its shard's share of the batch.
+    let total = ownLoss;
+    for (const m of results) total += (m as Extract<FromWorker, { type: 'done' }>).loss;
     return total;
   };
 

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '@bag-of-tricks/backend';
 import { createStepLoss } from '../step-loss';
-import { layout, type FromWorker, type ToWorker, type WorkerInit } from './dp-protocol';
+import { copyTensorInto, layout, type FromWorker, type ToWorker, type WorkerInit } from './dp-protocol';
 
 if (!parentPort) throw new Error('dp-worker.js is a worker_threads script; the data-parallel step starts it (createDataParallelStep).');
 const port = parentPort;
@@ -65,15 +65,13 @@ async function start(): Promise<void> {
       const images = tf.tensor(msg.images, msg.imagesShape as number[], 'float32');
       const labels = tf.tensor(msg.labels, msg.labelsShape as number[], 'float32');
       const teacher = msg.teacher ? tf.tensor(msg.teacher, msg.teacherShape as number[], 'float32') : undefined;
-      // The same gradient call as the single-process step (Optimizer.computeGradients is tf.variableGrads).
+      // The same gradient call as the single-process step (Optimizer.computeGradients is tf.variableGrads),
+      // on the loss times shard size / batch size: the gradients come out weighted, with no extra pass.
       const { value, grads } = tf.variableGrads(() => {
         const logits = model.apply(images, { training: true }) as tf.Tensor;
-        return loss(labels, logits, teacher);
+        return tf.mul(loss(labels, logits, teacher), msg.scale);
       }, trainable);
-      trainable.forEach((v, k) => {
-        const g = tf.mul(grads[v.name]!, msg.scale);
-        gradView.set(g.dataSync() as Float32Array, gl.offsets[k]!);
-      });
+      trainable.forEach((v, k) => copyTensorInto(grads[v.name]!, gradView, gl.offsets[k]!));
       return value.dataSync()[0]!;
     });
   };
