@@ -572,9 +572,11 @@ void binary_broadcast(const float *a, const float *b, float *out, int n, int p, 
 // ---------------------------------------------------------------------------------------
 // Pointwise (1x1, stride 1, unpadded) convolution as a GEMM: out [M, N] = a [M, K] b [K, N]
 // (+ bias [N], relu if relu != 0). With transB, b is [N, K] (the filter of the input gradient,
-// dx = dy w^T): it is transposed into bt (scratch, K*N floats) first. Register blocks of 4 rows
-// x 8 columns; rows are taken MB at a time so a block of a stays in cache while every column
-// block of b runs over it. N % 4 == 0.
+// dx = dy w^T). b is first packed into bp (scratch, K*N floats) as [N/8][K][8] panels (a last
+// [K][4] panel when N % 8 == 4), so the register block (4 rows x 8 columns) streams a contiguous
+// panel instead of rows N floats apart (a power of two apart in wide layers: 4 KB aliasing).
+// Rows are taken MB at a time so a block of a stays in cache while every panel runs over it.
+// N % 4 == 0.
 // ---------------------------------------------------------------------------------------
 INLINE void gemm_4x8(const float *a, const float *b, float *c, const float *bias, int K, int N, int relu) {
   v128_t a00, a01;
@@ -596,7 +598,7 @@ INLINE void gemm_4x8(const float *a, const float *b, float *c, const float *bias
     v128_t x3 = SPLAT(r3 + k);
     MAC(a30, x3, d0);
     MAC(a31, x3, d1);
-    b += N;
+    b += 8;
   }
   if (relu) {
     const v128_t z = wasm_f32x4_splat(0);
@@ -607,40 +609,43 @@ INLINE void gemm_4x8(const float *a, const float *b, float *c, const float *bias
   ST(c + 2 * N, a20); ST(c + 2 * N + 4, a21); ST(c + 3 * N, a30); ST(c + 3 * N + 4, a31);
 }
 
-/** 1 row x 4 columns (row and column tails). */
-INLINE void gemm_1x4(const float *a, const float *b, float *c, const float *bias, int K, int N, int relu) {
+/** 1 row x 4 columns of a panel whose rows are ldb floats apart (row and column tails). */
+INLINE void gemm_1x4(const float *a, const float *b, float *c, const float *bias, int K, int ldb, int relu) {
   v128_t acc = bias ? LD(bias) : wasm_f32x4_splat(0);
   for (int k = 0; k < K; k++) {
     MAC(acc, SPLAT(a + k), LD(b));
-    b += N;
+    b += ldb;
   }
   if (relu) acc = wasm_f32x4_pmax(acc, wasm_f32x4_splat(0));
   ST(c, acc);
 }
 
 EXPORT(pointwise_gemm)
-void pointwise_gemm(const float *a, const float *b, const float *bias, float *out, float *bt, int M, int K, int N,
+void pointwise_gemm(const float *a, const float *b, const float *bias, float *out, float *bp, int M, int K, int N,
                     int transB, int relu, int MB) {
-  if (transB) {
-    for (int n = 0; n < N; n++)
-      for (int k = 0; k < K; k++) bt[k * N + n] = b[n * K + k];
-    b = bt;
+  const int N8 = N & ~7;
+  // Pack: bp[(n / 8) * K * 8 + k * 8 + j] = B[k][n + j]; the 4-column tail at bp[N8 * K + k * 4 + j].
+  for (int k = 0; k < K; k++) {
+    for (int n = 0; n < N; n++) {
+      const float v = transB ? b[n * K + k] : b[k * N + n];
+      if (n < N8) bp[(n >> 3) * K * 8 + k * 8 + (n & 7)] = v;
+      else bp[N8 * K + k * 4 + (n - N8)] = v;
+    }
   }
   for (int m0 = 0; m0 < M; m0 += MB) {
     const int m1 = imin(M, m0 + MB);
-    int n = 0;
-    for (; n + 8 <= N; n += 8) {
-      const float *bn = b + n;
+    for (int n = 0; n < N8; n += 8) {
+      const float *panel = bp + (n >> 3) * K * 8;
       const float *biasn = bias ? bias + n : 0;
       int m = m0;
-      for (; m + 4 <= m1; m += 4) gemm_4x8(a + m * K, bn, out + m * N + n, biasn, K, N, relu);
+      for (; m + 4 <= m1; m += 4) gemm_4x8(a + m * K, panel, out + m * N + n, biasn, K, N, relu);
       for (; m < m1; m++) {
-        gemm_1x4(a + m * K, bn, out + m * N + n, biasn, K, N, relu);
-        gemm_1x4(a + m * K, bn + 4, out + m * N + n + 4, biasn ? biasn + 4 : 0, K, N, relu);
+        gemm_1x4(a + m * K, panel, out + m * N + n, biasn, K, 8, relu);
+        gemm_1x4(a + m * K, panel + 4, out + m * N + n + 4, biasn ? biasn + 4 : 0, K, 8, relu);
       }
     }
-    for (; n < N; n += 4)
-      for (int m = m0; m < m1; m++) gemm_1x4(a + m * K, b + n, out + m * N + n, bias ? bias + n : 0, K, N, relu);
+    if (N8 < N)
+      for (int m = m0; m < m1; m++) gemm_1x4(a + m * K, bp + N8 * K, out + m * N + N8, bias ? bias + N8 : 0, K, 4, relu);
   }
 }
 

@@ -119,17 +119,12 @@ function winogradForwardGeometry(backend: EmscriptenBackend, x: TensorInfo, filt
  * 1x1, stride 1, unpadded convs as one GEMM on our SIMD module (csrc/conv.c pointwise_gemm):
  * out [N*H*W, O] = x [N*H*W, C] filter [C, O], bias and relu fused; with transposed the filter is
  * used as [O, C]^T (the input gradient dx = dy w^T). Output channels must be a multiple of 4.
- * Measured against XNNPACK on ResNet-50's 1x1 layers at 64px (batch 32): 1.1-1.25x forward up to
- * 512 input channels, slower above (0.8x at 1024 and 2048: the unpacked filter panel leaves L1);
- * the input gradient 1.1-1.5x on all but one shape. So: forward when the reduction is at most 512
- * channels, the input gradient always. `BOT_POINTWISE=never|always` overrides.
+ * Measured against XNNPACK on ResNet-50's 1x1 layers at 64px (batch 32, CPU ms): forward
+ * 1.07-1.4x, input gradient 1.0-1.8x (packed filter panels). `BOT_POINTWISE=never|always` overrides.
  */
-export function pointwiseWanted(use: WinogradUse, reduction: number, outChannels: number): boolean {
+export function pointwiseWanted(_use: WinogradUse, _reduction: number, outChannels: number): boolean {
   if (outChannels % 4 !== 0) return false;
-  const force = env('BOT_POINTWISE');
-  if (force === 'never') return false;
-  if (force === 'always') return true;
-  return use === 'backpropInput' || reduction <= 512;
+  return env('BOT_POINTWISE') !== 'never';
 }
 /** Rows of x per block: the block (rows x reduction floats) stays in L1 while all column blocks run. */
 const POINTWISE_BLOCK_BYTES = 16 * 1024;
@@ -148,17 +143,17 @@ export function pointwiseConv(
   const o = transposed ? fc : fo;
   const rows = n * h * w;
   const out = backend.makeOutput([n, h, w, o], 'float32');
-  const bt = transposed ? backend.wasm._malloc(k * o * 4) : 0;
+  const bt = backend.wasm._malloc(k * o * 4); // the packed filter
   const mb = Math.max(4, Math.floor(POINTWISE_BLOCK_BYTES / (k * 4) / 4) * 4);
   simdCalls.pointwise++;
   try {
-    if (transposed && !bt) throw new Error('pointwise conv: out of wasm memory for scratch');
+    if (!bt) throw new Error('pointwise conv: out of wasm memory for scratch');
     simd.pointwise_gemm(
       heapOffset(backend, x.dataId), heapOffset(backend, filter.dataId), bias ? heapOffset(backend, bias.dataId) : 0,
       heapOffset(backend, out.dataId), bt, rows, k, o, transposed ? 1 : 0, relu ? 1 : 0, mb,
     );
   } finally {
-    if (bt) backend.wasm._free(bt);
+    backend.wasm._free(bt);
   }
   return out;
 }
