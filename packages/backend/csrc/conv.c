@@ -764,13 +764,17 @@ void winograd_backprop_filter(const float *x, const float *dy, float *dw, float 
 // segment is a GEMM accumulated into dx: rows = dy pixels (broadcast), columns = 8 input
 // channels of the tap's transposed filter wt[kh, kw, o, c] (scratch, built here).
 // ---------------------------------------------------------------------------------------
-INLINE void bpi_4x8(const float *dy, const float *wt, float *dx, int O, int C, int xs) {
-  float *x0 = dx, *x1 = dx + xs, *x2 = dx + 2 * xs, *x3 = dx + 3 * xs;
+/**
+ * 4 dx rows x 8 channels += 4 dy rows (O floats each) times a packed filter panel [O][8]. The rows
+ * may come from different segments: rows[0..3] are dx offsets, rows[4..7] dy offsets (floats).
+ */
+INLINE void bpi_4x8(const float *dy, const float *panel, float *dx, const int32_t *rows, int O) {
+  float *x0 = dx + rows[0], *x1 = dx + rows[1], *x2 = dx + rows[2], *x3 = dx + rows[3];
+  const float *d0 = dy + rows[4], *d1 = dy + rows[5], *d2 = dy + rows[6], *d3 = dy + rows[7];
   v128_t a00 = LD(x0), a01 = LD(x0 + 4), a10 = LD(x1), a11 = LD(x1 + 4);
   v128_t a20 = LD(x2), a21 = LD(x2 + 4), a30 = LD(x3), a31 = LD(x3 + 4);
-  const float *d0 = dy, *d1 = dy + O, *d2 = dy + 2 * O, *d3 = dy + 3 * O;
   for (int o = 0; o < O; o++) {
-    v128_t w0 = LD(wt), w1 = LD(wt + 4);
+    v128_t w0 = LD(panel), w1 = LD(panel + 4);
     v128_t s0 = SPLAT(d0 + o);
     MAC(a00, s0, w0);
     MAC(a01, s0, w1);
@@ -783,89 +787,101 @@ INLINE void bpi_4x8(const float *dy, const float *wt, float *dx, int O, int C, i
     v128_t s3 = SPLAT(d3 + o);
     MAC(a30, s3, w0);
     MAC(a31, s3, w1);
-    wt += C;
+    panel += 8;
   }
   ST(x0, a00); ST(x0 + 4, a01); ST(x1, a10); ST(x1 + 4, a11);
   ST(x2, a20); ST(x2 + 4, a21); ST(x3, a30); ST(x3 + 4, a31);
 }
 
-INLINE void bpi_1x4(const float *dy, const float *wt, float *dx, int O, int C) {
+/** 1 dx row x 4 channels += 1 dy row times a panel whose rows are ldp floats apart. */
+INLINE void bpi_1x4(const float *dy, const float *panel, float *dx, int O, int ldp) {
   v128_t a = LD(dx);
   for (int o = 0; o < O; o++) {
-    MAC(a, SPLAT(dy + o), LD(wt));
-    wt += C;
+    MAC(a, SPLAT(dy + o), LD(panel));
+    panel += ldp;
   }
   ST(dx, a);
 }
 
-INLINE void bpi_1x1(const float *dy, const float *wt, float *dx, int O, int C) {
-  float a = *dx;
-  for (int o = 0; o < O; o++) {
-    a += dy[o] * *wt;
-    wt += C;
-  }
-  *dx = a;
-}
-
-static void bpi_tap(const float *dy, const float *wt, float *dx, const int32_t *seg, int nseg, int C, int O, int xs) {
-  for (int s = 0; s < nseg; s++) {
-    const float *ds = dy + seg[3 * s + 1];
-    float *xsg = dx + seg[3 * s];
-    const int cnt = seg[3 * s + 2];
-    int c = 0;
-    for (; c + 8 <= C; c += 8) {
-      int p = 0;
-      for (; p + 4 <= cnt; p += 4) bpi_4x8(ds + p * O, wt + c, xsg + p * xs + c, O, C, xs);
-      for (; p < cnt; p++) {
-        bpi_1x4(ds + p * O, wt + c, xsg + p * xs + c, O, C);
-        bpi_1x4(ds + p * O, wt + c + 4, xsg + p * xs + c + 4, O, C);
-      }
+/**
+ * One tap over a list of np pixels (rows: 2 int32 per pixel, dx offset then dy offset, in
+ * groups of 4 as [dx0..dx3, dy0..dy3], the last group padded by repeating nothing: the np % 4
+ * tail is listed the same way and run row by row). wp: the tap's packed filter, [C/8][O][8] panels
+ * then a [O][4] panel when C % 8 == 4.
+ */
+static void bpi_tap(const float *dy, const float *wp, float *dx, const int32_t *rows, int np, int C, int O) {
+  const int C8 = C & ~7;
+  const int full = np & ~3;
+  for (int c = 0; c < C8; c += 8) {
+    const float *panel = wp + c * O;
+    for (int p = 0; p < full; p += 4) bpi_4x8(dy, panel, dx + c, rows + 2 * p, O);
+    for (int p = full; p < np; p++) {
+      const int32_t *g = rows + 2 * full + (p - full);
+      const int tail = np - full;
+      bpi_1x4(dy + g[tail], panel, dx + g[0] + c, O, 8);
+      bpi_1x4(dy + g[tail], panel + 4, dx + g[0] + c + 4, O, 8);
     }
-    for (; c + 4 <= C; c += 4)
-      for (int p = 0; p < cnt; p++) bpi_1x4(ds + p * O, wt + c, xsg + p * xs + c, O, C);
-    for (; c < C; c++)
-      for (int p = 0; p < cnt; p++) bpi_1x1(ds + p * O, wt + c, xsg + p * xs + c, O, C);
+  }
+  if (C8 < C) {
+    const float *panel = wp + C8 * O;
+    for (int p = 0; p < np; p++) {
+      const int32_t *g = p < full ? rows + 2 * (p & ~3) + (p & 3) : rows + 2 * full + (p - full);
+      const int off = p < full ? 4 : np - full;
+      bpi_1x4(dy + g[off], panel, dx + g[0] + C8, O, 4);
+    }
   }
 }
 
-/** dx [N, H, W, C] from dy [N, OH, OW, O] and w [FH, FW, C, O]. wt: FH*FW*O*C floats, seg: 3*chunkRows int32. */
+/**
+ * dx [N, H, W, C] from dy [N, OH, OW, O] and w [FH, FW, C, O], C % 4 == 0. wt: FH*FW*O*C floats
+ * (the packed filter), rows: 2 * chunkRows * OW int32 (pixel lists).
+ */
 EXPORT(conv2d_backprop_input)
-void conv2d_backprop_input(const float *dy, const float *w, float *dx, float *wt, int32_t *seg, int N, int H, int W,
+void conv2d_backprop_input(const float *dy, const float *w, float *dx, float *wt, int32_t *rows, int N, int H, int W,
                            int C, int OH, int OW, int O, int FH, int FW, int SH, int SW, int DH, int DW, int PT, int PL,
                            int chunkRows) {
-  for (int t = 0; t < FH * FW; t++)
-    for (int c = 0; c < C; c++)
-      for (int o = 0; o < O; o++) wt[(t * O + o) * C + c] = w[(t * C + c) * O + o];
+  const int C8 = C & ~7;
+  for (int t = 0; t < FH * FW; t++) {
+    float *wp = wt + t * O * C;
+    const float *wsrc = w + t * C * O;
+    for (int c = 0; c < C; c++) {
+      float *dst = c < C8 ? wp + (c & ~7) * O + (c & 7) : wp + C8 * O + (c - C8);
+      const int ld = c < C8 ? 8 : 4;
+      for (int o = 0; o < O; o++) dst[o * ld] = wsrc[c * O + o];
+    }
+  }
   const int total = N * H * W * C;
   for (int i = 0; i < total; i++) dx[i] = 0.0f;
-  const int rows = N * OH;
-  const int xs = SW * C;
-  for (int r0 = 0; r0 < rows; r0 += chunkRows) {
-    const int r1 = imin(rows, r0 + chunkRows);
+  const int nrows = N * OH;
+  for (int r0 = 0; r0 < nrows; r0 += chunkRows) {
+    const int r1 = imin(nrows, r0 + chunkRows);
     for (int kh = 0; kh < FH; kh++) {
       for (int kw = 0; kw < FW; kw++) {
         const int off = kw * DW - PL;
         const int owLo = off >= 0 ? 0 : (-off + SW - 1) / SW;
         const int owHi = imin(OW, floordiv(W - 1 - off, SW) + 1);
         if (owHi <= owLo) continue;
-        const int cnt = owHi - owLo;
-        int nseg = 0;
+        // Pixel list, in groups of 4: [dx offsets x4, dy offsets x4]; the tail: [dx..., dy...].
+        int np = 0;
         for (int r = r0; r < r1; r++) {
           const int n = r / OH;
           const int ih = (r - n * OH) * SH + kh * DH - PT;
           if (ih < 0 || ih >= H) continue;
-          const int xo = ((n * H + ih) * W + owLo * SW + off) * C;
-          const int dyo = (r * OW + owLo) * O;
-          if (nseg > 0 && seg[3 * nseg - 3] + seg[3 * nseg - 1] * xs == xo && seg[3 * nseg - 2] + seg[3 * nseg - 1] * O == dyo) {
-            seg[3 * nseg - 1] += cnt;
-          } else {
-            seg[3 * nseg] = xo;
-            seg[3 * nseg + 1] = dyo;
-            seg[3 * nseg + 2] = cnt;
-            nseg++;
+          for (int ow = owLo; ow < owHi; ow++) {
+            const int g = np & ~3, i = np & 3;
+            rows[2 * g + i] = ((n * H + ih) * W + ow * SW + off) * C;
+            rows[2 * g + 4 + i] = (r * OW + ow) * O;
+            np++;
           }
         }
-        if (nseg > 0) bpi_tap(dy, wt + (kh * FW + kw) * O * C, dx, seg, nseg, C, O, xs);
+        if (np == 0) continue;
+        // Re-lay the tail group (np % 4 pixels) as [dx x tail, dy x tail].
+        const int full = np & ~3, tail = np - full;
+        if (tail) {
+          int32_t *g = rows + 2 * full;
+          for (int i = 0; i < tail; i++) g[tail + i] = g[4 + i];
+        }
+        bpi_tap(dy, wt + (kh * FW + kw) * O * C, dx, rows, np, C, O);
       }
     }
   }

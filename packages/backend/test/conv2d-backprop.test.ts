@@ -47,6 +47,9 @@ const cases: Case[] = [
   // Wide enough for the packed-panel filter gradient (min(C, O) >= 64).
   { x: [2, 6, 6, 64], f: [1, 1, 64, 72], strides: 1, pad: 'valid' },
   { x: [2, 9, 9, 64], f: [3, 3, 64, 64], strides: 2, pad: 'same' },
+  // Direct input gradient: 2-pixel rows (pixel groups across rows), 8- and 4-wide channel panels.
+  { x: [2, 4, 4, 12], f: [1, 1, 12, 24], strides: 2, pad: 'valid' },
+  { x: [3, 5, 5, 20], f: [3, 3, 20, 8], strides: 2, pad: 'same' },
 ];
 
 const label = (c: Case) =>

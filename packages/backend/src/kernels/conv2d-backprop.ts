@@ -188,22 +188,25 @@ const envValue = (name: string): string | undefined =>
 
 /**
  * Where our direct SIMD input gradient takes over (after Winograd and the 1x1 GEMM): input channels
- * (its GEMM columns) a multiple of 4 and at least 8. Measured (CPU ms, single thread) against the
- * phases / XNNPACK path: ResNet-20's stride-2 3x3 layers 4.7 vs 9.7 and 5.4 vs 7.1, 1x1 stride 2
- * 0.55 vs 1.45, ResNet-50's 3x3 stride 2 at 128 channels 20.6 vs 23.5, 5x5 stride 1 1.5 vs 2.1; with
- * 3 input channels (a stem) it lost 3x (174 vs 56 ms: a scalar column loop), so those stay.
+ * (its GEMM columns) a multiple of 4 (required) and at least 8. Measured (CPU ms, single thread)
+ * against the phases / XNNPACK path: ResNet-20's stride-2 3x3 layers 4.5 vs 9.1 and 4.1 vs 6.6,
+ * 1x1 stride 2 0.6 vs 1.3; ResNet-50's 1x1 stride 2 (1024 -> 2048) 17 vs 58, (512 -> 1024) 13.8 vs
+ * 25.8, 3x3 stride 2 at 128 channels 14.9 vs 23.7; 5x5 stride 1 1.4 vs 2.2. With 3 input channels
+ * (a stem) it only ties, so those stay.
  * `BOT_BPI_DIRECT=never|always` overrides.
  */
 function directBackpropInputWanted(info: backend_util.Conv2DInfo): boolean {
+  if (info.inChannels % 4 !== 0) return false; // the kernel's channel panels are 8 or 4 wide
   const force = envValue('BOT_BPI_DIRECT');
   if (force === 'never') return false;
   if (force === 'always') return true;
-  return info.inChannels % 4 === 0 && info.inChannels >= 8;
+  return info.inChannels >= 8;
 }
 
 /**
- * dx by our wasm SIMD kernel (csrc/conv.c conv2d_backprop_input): per tap, dy's row segments
- * times the tap's transposed filter, accumulated into dx in place; no zero insertion, no phases.
+ * dx by our wasm SIMD kernel (csrc/conv.c conv2d_backprop_input): per tap, the dy pixels that
+ * reach dx (4 at a time, from any rows) times the tap's packed filter panels, accumulated into dx
+ * in place; no zero insertion, no phases.
  */
 function backpropInputSimd(
   simd: NonNullable<ReturnType<typeof simdKernels>>,
@@ -218,7 +221,7 @@ function backpropInputSimd(
   const chunkRows = Math.max(1, Math.min(n * oh, Math.max(minRows, Math.floor(BPF_CHUNK_BYTES / rowBytes))));
   const dx = backend.makeOutput([n, h, w, c], 'float32');
   const wt = backend.wasm._malloc(info.filterHeight * info.filterWidth * c * o * 4);
-  const seg = backend.wasm._malloc(chunkRows * 12);
+  const seg = backend.wasm._malloc(chunkRows * ow * 8 + 32); // a pixel list: 2 int32 per pixel
   simdCalls.conv2dBackpropInput++;
   try {
     if (!wt || !seg) throw new Error('Conv2DBackpropInput: out of wasm memory for scratch');
