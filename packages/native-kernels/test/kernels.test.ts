@@ -31,6 +31,10 @@ const cases: Case[] = [
   { x: [2, 5, 5, 40], f: [3, 3, 40, 70], strides: 1, pad: 'same' }, // the input gradient's K = 630: two 512-deep blocks
   { x: [1, 6, 6, 72], f: [3, 3, 72, 20], strides: 1, pad: 'same' }, // forward K = 648, summed over two K blocks
   { x: [1, 5, 7, 70], f: [3, 3, 70, 9], strides: 2, pad: 'same' }, // K = 630, <= 16 output channels (256-bit kernel)
+  // 3x3 stride 1 with 32+ channels in and out: Winograd F(2x2, 3x3), odd output sizes included
+  { x: [2, 7, 9, 33], f: [3, 3, 33, 40], strides: 1, pad: 'same' },
+  { x: [1, 8, 7, 32], f: [3, 3, 32, 48], strides: 1, pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
+  { x: [2, 6, 5, 40], f: [3, 3, 40, 35], strides: 1, pad: 'valid' },
   { x: [1, 10, 10, 2], f: [3, 3, 2, 3], strides: 1, pad: 'same', dilation: 2 },
   { x: [1, 10, 10, 2], f: [3, 3, 2, 3], strides: 1, pad: 'valid', dilation: 2 },
   { x: [1, 11, 11, 3], f: [3, 3, 3, 5], strides: 2, pad: 'same', dilation: 2 },
@@ -138,9 +142,10 @@ describe('threads', () => {
     // 9*32*32 = 9216 output pixels: several row tiles, and two fixed 8192-pixel chunks in the filter gradient.
     const c: Case = { x: [9, 32, 32, 19], f: [3, 3, 19, 37], strides: 1, pad: 'same' };
     const s2: Case = { x: [9, 33, 33, 19], f: [3, 3, 19, 37], strides: 2, pad: 'same' };
+    const wino: Case = { x: [9, 12, 12, 32], f: [3, 3, 32, 40], strides: 1, pad: 'same' }; // Winograd, 9 tile blocks
     const runAll = async () => {
       const out: Float32Array[] = [];
-      for (const k of [c, s2]) {
+      for (const k of [c, s2, wino]) {
         const arrays = { x: input(k.x, 1), f: input(k.f, 2), b: input([k.f[3]], 3), dy: input(outShape(k), 4) };
         out.push((await runOn('wasm', arrays, (t) => tf.fused.conv2d({ x: t.x as tf.Tensor4D, filter: t.f as tf.Tensor4D, strides: k.strides, pad: k.pad, bias: t.b, activation: 'relu' }))).data);
         out.push((await runOn('wasm', arrays, (t) => tf.engine().runKernel('Conv2DBackpropInput', { dy: t.dy!, filter: t.f! }, { ...convAttrs(k), inputShape: k.x }) as tf.Tensor)).data);
@@ -165,7 +170,7 @@ describe('threads', () => {
     }
     const stats = nativeKernelStats();
     expect(stats['FusedConv2D']?.fallback ?? 0).toBe(0);
-    expect(stats['FusedConv2D']?.native).toBe(6);
+    expect(stats['FusedConv2D']?.native).toBe(9);
   });
 
   it('setNativeThreads rejects a bad count with a clear error', () => {

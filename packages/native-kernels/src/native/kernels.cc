@@ -529,15 +529,175 @@ static void convGemm(const float* x, const float* w, float* y, long ldy, const E
   });
 }
 
+// Winograd F(2x2, 3x3) for 3x3, stride 1, dilation 1 (2.25x fewer multiplications): per task, a
+// block of 2x2 output tiles is transformed (V = B^T d B, vectorised over channels) straight into
+// panels, multiplied by the transformed filter (U = G g G^T) in 16 GEMMs, and transformed back
+// (Y = A^T M A) with the bias and activation. Block sizes depend on the shape only.
+template <int MR_, int NV_, bool NARROW = false>
+static void winogradConv(const float* x, const float* w, float* y, const Epilogue* ep, const Geo& g) {
+  constexpr int NR_ = NARROW ? 16 : NV_ * VL;
+  const long C = g.c, CO = g.co, Cp = (C + KB - 1) / KB * KB;
+  const long TH = (g.oh + 1) / 2, TW = (g.ow + 1) / 2, T = g.n * TH * TW;
+  const long slivers = (CO + NR_ - 1) / NR_, COp = slivers * NR_;
+  // U[xi]: slivers of Cp x NR_ (zero past C and CO).
+  AlignedBuf up((size_t)(16 * slivers * Cp * NR_));
+  std::memset(up.p, 0, sizeof(float) * 16 * slivers * Cp * NR_);
+  pool().run((int)((C + 15) / 16), [&](int task, int) {
+    std::vector<float> u((size_t)(16 * CO));
+    for (long c = task * 16L; c < std::min<long>(C, task * 16L + 16); c++) {
+      for (long o = 0; o < CO; o++) {
+        float gg[3][3], t[4][3];
+        for (int a = 0; a < 3; a++)
+          for (int b = 0; b < 3; b++) gg[a][b] = w[((a * 3 + b) * C + c) * CO + o];
+        for (int b = 0; b < 3; b++) {
+          t[0][b] = gg[0][b];
+          t[1][b] = 0.5f * (gg[0][b] + gg[1][b] + gg[2][b]);
+          t[2][b] = 0.5f * (gg[0][b] - gg[1][b] + gg[2][b]);
+          t[3][b] = gg[2][b];
+        }
+        for (int a = 0; a < 4; a++) {
+          u[(a * 4 + 0) * CO + o] = t[a][0];
+          u[(a * 4 + 1) * CO + o] = 0.5f * (t[a][0] + t[a][1] + t[a][2]);
+          u[(a * 4 + 2) * CO + o] = 0.5f * (t[a][0] - t[a][1] + t[a][2]);
+          u[(a * 4 + 3) * CO + o] = t[a][2];
+        }
+      }
+      for (int xi = 0; xi < 16; xi++)
+        for (long s = 0; s < slivers; s++) {
+          long cols = std::min<long>(NR_, CO - s * NR_);
+          std::memcpy(up.p + ((xi * slivers + s) * Cp + c) * NR_, u.data() + xi * CO + s * NR_, sizeof(float) * cols);
+        }
+    }
+  });
+  const long groups = std::max<long>(1, std::min<long>(8, (256L << 10) / (16 * MR_ * (Cp + COp) * 4)));
+  const long TB = groups * MR_;
+  const long tasks = (T + TB - 1) / TB;
+  pool().run((int)tasks, [&](int task, int) {
+    thread_local std::vector<float> vbuf, mbuf, dbuf;
+    if (vbuf.size() < (size_t)(16 * TB * Cp)) vbuf.resize((size_t)(16 * TB * Cp));
+    if (mbuf.size() < (size_t)(16 * TB * COp)) mbuf.resize((size_t)(16 * TB * COp));
+    if (dbuf.size() < (size_t)(16 * Cp)) dbuf.resize((size_t)(16 * Cp));
+    float* V = vbuf.data();  // [xi][group][Cp/KB][MR_][KB]
+    float* Mb = mbuf.data();  // [xi][TB][COp]
+    float* d = dbuf.data();  // [16][Cp]
+    const long t0 = task * TB;
+    for (long i = 0; i < TB; i++) {
+      long t = t0 + i;
+      long grp = i / MR_, r = i % MR_;
+      if (t >= T) {
+        for (int xi = 0; xi < 16; xi++)
+          for (long kb = 0; kb < Cp; kb += KB)
+            std::memset(V + ((xi * groups + grp) * Cp + kb) * MR_ + r * KB, 0, sizeof(float) * KB);
+        continue;
+      }
+      long tw = t % TW, q = t / TW, th = q % TH, n = q / TH;
+      const float* img = x + n * g.h * g.w * C;
+      for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++) {
+          long ih = 2 * th - g.pt + a, iw = 2 * tw - g.pl + b;
+          float* dd = d + (a * 4 + b) * Cp;
+          if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w) {
+            std::memcpy(dd, img + (ih * g.w + iw) * C, sizeof(float) * C);
+            for (long c = C; c < Cp; c++) dd[c] = 0.f;
+          } else {
+            std::memset(dd, 0, sizeof(float) * Cp);
+          }
+        }
+      for (long kb = 0; kb < Cp; kb += KB) {
+        float tt[4][4][KB], v[16][KB];
+        for (int b = 0; b < 4; b++)
+          for (int k = 0; k < KB; k++) {
+            float d0 = d[(0 * 4 + b) * Cp + kb + k], d1 = d[(1 * 4 + b) * Cp + kb + k];
+            float d2 = d[(2 * 4 + b) * Cp + kb + k], d3 = d[(3 * 4 + b) * Cp + kb + k];
+            tt[0][b][k] = d0 - d2;
+            tt[1][b][k] = d1 + d2;
+            tt[2][b][k] = d2 - d1;
+            tt[3][b][k] = d1 - d3;
+          }
+        for (int a = 0; a < 4; a++)
+          for (int k = 0; k < KB; k++) {
+            v[a * 4 + 0][k] = tt[a][0][k] - tt[a][2][k];
+            v[a * 4 + 1][k] = tt[a][1][k] + tt[a][2][k];
+            v[a * 4 + 2][k] = tt[a][2][k] - tt[a][1][k];
+            v[a * 4 + 3][k] = tt[a][1][k] - tt[a][3][k];
+          }
+        for (int xi = 0; xi < 16; xi++) std::memcpy(V + ((xi * groups + grp) * Cp + kb) * MR_ + r * KB, v[xi], sizeof(float) * KB);
+      }
+    }
+    for (int xi = 0; xi < 16; xi++)
+      for (long s = 0; s < slivers; s++) {
+        const float* B = up.p + (xi * slivers + s) * Cp * NR_;
+        for (long grp = 0; grp < groups; grp++) {
+          const float* A = V + (xi * groups + grp) * Cp * MR_;
+          float* Cm = Mb + (xi * TB + grp * MR_) * COp + s * NR_;
+#if defined(__AVX512F__)
+          if constexpr (NARROW) {
+            panelKernel16<MR_>((int)Cp, A, B, Cm, COp, MR_, NR_, false, nullptr, 0);
+            continue;
+          }
+#endif
+          panelKernel<MR_, NV_>((int)Cp, A, B, Cm, COp, MR_, NR_, false, nullptr, 0);
+        }
+      }
+    std::vector<float> yo((size_t)(4 * CO));
+    for (long i = 0; i < TB; i++) {
+      long t = t0 + i;
+      if (t >= T) break;
+      long tw = t % TW, q = t / TW, th = q % TH, n = q / TH;
+      const float* m = Mb + i * COp;
+      const long xs = TB * COp;  // stride between xi
+      float* y00 = yo.data();
+      float* y01 = y00 + CO;
+      float* y10 = y01 + CO;
+      float* y11 = y10 + CO;
+      for (long o = 0; o < CO; o++) {
+        float s0[4], s1[4];
+        for (int b = 0; b < 4; b++) {
+          float m0 = m[(0 * 4 + b) * xs + o], m1 = m[(1 * 4 + b) * xs + o];
+          float m2 = m[(2 * 4 + b) * xs + o], m3 = m[(3 * 4 + b) * xs + o];
+          s0[b] = m0 + m1 + m2;
+          s1[b] = m1 - m2 - m3;
+        }
+        float bo = ep && ep->bias ? ep->bias[o] : 0.f;
+        float r00 = s0[0] + s0[1] + s0[2] + bo, r01 = s0[1] - s0[2] - s0[3] + bo;
+        float r10 = s1[0] + s1[1] + s1[2] + bo, r11 = s1[1] - s1[2] - s1[3] + bo;
+        if (ep && ep->relu) {
+          r00 = r00 > 0.f ? r00 : 0.f;
+          r01 = r01 > 0.f ? r01 : 0.f;
+          r10 = r10 > 0.f ? r10 : 0.f;
+          r11 = r11 > 0.f ? r11 : 0.f;
+        }
+        y00[o] = r00;
+        y01[o] = r01;
+        y10[o] = r10;
+        y11[o] = r11;
+      }
+      const float* outs[2][2] = {{y00, y01}, {y10, y11}};
+      for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 2; b++) {
+          long oh = 2 * th + a, ow = 2 * tw + b;
+          if (oh < g.oh && ow < g.ow) std::memcpy(y + ((n * g.oh + oh) * g.ow + ow) * CO, outs[a][b], sizeof(float) * CO);
+        }
+    }
+  });
+}
+
 static void conv2dForward(const float* x, const float* w, float* y, const float* bias, bool relu, const Geo& g) {
   Epilogue ep;
   ep.bias = bias;
   ep.relu = relu;
   const Epilogue* epp = (bias || relu) ? &ep : nullptr;
+  // Winograd where it measured faster than the direct GEMM: 32+ channels in and out (fewer, and
+  // the transforms cost more than the multiplications saved), at most 256x256 (the per-call filter
+  // transform grows with C*CO while 2x2-pixel layers have few tiles to amortise it).
+  const bool winograd = g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.c >= 32 &&
+                        g.co >= 32 && g.c * g.co <= 256 * 256 && std::getenv("BOT_NATIVE_NO_WINOGRAD") == nullptr;
 #if defined(__AVX512F__)
+  if (winograd) return g.co <= 16 ? winogradConv<12, 1, true>(x, w, y, epp, g) : winogradConv<12, 2>(x, w, y, epp, g);
   if (g.co <= 16) return convGemm<12, 1, true>(x, w, y, g.co, epp, g);
   return convGemm<12, 2>(x, w, y, g.co, epp, g);
 #else
+  if (winograd) return g.co <= 8 ? winogradConv<12, 1>(x, w, y, epp, g) : winogradConv<6, 2>(x, w, y, epp, g);
   if (g.co <= 8) return convGemm<12, 1>(x, w, y, g.co, epp, g);
   return convGemm<6, 2>(x, w, y, g.co, epp, g);
 #endif
