@@ -141,14 +141,14 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   // `workers` spreads the step over that many cores. parallel 'data': that many replicas (this thread and
   // worker_threads), each on its own single-threaded backend and shard of the batch. parallel 'threads':
   // XNNPACK threads in one wasm backend (bitwise the same result as 1 thread); the cpu backend has none.
-  const dataParallel = config.parallel === 'data' && config.workers > 1;
   const wasmThreads = config.parallel === 'threads' && config.workers > 1 ? config.workers : undefined;
   const backend = await initBackend(config.backend, { log, wasmThreads });
   if (wasmThreads && backend === 'cpu') log(`[bag-of-tricks] workers: ${config.workers} (threads) has no effect on the cpu backend (single-threaded).`);
+  // An explicit backend 'tensorflow' with data parallelism is a config error; 'auto' (or BOT_BACKEND) landing on it is not.
+  let dataParallel = config.parallel === 'data' && config.workers > 1;
   if (dataParallel && backend === 'tensorflow') {
-    throw new Error(
-      `workers: ${config.workers} with parallel: 'data' runs replicas on wasm or cpu, but backend '${config.backend}' picked tensorflow (tfjs-node already uses every core); set workers: 1, or backend: 'wasm'.`,
-    );
+    log(`[trainer] workers: ${config.workers} ignored: data-parallel replicas run on wasm or cpu, and tensorflow (tfjs-node) already uses every core.`);
+    dataParallel = false;
   }
   registerFileRouter();
   const out = resolve(config.out);
