@@ -44,4 +44,15 @@ describe('workers', () => {
     expect(Math.abs(dp.losses[0]! - one.losses[0]!) / one.losses[0]!).toBeLessThan(0.05);
     expect(dp.losses[0]).not.toBe(one.losses[0]);
   });
+
+  it('a diverging data-parallel run stops with the NaN error, and the process exits (its workers are terminated)', () => {
+    const out = tempOut('dp-nan');
+    const configPath = `${out}.json`;
+    writeFileSync(configPath, JSON.stringify({ ...tinyConfig(), out, epochs: 1, baseLr: 1e30, warmupEpochs: 0, linearScaling: false }));
+    const r = spawnSync(process.execPath, [cli, 'train', configPath, '--workers', '2', '--no-progress', '--no-report'], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.error, 'the process did not exit by itself: a worker is still running').toBeUndefined();
+    expect(r.status, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/data parallel: 2 replicas/);
+    expect(r.stderr).toMatch(/Training diverged: the loss is (NaN|Infinity|-Infinity) at step \d+ \(epoch 1\)/);
+  });
 });
