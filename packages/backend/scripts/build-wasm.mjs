@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Rebuilds our wasm SIMD kernels from csrc/*.c with Debian's clang 14 + lld:
-//   src/kernels/bot-simd.wasm       the module (committed)
-//   src/kernels/bot-simd-wasm.ts    the same bytes, base64, for bundlers and the browser (committed)
+//   src/kernels/bot-simd.wasm         the module (committed), importing non-shared memory
+//   src/kernels/bot-simd-wasm.ts      the same bytes, base64, for bundlers and the browser (committed)
+//   src/kernels/bot-simd-shared.wasm  the same code importing shared memory (the threaded build's),
+//                                     committed as the reference the runtime patch of the import is
+//                                     tested against; not embedded (simd-module.ts derives it)
 // `node scripts/build-wasm.mjs --check` rebuilds into a temp dir and fails if the committed files
 // differ. CI has no clang, so this is not part of `npm test`; run it after editing csrc/.
 // CLANG=/path/to/clang overrides the compiler.
@@ -14,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const csrc = path.join(root, 'csrc');
 const wasmPath = path.join(root, 'src/kernels/bot-simd.wasm');
+const sharedPath = path.join(root, 'src/kernels/bot-simd-shared.wasm');
 const tsPath = path.join(root, 'src/kernels/bot-simd-wasm.ts');
 const check = process.argv.includes('--check');
 const clang = process.env.CLANG ?? 'clang';
@@ -21,6 +25,7 @@ const clang = process.env.CLANG ?? 'clang';
 const sources = readdirSync(csrc).filter((f) => f.endsWith('.c')).sort().map((f) => path.join(csrc, f));
 const tmp = mkdtempSync(path.join(tmpdir(), 'bot-simd-'));
 const out = path.join(tmp, 'bot-simd.wasm');
+const outShared = path.join(tmp, 'bot-simd-shared.wasm');
 const flags = [
   '--target=wasm32',
   '-O3',
@@ -37,17 +42,18 @@ const flags = [
   '-Wl,--strip-all',
   '-Wl,-z,stack-size=0',
   '-Wl,--initial-memory=65536',
-  '-o',
-  out,
 ];
+const sharedFlags = ['-matomics', '-Wl,--shared-memory', '-Wl,--max-memory=4294967296'];
 try {
-  execFileSync(clang, [...flags, ...sources], { stdio: 'inherit', cwd: root });
+  execFileSync(clang, [...flags, '-o', out, ...sources], { stdio: 'inherit', cwd: root });
+  execFileSync(clang, [...flags, ...sharedFlags, '-o', outShared, ...sources], { stdio: 'inherit', cwd: root });
 } catch (e) {
   rmSync(tmp, { recursive: true, force: true });
   console.error(`build-wasm: ${clang} failed (${e.message}). Install clang 14 and lld (apt-get install clang lld) or set CLANG.`);
   process.exit(1);
 }
 const bytes = readFileSync(out);
+const sharedBytes = readFileSync(outShared);
 rmSync(tmp, { recursive: true, force: true });
 
 const b64 = bytes.toString('base64');
@@ -62,6 +68,7 @@ if (check) {
   const problems = [];
   if (!existsSync(wasmPath) || !readFileSync(wasmPath).equals(bytes)) problems.push(path.relative(root, wasmPath));
   if (!existsSync(tsPath) || readFileSync(tsPath, 'utf8') !== ts) problems.push(path.relative(root, tsPath));
+  if (!existsSync(sharedPath) || !readFileSync(sharedPath).equals(sharedBytes)) problems.push(path.relative(root, sharedPath));
   if (problems.length) {
     console.error(`build-wasm --check: ${problems.join(' and ')} differ from a fresh build of csrc/; run \`npm run build:wasm\` and commit.`);
     process.exit(1);
@@ -70,5 +77,8 @@ if (check) {
 } else {
   writeFileSync(wasmPath, bytes);
   writeFileSync(tsPath, ts);
-  console.log(`build-wasm: wrote ${path.relative(root, wasmPath)} (${bytes.length} bytes) and ${path.relative(root, tsPath)}.`);
+  writeFileSync(sharedPath, sharedBytes);
+  console.log(
+    `build-wasm: wrote ${path.relative(root, wasmPath)} (${bytes.length} bytes), ${path.relative(root, tsPath)} and ${path.relative(root, sharedPath)}.`,
+  );
 }

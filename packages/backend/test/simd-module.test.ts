@@ -179,9 +179,28 @@ describe('instantiating on a memory', () => {
     expect(Array.from(new Float32Array(memory.buffer, 128, 8))).toEqual([11, 22, 33, 44, 15, 26, 37, 48]);
   });
 
-  it('is off for a shared memory (the threaded build keeps its XNNPACK kernels)', async () => {
+  it('runs on a shared memory (the threaded build) through the patched import', async () => {
     const { simdKernels } = await import('../src/kernels/simd-module');
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 4, shared: true });
-    expect(simdKernels({ wasm: { asm: { memory } } } as unknown as Parameters<typeof simdKernels>[0])).toBeNull();
+    const k = simdKernels({ wasm: { asm: { memory } } } as unknown as Parameters<typeof simdKernels>[0]);
+    expect(k).not.toBeNull();
+    const f = new Float32Array(memory.buffer);
+    f.set([1, 2, 3, 4, 5, 6, 7, 8], 0);
+    f.set([10, 20, 30, 40], 16);
+    k!.binary_broadcast(0, 64, 128, 8, 4, 1, 1); // b - a
+    expect(Array.from(new Float32Array(memory.buffer, 128, 8))).toEqual([9, 18, 27, 36, 5, 14, 23, 32]);
+  });
+});
+
+describe('the shared-memory variant', () => {
+  it("the runtime patch of the import equals clang's own --shared-memory build, byte for byte", async () => {
+    const { toSharedMemoryImport } = await import('../src/kernels/simd-module');
+    const shared = new Uint8Array(readFileSync(fileURLToPath(new URL('../src/kernels/bot-simd-shared.wasm', import.meta.url))));
+    const patched = toSharedMemoryImport(bytes);
+    expect(patched.length).toBe(shared.length);
+    expect(Buffer.from(patched).equals(Buffer.from(shared))).toBe(true);
+    const r = new Reader(shared, sections(shared).find((x) => x.id === 2)!.start);
+    r.u32();
+    expect([r.name(), r.name(), r.byte(), r.byte()]).toEqual(['env', 'memory', 2, 3]); // shared, with a maximum
   });
 });

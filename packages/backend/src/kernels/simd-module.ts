@@ -35,7 +35,10 @@ export interface SimdExports {
 /** The parts of tfjs-backend-wasm's BackendWasm (and its emscripten Module) we reach into. */
 export interface EmscriptenBackend extends WasmBackendLike {
   wasm: {
-    asm: { memory: WebAssembly.Memory };
+    /** The single-threaded build exports its memory here... */
+    asm?: { memory?: WebAssembly.Memory };
+    /** ...the threaded build (memory created in JS, shared) here. */
+    wasmMemory?: WebAssembly.Memory;
     _malloc(bytes: number): number;
     _free(ptr: number): void;
   };
@@ -46,7 +49,9 @@ export interface EmscriptenBackend extends WasmBackendLike {
 export const simdCalls = { conv2dBackpropFilter: 0, conv2dBackpropInput: 0, winograd: 0, binary: 0, pointwise: 0 };
 
 let bytes: Uint8Array | undefined;
+let sharedBytes: Uint8Array | undefined;
 let compiled: WebAssembly.Module | undefined;
+let compiledShared: WebAssembly.Module | undefined;
 let compiling: Promise<void> | undefined;
 let unavailable: string | undefined;
 const instances = new WeakMap<WebAssembly.Memory, SimdExports>();
@@ -58,6 +63,64 @@ function moduleBytes(): Uint8Array {
     for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
   }
   return bytes;
+}
+
+const uleb = (n: number): number[] => {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    out.push(b);
+  } while (n > 0);
+  return out;
+};
+
+/**
+ * The module with its one import, env.memory, declared shared (limits flag 0x03, maximum 65536
+ * pages = 4 GiB, so any emscripten maximum fits): the threaded build's memory is a
+ * SharedArrayBuffer, and a non-shared import does not link to it. The code is the same (it uses
+ * no atomics); clang's own shared build, src/kernels/bot-simd-shared.wasm, is what a test checks
+ * this against, byte for byte. Throws if the import section is not the one expected.
+ */
+export function toSharedMemoryImport(b: Uint8Array): Uint8Array {
+  let p = 8;
+  const readU32 = (): number => {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      const x = b[p++]!;
+      result += (x & 0x7f) * 2 ** shift;
+      if (!(x & 0x80)) return result;
+      shift += 7;
+    }
+  };
+  while (p < b.length) {
+    const start = p;
+    const id = b[p++]!;
+    const size = readU32();
+    const body = p;
+    if (id === 2) {
+      // vec(1) "env" "memory" kind=memory flags=0 min
+      const want = [1, 3, 0x65, 0x6e, 0x76, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0];
+      for (let i = 0; i < want.length; i++) {
+        if (b[body + i] !== want[i]) throw new Error('internal: unexpected import section in bot-simd.wasm');
+      }
+      const min = b.subarray(body + want.length, body + size);
+      const content = [...want.slice(0, -1), 3, ...min, ...uleb(65536)];
+      const out = new Uint8Array(b.length - (body + size - start) + 1 + uleb(content.length).length + content.length);
+      out.set(b.subarray(0, start), 0);
+      let q = start;
+      out[q++] = 2;
+      for (const x of uleb(content.length)) out[q++] = x;
+      out.set(content, q);
+      q += content.length;
+      out.set(b.subarray(body + size), q);
+      return out;
+    }
+    p = body + size;
+  }
+  throw new Error('internal: bot-simd.wasm has no import section');
 }
 
 /**
@@ -83,28 +146,36 @@ export function simdUnavailableReason(): string | undefined {
 
 /**
  * Our SIMD kernels instantiated on this backend's own memory, so they work in place on
- * tensors; null where they cannot run (no WebAssembly SIMD, or the threaded build, whose
- * memory is a SharedArrayBuffer: there the XNNPACK kernels, which use the thread pool, stay).
+ * tensors; null where they cannot run (no WebAssembly SIMD). The threaded build's memory is a
+ * SharedArrayBuffer: there the module is instantiated with its import declared shared (the
+ * kernels run on the calling thread; XNNPACK's other kernels keep the thread pool).
  * Browsers refuse synchronous compiles and instantiations of modules over 4 KB on the main
  * thread (a RangeError): then this returns null (the caller uses its XNNPACK fallback) and
  * instantiates in the background; later calls get the kernels.
  */
 export function simdKernels(backend: WasmBackendLike): SimdExports | null {
   if (simdDisabledByEnv()) return null;
-  const memory = (backend as Partial<EmscriptenBackend>).wasm?.asm?.memory;
+  const wasm = (backend as Partial<EmscriptenBackend>).wasm;
+  const memory = wasm?.asm?.memory ?? wasm?.wasmMemory;
   if (!memory || unavailable) return null;
-  if (typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer) return null;
   const cached = instances.get(memory);
   if (cached) return cached;
   if (pending.has(memory)) return null;
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
   try {
-    compiled ??= new WebAssembly.Module(moduleBytes() as BufferSource);
-    const instance = new WebAssembly.Instance(compiled, { env: { memory } });
+    let module: WebAssembly.Module;
+    if (shared) {
+      sharedBytes ??= toSharedMemoryImport(moduleBytes());
+      module = compiledShared ??= new WebAssembly.Module(sharedBytes as BufferSource);
+    } else {
+      module = compiled ??= new WebAssembly.Module(moduleBytes() as BufferSource);
+    }
+    const instance = new WebAssembly.Instance(module, { env: { memory } });
     const exports = instance.exports as unknown as SimdExports;
     instances.set(memory, exports);
     return exports;
   } catch (e) {
-    if (e instanceof RangeError) instantiateInBackground(memory);
+    if (e instanceof RangeError) instantiateInBackground(memory, shared);
     else unavailable = `instantiate failed: ${String(e)}`;
     return null;
   }
@@ -112,15 +183,19 @@ export function simdKernels(backend: WasmBackendLike): SimdExports | null {
 
 const pending = new WeakSet<WebAssembly.Memory>();
 
-function instantiateInBackground(memory: WebAssembly.Memory): void {
+function instantiateInBackground(memory: WebAssembly.Memory, shared: boolean): void {
   pending.add(memory);
   const imports = { env: { memory } };
-  const instance: Promise<WebAssembly.Instance> = compiled
-    ? WebAssembly.instantiate(compiled, imports)
-    : WebAssembly.instantiate(moduleBytes() as BufferSource, imports).then((r) => {
-        compiled ??= r.module;
-        return r.instance;
-      });
+  const ready = shared ? compiledShared : compiled;
+  const instance: Promise<WebAssembly.Instance> = ready
+    ? WebAssembly.instantiate(ready, imports)
+    : WebAssembly.instantiate((shared ? (sharedBytes ??= toSharedMemoryImport(moduleBytes())) : moduleBytes()) as BufferSource, imports).then(
+        (r) => {
+          if (shared) compiledShared ??= r.module;
+          else compiled ??= r.module;
+          return r.instance;
+        },
+      );
   instance.then(
     (i) => {
       instances.set(memory, i.exports as unknown as SimdExports);
