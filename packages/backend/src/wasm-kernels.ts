@@ -19,7 +19,7 @@ export const WASM_TRAINING_KERNELS: ReadonlyArray<{ kernelName: string; kernelFu
   {
     kernelName: 'Conv2DBackpropFilter',
     kernelFunc: conv2DBackpropFilterKernel,
-    why: 'missing in tfjs-backend-wasm 4.22; ours is our own wasm SIMD kernel (csrc/conv.c), XNNPACK Conv2D where memory is shared',
+    why: 'missing in tfjs-backend-wasm 4.22; ours is our own wasm SIMD module (csrc/conv.c: Winograd for 3x3 stride 1, a direct kernel elsewhere)',
   },
   {
     kernelName: 'Conv2DBackpropInput',
