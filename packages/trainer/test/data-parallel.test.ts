@@ -114,6 +114,35 @@ describe('createDataParallelStep (wasm)', () => {
     });
   }
 
+  it('on the cpu backend too: 2 cpu replicas give the losses and weights of single-process cpu training', async () => {
+    await tf.setBackend('cpu');
+    try {
+      const reference = convNet();
+      const model = convNet();
+      const refOpt = createOptimizer({ kind: 'sgd', momentum: 0.9 }, 0.1);
+      const opt = createOptimizer({ kind: 'sgd', momentum: 0.9 }, 0.1);
+      const refStep = createTrainStep({ model: reference, optimizer: refOpt, loss: createStepLoss() });
+      const dp = await dataParallel({ model, optimizer: opt, workers: 2 });
+      for (let s = 0; s < 3; s++) {
+        const b = batchAt(s, 9);
+        const refLoss = refStep(b);
+        const expected = refLoss.dataSync()[0]!;
+        refLoss.dispose();
+        const got = await dp.step(b);
+        expect(Math.abs(got - expected) / expected, `step ${s}`).toBeLessThan(1e-5);
+        tf.dispose(b);
+      }
+      const want = values(reference);
+      values(model).forEach((w, i) => w.forEach((v, j) => expect(Math.abs(v - want[i]![j]!)).toBeLessThan(1e-5)));
+      await dp.syncWeights();
+      expect(await dp.replicaWeights(1)).toEqual(values(model));
+      reference.dispose();
+      model.dispose();
+    } finally {
+      await tf.setBackend('wasm');
+    }
+  });
+
   it('workers: 1 is bitwise the single-process step', async () => {
     const reference = convNet();
     const model = convNet();
