@@ -119,13 +119,14 @@ await dp?.dispose();
 const usage = process.resourceUsage();
 console.log(
   JSON.stringify({
-    engine: `tfjs-${backend}`,
+    // Data-parallel rows get their own engine name (cores used = replicas), so 1-thread rows stay unambiguous.
+    engine: dpWorkers ? `tfjs-${backend}-dp` : `tfjs-${backend}`,
     backend,
     model,
     size,
     batch,
     classes,
-    threads: threadsInUse ?? 1,
+    threads: dpWorkers || (threadsInUse ?? 1),
     dp: dpWorkers || undefined,
     params: net.countParams(),
     firstStepMs: firstMs,
