@@ -35,6 +35,10 @@ const cases: Case[] = [
   { x: [2, 7, 9, 33], f: [3, 3, 33, 40], strides: 1, pad: 'same' },
   { x: [1, 8, 7, 32], f: [3, 3, 32, 48], strides: 1, pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
   { x: [2, 6, 5, 40], f: [3, 3, 40, 35], strides: 1, pad: 'valid' },
+  // 2x more output channels than KH*KW*C: the filter gradient as im2col^T * dy ("wide")
+  { x: [2, 6, 7, 5], f: [1, 1, 5, 37], strides: 1, pad: 'valid' },
+  { x: [2, 9, 9, 6], f: [1, 1, 6, 40], strides: 2, pad: 'same' },
+  { x: [1, 5, 5, 2], f: [3, 3, 2, 40], strides: 1, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
   { x: [1, 10, 10, 2], f: [3, 3, 2, 3], strides: 1, pad: 'same', dilation: 2 },
   { x: [1, 10, 10, 2], f: [3, 3, 2, 3], strides: 1, pad: 'valid', dilation: 2 },
   { x: [1, 11, 11, 3], f: [3, 3, 3, 5], strides: 2, pad: 'same', dilation: 2 },
@@ -143,9 +147,10 @@ describe('threads', () => {
     const c: Case = { x: [9, 32, 32, 19], f: [3, 3, 19, 37], strides: 1, pad: 'same' };
     const s2: Case = { x: [9, 33, 33, 19], f: [3, 3, 19, 37], strides: 2, pad: 'same' };
     const wino: Case = { x: [9, 12, 12, 32], f: [3, 3, 32, 40], strides: 1, pad: 'same' }; // Winograd, 9 tile blocks
+    const wide: Case = { x: [9, 32, 32, 8], f: [1, 1, 8, 40], strides: 1, pad: 'valid' }; // wide filter gradient, 3 chunks
     const runAll = async () => {
       const out: Float32Array[] = [];
-      for (const k of [c, s2, wino]) {
+      for (const k of [c, s2, wino, wide]) {
         const arrays = { x: input(k.x, 1), f: input(k.f, 2), b: input([k.f[3]], 3), dy: input(outShape(k), 4) };
         out.push((await runOn('wasm', arrays, (t) => tf.fused.conv2d({ x: t.x as tf.Tensor4D, filter: t.f as tf.Tensor4D, strides: k.strides, pad: k.pad, bias: t.b, activation: 'relu' }))).data);
         out.push((await runOn('wasm', arrays, (t) => tf.engine().runKernel('Conv2DBackpropInput', { dy: t.dy!, filter: t.f! }, { ...convAttrs(k), inputShape: k.x }) as tf.Tensor)).data);
@@ -170,7 +175,7 @@ describe('threads', () => {
     }
     const stats = nativeKernelStats();
     expect(stats['FusedConv2D']?.fallback ?? 0).toBe(0);
-    expect(stats['FusedConv2D']?.native).toBe(9);
+    expect(stats['FusedConv2D']?.native).toBe(12);
   });
 
   it('setNativeThreads rejects a bad count with a clear error', () => {

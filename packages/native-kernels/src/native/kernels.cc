@@ -806,6 +806,73 @@ static PackBFn packIm2colRows(const float* x, const Geo& g) {
   };
 }
 
+// A(kf, m) = im2col(m, kf), for dW = im2col^T * dy: per pixel, a sliver's mr consecutive kf are
+// (mostly) one contiguous channel run of x.
+static PackAFn packIm2colT(const float* x, const Geo& g) {
+  return [=](float* dst, int i0, int mc, int k0, int kc, int mr) {
+    for (int s = 0; s < mc; s += mr) {
+      float* d = dst + (long)(s / mr) * kc * mr;
+      int rows = std::min(mr, mc - s);
+      long offH[16], offW[16], ch[16];
+      for (int r = 0; r < rows; r++) {
+        long kf = i0 + s + r, tap = kf / g.c;
+        ch[r] = kf % g.c;
+        offH[r] = (tap / g.kw) * g.dh;
+        offW[r] = (tap % g.kw) * g.dw;
+      }
+      long m = k0;
+      long ow = m % g.ow, q = m / g.ow, oh = q % g.oh, n = q / g.oh;
+      for (int k = 0; k < kc; k++) {
+        float* dd = d + (long)k * mr;
+        const float* img = x + n * g.h * g.w * g.c;
+        const long ih0 = oh * g.sh - g.pt, iw0 = ow * g.sw - g.pl;
+        for (int r = 0; r < rows; r++) {
+          long ih = ih0 + offH[r], iw = iw0 + offW[r];
+          dd[r] = (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w) ? img[(ih * g.w + iw) * g.c + ch[r]] : 0.f;
+        }
+        for (int r = rows; r < mr; r++) dd[r] = 0.f;
+        if (++ow == g.ow) {
+          ow = 0;
+          if (++oh == g.oh) {
+            oh = 0;
+            n++;
+          }
+        }
+      }
+    }
+  };
+}
+
+// dW[K = KH*KW*C, CO] = im2col(x)^T * dy, for layers with more output channels than K (1x1
+// expansions): dy is the wide, cheaply packed operand. Same fixed pixel chunks as below.
+static void backpropFilterGemmWide(const float* x, const float* dy, float* dw, const Geo& g) {
+  long Kf = g.kh * g.kw * g.c, P = g.n * g.oh * g.ow, CO = g.co;
+  const long CHUNK = 4096;
+  long nchunks = std::max<long>(1, (P + CHUNK - 1) / CHUNK);
+  PackAFn pa = packIm2colT(x, g);
+  PackBFn pb = packMatrixB(dy, CO, 1);  // B(m, o) = dy[m*CO + o]
+  int mb = (int)((Kf + MC - 1) / MC), nb = (int)((CO + NC - 1) / NC);
+  AlignedBuf partial((size_t)(nchunks > 1 ? nchunks * Kf * CO : 1));
+  pool().run((int)(nchunks * mb * nb), [&](int t, int) {
+    int chunk = t / (mb * nb), blk = t % (mb * nb);
+    int i0 = (blk / nb) * MC, j0 = (blk % nb) * NC;
+    long k0 = chunk * CHUNK, k1 = std::min(P, k0 + CHUNK);
+    gemmBlock<MR>(pa, pb, i0, (int)std::min<long>(MC, Kf - i0), j0, (int)std::min<long>(NC, CO - j0), (int)k0, (int)k1,
+                  nchunks > 1 ? partial.p + chunk * Kf * CO : dw, CO, false, nullptr);
+  });
+  if (nchunks > 1) {
+    const long total = Kf * CO, per = 16384;
+    pool().run((int)((total + per - 1) / per), [&](int t, int) {
+      long a = t * per, b = std::min(total, a + per);
+      for (long i = a; i < b; i++) {
+        float v = partial.p[i];
+        for (long c = 1; c < nchunks; c++) v += partial.p[c * total + i];
+        dw[i] = v;
+      }
+    });
+  }
+}
+
 // dW^T[CO, K = KH*KW*C] = dy^T * im2col(x), the pixel reduction cut into fixed chunks (the same
 // for any thread count) whose partial sums are added in chunk order; then transposed into dW.
 template <int MR_>
@@ -851,6 +918,7 @@ static void backpropFilterGemm(const float* x, const float* dy, float* dw, const
 }
 
 static void conv2dBackpropFilter(const float* x, const float* dy, float* dw, const Geo& g) {
+  if (g.co >= 2 * g.kh * g.kw * g.c) return backpropFilterGemmWide(x, dy, dw, g);
 #if defined(__AVX512F__)
   if (g.co <= 16) return backpropFilterGemm<8>(x, dy, dw, g);
 #else
