@@ -5,7 +5,9 @@
 // pipeline bench and the backend's kernel bench. Prints a table; writes bench-results/bench.json.
 //
 // Every configuration runs in its own process (wasm's thread count is fixed per process).
-// Env: BENCH_SECONDS (per measurement, default 6), BENCH_SKIP=build,pipeline,kernels,resnet50,cpu,torch,
+// Rows: wasm (BOT_NATIVE=0: what a browser gets) at 1 thread, N wasm threads, N data-parallel replicas;
+// wasm + native convolutions (@bag-of-tricks/native-kernels) at 1 and N native threads and N replicas.
+// Env: BENCH_SECONDS (per measurement, default 6), BENCH_SKIP=build,pipeline,kernels,resnet50,cpu,torch,native,threads,
 //      BENCH_CPU_BATCH (cpu backend's single step, default 4), BOT_BACKEND=tensorflow to bench
 //      tfjs-node(-gpu) only (see docs/SPEED.md).
 import { spawnSync } from 'node:child_process';
@@ -34,8 +36,8 @@ const lastJson = (text) => {
 
 // ---------- build ----------
 if (!skip.has('build')) {
-  log('building backend, resnet-variants, data (and what they depend on) ...');
-  const pkgs = ['backend', 'resnet-variants', 'data', 'augment'].flatMap((p) => ['--filter', `@bag-of-tricks/${p}...`]);
+  log('building backend, native-kernels, resnet-variants, data, augment, trainer (and what they depend on) ...');
+  const pkgs = ['backend', 'native-kernels', 'resnet-variants', 'data', 'augment', 'trainer'].flatMap((p) => ['--filter', `@bag-of-tricks/${p}...`]);
   const b = run('npx', ['turbo', 'run', 'build', ...pkgs, '--output-logs=errors-only']);
   if (!b.ok) log(`build failed (continuing with the dist folders present):\n${(b.stdout + b.stderr).slice(-2000)}`);
 }
@@ -66,13 +68,44 @@ const models = [
 ];
 const threadCounts = [...new Set([1, cores])];
 
-function jsStep(m, backend, threads, extra = []) {
+// Node's optional native convolutions (@bag-of-tricks/native-kernels): rows with and without them.
+const nativeOk =
+  !skip.has('native') &&
+  run('node', ['-e', "import('@bag-of-tricks/native-kernels').then((m) => process.exit(m.nativeKernelsAvailable() ? 0 : 1), () => process.exit(1))"], { timeoutS: 120 }).ok;
+log(nativeOk ? 'native kernels: built, measured as their own rows' : 'native kernels: not available, rows skipped');
+
+/**
+ * The tfjs configurations, each in its own process. `cores` is what the row uses: PyTorch's row with
+ * the same thread count is its peer. wasm rows run with BOT_NATIVE=0 (what a browser gets).
+ */
+const variants = (m) => [
+  { engine: 'tfjs-wasm', cores: 1, env: { BOT_NATIVE: '0' }, args: ['--threads', '1', ...(m.key === 'resnet20' ? ['--profile'] : [])] },
+  ...(cores > 1
+    ? [
+        { engine: 'tfjs-wasm threads', cores, env: { BOT_NATIVE: '0' }, args: ['--threads', String(cores)] },
+        { engine: 'tfjs-wasm dp', cores, env: { BOT_NATIVE: '0' }, args: ['--threads', '1', '--dp', String(cores)] },
+      ]
+    : []),
+  ...(nativeOk
+    ? [
+        { engine: 'tfjs-wasm+native', cores: 1, env: { BOT_NATIVE: '1', BOT_NATIVE_THREADS: '1' }, args: ['--threads', '1'] },
+        ...(cores > 1
+          ? [
+              { engine: 'tfjs-wasm+native', cores, env: { BOT_NATIVE: '1', BOT_NATIVE_THREADS: String(cores) }, args: ['--threads', '1'] },
+              { engine: 'tfjs-wasm+native dp', cores, env: { BOT_NATIVE: '1', BOT_NATIVE_THREADS: '1' }, args: ['--threads', '1', '--dp', String(cores)] },
+            ]
+          : []),
+      ]
+    : []),
+];
+
+function jsStep(m, backend, variant = { engine: `tfjs-${backend}`, cores: 1, env: {}, args: ['--threads', '1'] }, extra = []) {
   const args = ['scripts/bench/train-step.mjs', '--model', m.model, '--size', String(m.size), '--batch', String(m.batch),
-    '--classes', String(m.classes), '--backend', backend, '--threads', String(threads), '--seconds', String(seconds), ...extra];
-  const r = run('node', args, { extraEnv: childEnv });
+    '--classes', String(m.classes), '--backend', backend, '--seconds', String(seconds), ...variant.args, ...extra];
+  const r = run('node', args, { extraEnv: { ...childEnv, ...variant.env } });
   const out = lastJson(r.stdout);
-  if (!r.ok || !out) return { engine: `tfjs-${backend}`, threads, error: (r.error ?? r.stderr).slice(-600) };
-  return out;
+  if (!r.ok || !out) return { engine: variant.engine, threads: variant.cores, error: (r.error ?? r.stderr).slice(-600) };
+  return { ...out, engine: variant.engine, threads: variant.cores, wasmThreads: out.threads };
 }
 function torchStep(m, threads) {
   const r = run(torch.py, ['bench/torch_train.py', '--model', m.model, '--size', String(m.size), '--batch', String(m.batch),
@@ -87,44 +120,52 @@ for (const m of models) {
   const rows = [];
   const show = (r) => {
     rows.push(r);
-    if (r.error) return log(`  ${r.engine.padEnd(16)} threads ${r.threads}  FAILED: ${r.error.split('\n').slice(-3).join(' | ')}`);
-    log(`  ${r.engine.padEnd(16)} threads ${String(r.threads).padEnd(2)} ${r.imgPerSec.toFixed(2).padStart(8)} img/s  ${r.msPerStep.toFixed(0).padStart(7)} ms/step` +
+    if (r.error) return log(`  ${r.engine.padEnd(20)} cores ${r.threads}  FAILED: ${r.error.split('\n').slice(-3).join(' | ')}`);
+    log(`  ${r.engine.padEnd(20)} cores ${String(r.threads).padEnd(2)} ${r.imgPerSec.toFixed(2).padStart(8)} img/s  ${r.msPerStep.toFixed(0).padStart(7)} ms/step` +
+      (r.cpuMsPerStep ? `  cpu ${r.cpuMsPerStep.toFixed(0).padStart(6)} ms/step` : '') +
       (r.maxRssMB ? `  rss ${r.maxRssMB.toFixed(0)} MB` : ''));
   };
-  if (wantTensorflow || tfNodeOk) show(jsStep(m, 'tensorflow', 1));
+  if (wantTensorflow || tfNodeOk) show(jsStep(m, 'tensorflow'));
   if (!wantTensorflow) {
-    // Peers run next to the JS measurement they are compared with, so machine load hits both alike.
+    // Peers run next to the JS measurements they are compared with, so machine load hits both alike.
     for (const t of threadCounts) {
-      show(jsStep(m, 'wasm', t, m.key === 'resnet20' && t === 1 ? ['--profile'] : []));
+      for (const v of variants(m).filter((v) => v.cores === t)) show(jsStep(m, 'wasm', v));
       if (torch) show(torchStep(m, t));
     }
     if (!skip.has('cpu') && m.key === 'resnet20') {
       const cpuBatch = Number(env.BENCH_CPU_BATCH ?? 4);
-      const r = jsStep({ ...m, batch: cpuBatch }, 'cpu', 1, ['--min-steps', '0', '--max-steps', '0', '--seconds', '0']);
+      const r = jsStep({ ...m, batch: cpuBatch }, 'cpu', undefined, ['--min-steps', '0', '--max-steps', '0', '--seconds', '0']);
       if (!r.error) r.note = `one step at batch ${cpuBatch} (the cpu backend is too slow for batch ${m.batch})`;
       show(r);
     }
   }
   for (const r of rows) if (r.profile) { profile = { model: m.key, ...r.profile }; delete r.profile; }
-  // Ratios: each tfjs row against PyTorch on the same thread count.
+  // Ratios: each tfjs row against PyTorch on the same number of cores.
   const ratios = {};
-  for (const r of rows.filter((x) => !x.error && x.engine.startsWith('tfjs'))) {
-    const peer = rows.find((x) => !x.error && x.engine === 'pytorch' && x.threads === r.threads);
-    if (peer) ratios[`${r.engine} ${r.threads}t / pytorch ${peer.threads}t`] = r.imgPerSec / peer.imgPerSec;
+  const ok = rows.filter((x) => !x.error);
+  for (const r of ok.filter((x) => x.engine.startsWith('tfjs'))) {
+    const peer = ok.find((x) => x.engine === 'pytorch' && x.threads === r.threads);
+    if (peer) ratios[`${r.engine} ${r.threads}c / pytorch ${peer.threads}t`] = r.imgPerSec / peer.imgPerSec;
   }
-  const w1 = rows.find((x) => !x.error && x.engine === 'tfjs-wasm' && x.threads === 1);
-  const wN = rows.find((x) => !x.error && x.engine === 'tfjs-wasm' && x.threads === cores && cores > 1);
-  if (w1 && wN) {
-    ratios[`tfjs-wasm ${cores}t / tfjs-wasm 1t`] = wN.imgPerSec / w1.imgPerSec;
-    ratios[`loss identical ${cores}t vs 1t (first two steps)`] = Number(w1.loss[0] === wN.loss[0] && w1.loss[1] === wN.loss[1]);
+  const w1 = ok.find((x) => x.engine === 'tfjs-wasm' && x.threads === 1);
+  for (const r of ok.filter((x) => x.engine.startsWith('tfjs') && x.threads === cores && cores > 1)) {
+    const base = ok.find((x) => x.engine === r.engine.replace(/ (threads|dp)$/, '') && x.threads === 1) ?? w1;
+    if (base) ratios[`${r.engine} ${cores}c / ${base.engine} 1c`] = r.imgPerSec / base.imgPerSec;
+    if (w1 && r.engine === 'tfjs-wasm threads') {
+      ratios[`loss identical wasm ${cores} threads vs 1 (first two steps)`] = Number(w1.loss[0] === r.loss[0] && w1.loss[1] === r.loss[1]);
+    }
   }
-  const t1 = rows.find((x) => !x.error && x.engine === 'pytorch' && x.threads === 1);
-  const tN = rows.find((x) => !x.error && x.engine === 'pytorch' && x.threads === cores && cores > 1);
+  const n1 = ok.find((x) => x.engine === 'tfjs-wasm+native' && x.threads === 1);
+  if (n1 && w1) ratios['tfjs-wasm+native 1c / tfjs-wasm 1c'] = n1.imgPerSec / w1.imgPerSec;
+  const t1 = ok.find((x) => x.engine === 'pytorch' && x.threads === 1);
+  const tN = ok.find((x) => x.engine === 'pytorch' && x.threads === cores && cores > 1);
   if (t1 && tN) ratios[`pytorch ${cores}t / pytorch 1t`] = tN.imgPerSec / t1.imgPerSec;
-  const bestJs = Math.max(...rows.filter((x) => !x.error && x.engine.startsWith('tfjs')).map((x) => x.imgPerSec));
-  const bestTorch = Math.max(...rows.filter((x) => !x.error && x.engine === 'pytorch').map((x) => x.imgPerSec));
-  if (Number.isFinite(bestJs) && Number.isFinite(bestTorch)) ratios['best tfjs / best pytorch'] = bestJs / bestTorch;
-  for (const [k, v] of Object.entries(ratios)) log(`  ratio ${k.padEnd(44)} ${v.toPrecision(3)}`);
+  const best = (pred) => ok.filter(pred).reduce((b, x) => (b && b.imgPerSec >= x.imgPerSec ? b : x), undefined);
+  const bestWasm = best((x) => x.engine.startsWith('tfjs-wasm') && !x.engine.includes('native') && x.threads === cores);
+  const bestAny = best((x) => x.engine.startsWith('tfjs') && x.threads === cores);
+  if (tN && bestWasm) ratios[`best browser-capable (${bestWasm.engine}) ${cores}c / pytorch ${cores}t`] = bestWasm.imgPerSec / tN.imgPerSec;
+  if (tN && bestAny) ratios[`best tfjs (${bestAny.engine}) ${cores}c / pytorch ${cores}t`] = bestAny.imgPerSec / tN.imgPerSec;
+  for (const [k, v] of Object.entries(ratios)) log(`  ratio ${k.padEnd(70)} ${v.toPrecision(3)}`);
   training[m.key] = { ...m, rows, ratios };
 }
 
@@ -167,6 +208,13 @@ if (!skip.has('pipeline') && existsSync(pipelineScript)) {
     const tv = pipeline.torchvision?.stages ?? {};
     for (const [stage, v] of Object.entries(tv)) log(`  torchvision ${stage.padEnd(58)} ${v.imgPerCpuSec.toFixed(0)} img/s per core`);
     for (const [name, ratio] of Object.entries(pipeline.ratios ?? {})) log(`  ${name.padEnd(120)} ${ratio.toFixed(2)}x`);
+    const h = pipeline.headline;
+    if (h?.torchvision) {
+      log(`  HEADLINE, paper train pipeline, decode included, images per CPU-second: torchvision ${h.torchvision.imgPerCpuSec.toFixed(0)}`);
+      for (const k of ['default', 'bilinear']) {
+        if (h[k]) log(`    ours (${k === 'bilinear' ? "resample: 'bilinear'" : 'default lanczos3'}) ${h[k].imgPerCpuSec.toFixed(0)} = ${h[k].perCoreRatio.toFixed(2)}x per core, ${h[k].wallRatio.toFixed(2)}x wall`);
+      }
+    }
   } else {
     pipeline = { error: (r.error ?? r.stderr ?? r.stdout).slice(-800) };
     log(`  failed: ${pipeline.error.split('\n').slice(-3).join(' | ')}`);

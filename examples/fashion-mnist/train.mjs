@@ -23,7 +23,7 @@ if (values.help) {
   console.log(`Usage: node examples/fashion-mnist/train.mjs [--data DIR] [--epochs N] [--out DIR] [--backend auto|wasm|cpu|tensorflow] [--seed N] [--workers N]
   --data DIR   a folder with the Fashion-MNIST IDX files (Debian: /usr/share/datasets/fashion-mnist); default: the embedded subset
   --epochs N   default 5 on the embedded subset, 10 on the full set
-  --workers N  cores to train on (wasm threads; same losses as 1); default: all cores`);
+  --workers N  data-parallel replicas, one per core (BatchNorm per replica, as on N GPUs); default: all cores`);
   process.exit(0);
 }
 
