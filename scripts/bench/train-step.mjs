@@ -29,7 +29,10 @@ const profile = process.argv.includes('--profile');
 const dpWorkers = arg('dp', 0);
 if (dpWorkers && (threads > 1 || profile)) throw new Error('--dp runs single-threaded replicas: drop --threads and --profile.');
 
-const backend = await initBackend(backendWanted, { log: () => {}, wasmThreads: backendWanted === 'wasm' ? threads : undefined });
+// initBackend's log says which backend and whether the native convolutions are on: kept in the JSON.
+const backendLog = [];
+const backend = await initBackend(backendWanted, { log: (m) => backendLog.push(m), wasmThreads: backendWanted === 'wasm' ? threads : undefined });
+const nativeLine = backendLog.find((m) => /native/i.test(m));
 const threadsInUse = backend === 'wasm' ? await wasmThreadsInUse() : null;
 
 const net = createResNet(model, { inputShape: [size, size, 3], numClasses: classes, seed: 7 });
@@ -128,6 +131,7 @@ console.log(
     classes,
     threads: dpWorkers || (threadsInUse ?? 1),
     dp: dpWorkers || undefined,
+    native: nativeLine ?? null,
     params: net.countParams(),
     firstStepMs: firstMs,
     steps: times.length,
