@@ -260,3 +260,35 @@ describe('train() with workers: 2 (data parallel, wasm)', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 });
+
+describe('data parallel and the native convolution pool', () => {
+  it('gives the process-wide native pool cores / replicas threads while the replicas live, then restores it', async () => {
+    const nk = await import('@bag-of-tricks/native-kernels');
+    // The addon is built by `turbo run build` (npm test); on a machine without a compiler it is absent
+    // and the trainer leaves the pool alone, which this test then checks instead.
+    if (!nk.nativeKernelsAvailable()) {
+      const dp = await dataParallel({ model: convNet(), optimizer: tf.train.sgd(0.1), workers: 2 });
+      await expect(dp.step(batchAt(0, 4))).resolves.toBeGreaterThan(0);
+      return;
+    }
+    const saved = process.env.BOT_NATIVE_THREADS;
+    delete process.env.BOT_NATIVE_THREADS;
+    try {
+      nk.setNativeThreads(4);
+      const dp = await dataParallel({ model: convNet(), optimizer: tf.train.sgd(0.1), workers: 2 });
+      const cores = (await import('node:os')).availableParallelism();
+      expect(nk.getNativeThreads()).toBe(Math.max(1, Math.floor(cores / 2)));
+      await dp.dispose();
+      expect(nk.getNativeThreads()).toBe(4);
+      // A user's BOT_NATIVE_THREADS is their choice: left alone.
+      process.env.BOT_NATIVE_THREADS = '3';
+      nk.setNativeThreads(3);
+      const dp2 = await dataParallel({ model: convNet(), optimizer: tf.train.sgd(0.1), workers: 2 });
+      expect(nk.getNativeThreads()).toBe(3);
+      await dp2.dispose();
+    } finally {
+      if (saved === undefined) delete process.env.BOT_NATIVE_THREADS;
+      else process.env.BOT_NATIVE_THREADS = saved;
+    }
+  });
+});

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
@@ -156,7 +157,9 @@ export async function createDataParallelStep(options: DataParallelStepOptions): 
   const pending: Map<number, Pending>[] = Array.from({ length: replicas }, () => new Map());
   const threads: Worker[] = [];
 
+  const restoreNativeThreads = backend === 'wasm' ? await shareNativeThreads(replicas, log) : () => {};
   const terminateAll = async (): Promise<void> => {
+    if (!disposed) restoreNativeThreads();
     disposed = true;
     await Promise.all(threads.map((w) => w.terminate().catch(() => 0)));
   };
@@ -335,4 +338,33 @@ export async function createDataParallelStep(options: DataParallelStepOptions): 
     },
   };
   return result;
+}
+
+interface NativeKernelsModule {
+  nativeKernelsAvailable(): boolean;
+  getNativeThreads(): number;
+  setNativeThreads(n: number): void;
+}
+
+/**
+ * The optional native convolutions (@bag-of-tricks/native-kernels) keep one thread pool per process,
+ * which every replica calls. Left at one thread per core, W replicas would run W x cores threads on
+ * the cores; so the pool gets cores / W threads while the replicas live (BOT_NATIVE_THREADS, when set,
+ * is the user's choice and is left alone). Returns the restore function.
+ */
+async function shareNativeThreads(replicas: number, log: (message: string) => void): Promise<() => void> {
+  if (process.env.BOT_NATIVE_THREADS) return () => {};
+  const specifier = '@bag-of-tricks/native-kernels';
+  let nk: NativeKernelsModule;
+  try {
+    nk = (await import(/* @vite-ignore */ specifier)) as NativeKernelsModule;
+    if (!nk.nativeKernelsAvailable()) return () => {};
+  } catch {
+    return () => {}; // not installed: nothing to share
+  }
+  const before = nk.getNativeThreads();
+  const each = Math.max(1, Math.floor(availableParallelism() / replicas));
+  nk.setNativeThreads(each);
+  log(`[trainer] data parallel: native convolution pool ${before} -> ${each} thread(s) per call, shared by ${replicas} replicas`);
+  return () => nk.setNativeThreads(before);
 }
