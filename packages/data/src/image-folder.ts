@@ -178,8 +178,11 @@ export function imageFolderDataset(root: string, options: ImageFolderOptions = {
   const channels = greyscale ? 1 : 3;
   const sampleOptions = { scale: [scale[0], scale[1]] as [number, number], ratio: [ratio[0], ratio[1]] as [number, number] };
 
-  /** Bilinear mode: the box's region with one pixel of margin where the image has one, decoded by sharp. */
-  async function decodeRegion(file: string, rng: Rng, label: number): Promise<Sample> {
+  /**
+   * Reads `file` and its size from the header, then runs `decodeWith` on the bytes; a read error or any
+   * decode error becomes one message that names the file (`skipCorrupt` relies on that prefix).
+   */
+  async function withImage<T>(file: string, decodeWith: (bytes: Buffer, height: number, width: number) => Promise<T>): Promise<T> {
     let bytes: Buffer;
     try {
       bytes = readImageFile(file);
@@ -187,16 +190,24 @@ export function imageFolderDataset(root: string, options: ImageFolderOptions = {
       throw new Error(`${file}: cannot read the file (${(err as Error).message}).`);
     }
     try {
+      // failOn 'truncated': a cut-off JPEG/PNG is an error, not a half-grey image.
       const meta = imageHeaderSize(bytes) ?? (await sharp(bytes, { failOn: 'truncated' }).metadata());
-      const width = meta.width;
-      const height = meta.height;
-      if (!width || !height) throw new Error('no image dimensions in the header');
-      const box =
-        mode === 'train'
-          ? sampleRandomResizedCrop(rng, height, width, sampleOptions)
-          : mode === 'eval'
-            ? resizeShorterCenterCropBox(height, width, { resize, crop: size })
-            : { y: 0, x: 0, height, width };
+      if (!meta.width || !meta.height) throw new Error('no image dimensions in the header');
+      return await decodeWith(bytes, meta.height, meta.width);
+    } catch (err) {
+      const message = (err as Error).message.replace(/\s+$/, '');
+      throw new Error(`${file}: corrupt or unsupported image (${message}).`);
+    }
+  }
+
+  /** The crop box of a train (random resized crop) or eval (resize-shorter + centre crop) sample. */
+  const sampleBox = (rng: Rng, height: number, width: number) =>
+    mode === 'train' ? sampleRandomResizedCrop(rng, height, width, sampleOptions) : resizeShorterCenterCropBox(height, width, { resize, crop: size });
+
+  /** Bilinear mode: the box's region with one pixel of margin where the image has one, decoded by sharp. */
+  const decodeRegion = (file: string, rng: Rng, label: number): Promise<Sample> =>
+    withImage(file, async (bytes, height, width) => {
+      const box = mode === 'full' ? { y: 0, x: 0, height, width } : sampleBox(rng, height, width);
       const flip = mode === 'train' && flipP > 0 && rng.bernoulli(flipP);
       const b = clampBox(box, height, width);
       const top = Math.max(0, b.top - 1);
@@ -220,32 +231,14 @@ export function imageFolderDataset(root: string, options: ImageFolderOptions = {
         label,
         crop: { height: region.height, width: region.width, box: { y: b.top - top, x: b.left - left, height: b.height, width: b.width }, flip },
       };
-    } catch (err) {
-      const message = (err as Error).message.replace(/\s+$/, '');
-      throw new Error(`${file}: corrupt or unsupported image (${message}).`);
-    }
-  }
+    });
 
-  async function decode(file: string, rng: Rng): Promise<Uint8Array> {
-    let bytes: Buffer;
-    try {
-      bytes = readImageFile(file);
-    } catch (err) {
-      throw new Error(`${file}: cannot read the file (${(err as Error).message}).`);
-    }
-    try {
-      // failOn 'truncated': a cut-off JPEG/PNG is an error, not a half-grey image.
-      const meta = imageHeaderSize(bytes) ?? (await sharp(bytes, { failOn: 'truncated' }).metadata());
-      const width = meta.width;
-      const height = meta.height;
-      if (!width || !height) throw new Error('no image dimensions in the header');
+  /** Default mode: sharp crops, flips and resizes (lanczos3) to size x size. */
+  const decode = (file: string, rng: Rng): Promise<Uint8Array> =>
+    withImage(file, async (bytes, height, width) => {
       let image = sharp(bytes, { failOn: 'truncated', sequentialRead: true });
       if (mode !== 'full') {
-        const box =
-          mode === 'train'
-            ? sampleRandomResizedCrop(rng, height, width, sampleOptions)
-            : resizeShorterCenterCropBox(height, width, { resize, crop: size });
-        image = image.extract(clampBox(box, height, width));
+        image = image.extract(clampBox(sampleBox(rng, height, width), height, width));
         if (mode === 'train' && flipP > 0 && rng.bernoulli(flipP)) image = image.flop();
       }
       image = image.resize(size, size, { fit: 'fill' }).removeAlpha();
@@ -255,11 +248,7 @@ export function imageFolderDataset(root: string, options: ImageFolderOptions = {
         throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x${channels}`);
       }
       return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    } catch (err) {
-      const message = (err as Error).message.replace(/\s+$/, '');
-      throw new Error(`${file}: corrupt or unsupported image (${message}).`);
-    }
-  }
+    });
 
   return {
     size: files.length,
