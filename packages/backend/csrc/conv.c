@@ -886,3 +886,139 @@ void conv2d_backprop_input(const float *dy, const float *w, float *dx, float *wt
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// Conv2DBackpropInput for few input channels (a stem: C = 3, 7x7, stride 2), as a GEMM and a
+// col2im: per block of MB dy pixels, col [MB, NP] = dy [MB, O] w^T (w as [FH*FW*C, O], so every
+// (tap, c) is one GEMM column; NP = FH*FW*C rounded up to 4, the padding columns zero), then each
+// pixel's FH*FW taps of C floats are added into dx where they land (any stride, padding,
+// dilation). The direct kernel's panels need C % 4 == 0; with C = 3 its 4-wide vectors would be
+// a quarter empty, while here the GEMM is full width.
+// wp: O * NP floats (the packed filter), col: MB * NP floats. MB % 4 == 0.
+// ---------------------------------------------------------------------------------------
+EXPORT(conv2d_backprop_input_gemm)
+void conv2d_backprop_input_gemm(const float *dy, const float *w, float *dx, float *wp, float *col, int N, int H, int W,
+                                int C, int OH, int OW, int O, int FH, int FW, int SH, int SW, int DH, int DW, int PT,
+                                int PL, int MB) {
+  const int NR = FH * FW * C;
+  const int NP = (NR + 3) & ~3;
+  const int N8 = NP & ~7;
+  const int K = O;
+  // Pack as pointwise_gemm does (transB): wp[(n / 8) * K * 8 + k * 8 + j] = w[n + j][k]; a
+  // 4-column tail panel at wp[N8 * K + k * 4 + j].
+  for (int k = 0; k < K; k++) {
+    for (int n = 0; n < NP; n++) {
+      const float v = n < NR ? w[n * K + k] : 0.0f;
+      if (n < N8) wp[(n >> 3) * K * 8 + k * 8 + (n & 7)] = v;
+      else wp[N8 * K + k * 4 + (n - N8)] = v;
+    }
+  }
+  const int total = N * H * W * C;
+  for (int i = 0; i < total; i++) dx[i] = 0.0f;
+  const int M = N * OH * OW;
+  for (int m0 = 0; m0 < M; m0 += MB) {
+    const int m1 = imin(M, m0 + MB);
+    const float *a = dy + m0 * K;
+    const int rows = m1 - m0;
+    for (int n = 0; n < N8; n += 8) {
+      const float *panel = wp + (n >> 3) * K * 8;
+      int m = 0;
+      for (; m + 4 <= rows; m += 4) gemm_4x8(a + m * K, panel, col + m * NP + n, 0, K, NP, 0);
+      for (; m < rows; m++) {
+        gemm_1x4(a + m * K, panel, col + m * NP + n, 0, K, 8, 0);
+        gemm_1x4(a + m * K, panel + 4, col + m * NP + n + 4, 0, K, 8, 0);
+      }
+    }
+    if (N8 < NP)
+      for (int m = 0; m < rows; m++) gemm_1x4(a + m * K, wp + N8 * K, col + m * NP + N8, 0, K, 4, 0);
+    // col2im: pixel m0 + m = ((b * OH) + oy) * OW + ox.
+    for (int m = 0; m < rows; m++) {
+      const int p = m0 + m;
+      const int ox = p % OW;
+      const int t = p / OW;
+      const int oy = t % OH;
+      const int b = t / OH;
+      const float *cr = col + m * NP;
+      for (int i = 0; i < FH; i++) {
+        const int y = oy * SH + i * DH - PT;
+        if (y < 0 || y >= H) continue;
+        float *drow = dx + (b * H + y) * W * C;
+        for (int j = 0; j < FW; j++) {
+          const int x = ox * SW + j * DW - PL;
+          if (x < 0 || x >= W) continue;
+          float *d = drow + x * C;
+          const float *s = cr + (i * FW + j) * C;
+          for (int c = 0; c < C; c++) d[c] += s[c];
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Conv2DBackpropFilter for few input channels (a stem: C = 3), as im2col GEMMs: per block of MB
+// dy pixels, dW [FH*FW*C, O] += colT [NP, MB] dy [MB, O], where colT holds, per (tap, c) row, the
+// x value each pixel of the block reads through that tap (0 in the padding); NP = FH*FW*C rounded
+// up to 4 (zero rows). The direct kernel's register blocks are 4 input channels wide: with C = 3
+// a quarter of them is wasted. O % 4 == 0.
+// colT: NP * MB floats, bp: MB * O floats (the dy block packed as pointwise_gemm's panels),
+// acc: NP * O floats (one block's product).
+// ---------------------------------------------------------------------------------------
+EXPORT(conv2d_backprop_filter_gemm)
+void conv2d_backprop_filter_gemm(const float *x, const float *dy, float *dw, float *colT, float *bp, float *acc, int N,
+                                 int H, int W, int C, int OH, int OW, int O, int FH, int FW, int SH, int SW, int DH,
+                                 int DW, int PT, int PL, int MB) {
+  const int NR = FH * FW * C;
+  const int NP = (NR + 3) & ~3;
+  const int O8 = O & ~7;
+  for (int i = 0; i < NR * O; i++) dw[i] = 0.0f;
+  const int M = N * OH * OW;
+  for (int m0 = 0; m0 < M; m0 += MB) {
+    const int K = imin(M, m0 + MB) - m0;
+    // colT [NP][K]
+    for (int r = NR; r < NP; r++)
+      for (int q = 0; q < K; q++) colT[r * K + q] = 0.0f;
+    for (int q = 0; q < K; q++) {
+      const int p = m0 + q;
+      const int ox = p % OW;
+      const int t = p / OW;
+      const int oy = t % OH;
+      const int b = t / OH;
+      for (int i = 0; i < FH; i++) {
+        const int y = oy * SH + i * DH - PT;
+        const int rowOk = y >= 0 && y < H;
+        const float *xrow = x + (b * H + y) * W * C;
+        for (int j = 0; j < FW; j++) {
+          const int xx = ox * SW + j * DW - PL;
+          float *dst = colT + (i * FW + j) * C * K + q;
+          if (rowOk && xx >= 0 && xx < W) {
+            const float *s = xrow + xx * C;
+            for (int c = 0; c < C; c++) dst[c * K] = s[c];
+          } else {
+            for (int c = 0; c < C; c++) dst[c * K] = 0.0f;
+          }
+        }
+      }
+    }
+    // Pack the dy block: bp[(n / 8) * K * 8 + k * 8 + j] = dy[m0 + k][n + j]; 4-column tail panel.
+    const float *dyb = dy + m0 * O;
+    for (int k = 0; k < K; k++) {
+      const float *src = dyb + k * O;
+      for (int n = 0; n < O8; n += 8) {
+        float *d = bp + (n >> 3) * K * 8 + k * 8;
+        ST(d, LD(src + n));
+        ST(d + 4, LD(src + n + 4));
+      }
+      if (O8 < O) ST(bp + O8 * K + k * 4, LD(src + O8));
+    }
+    for (int r = 0; r < NP; r += 4) {
+      for (int n = 0; n < O8; n += 8) gemm_4x8(colT + r * K, bp + (n >> 3) * K * 8, acc + r * O + n, 0, K, O, 0);
+      if (O8 < O)
+        for (int rr = r; rr < r + 4; rr++) gemm_1x4(colT + rr * K, bp + O8 * K, acc + rr * O + O8, 0, K, 4, 0);
+    }
+    const int total = NR * O;
+    int i = 0;
+    for (; i + 4 <= total; i += 4) ST(dw + i, wasm_f32x4_add(LD(dw + i), LD(acc + i)));
+    for (; i < total; i++) dw[i] += acc[i];
+  }
+}

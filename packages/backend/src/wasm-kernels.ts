@@ -19,12 +19,12 @@ export const WASM_TRAINING_KERNELS: ReadonlyArray<{ kernelName: string; kernelFu
   {
     kernelName: 'Conv2DBackpropFilter',
     kernelFunc: conv2DBackpropFilterKernel,
-    why: 'missing in tfjs-backend-wasm 4.22; ours is our own wasm SIMD module (csrc/conv.c: Winograd for 3x3 stride 1, a direct kernel elsewhere)',
+    why: 'missing in tfjs-backend-wasm 4.22; ours is our own wasm SIMD module (csrc/conv.c: Winograd for 3x3 stride 1, an im2col GEMM for 1-7 input channels, a direct kernel elsewhere)',
   },
   {
     kernelName: 'Conv2DBackpropInput',
     kernelFunc: conv2DBackpropInputKernel,
-    why: 'stock is a scalar loop; ours is Winograd F(2x2,3x3) on the shapes of WINOGRAD_DISPATCH, else XNNPACK Conv2D',
+    why: 'stock is a scalar loop; ours is Winograd F(2x2,3x3) on the shapes of WINOGRAD_DISPATCH, a GEMM + col2im for 1-7 input channels, else XNNPACK Conv2D',
   },
   { kernelName: 'Conv2D', kernelFunc: conv2DKernel, why: 'Winograd F(2x2,3x3) on the 3x3 stride-1 shapes of WINOGRAD_DISPATCH; stock XNNPACK elsewhere' },
   {

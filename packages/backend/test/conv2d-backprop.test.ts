@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util } from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { expectTensorsClose } from '@bag-of-tricks/test-utils';
+import { expectNoLeak, expectTensorsClose } from '@bag-of-tricks/test-utils';
 import { dilateFilter, input, runOn, setupBackends, undilateFilter } from './helpers';
 
 type Pad = 'same' | 'valid' | backend_util.ExplicitPadding;
@@ -50,6 +50,20 @@ const cases: Case[] = [
   // Direct input gradient: 2-pixel rows (pixel groups across rows), 8- and 4-wide channel panels.
   { x: [2, 4, 4, 12], f: [1, 1, 12, 24], strides: 2, pad: 'valid' },
   { x: [3, 5, 5, 20], f: [3, 3, 20, 8], strides: 2, pad: 'same' },
+  // Few input channels (the GEMM + col2im input gradient): C = 1 and 7, 7x7x3 stems (valid on a
+  // pre-padded input, as resnet-variants builds it, and 'same'), pixel counts that leave a tail of
+  // the 64-pixel GEMM blocks and of the 4-row register blocks, GEMM columns not a multiple of 8.
+  { x: [1, 13, 13, 1], f: [5, 5, 1, 6], strides: 2, pad: 'same' },
+  { x: [3, 11, 9, 7], f: [3, 3, 7, 10], strides: [2, 1], pad: 'valid' },
+  { x: [2, 22, 22, 3], f: [7, 7, 3, 64], strides: 2, pad: 'valid' },
+  { x: [1, 19, 17, 3], f: [7, 7, 3, 12], strides: 2, pad: 'same' },
+  { x: [2, 9, 11, 6], f: [2, 3, 6, 5], strides: 1, pad: [[0, 0], [1, 2], [0, 3], [0, 0]], dilation: 2 },
+  // ...and the few-channel filter gradient (O % 4 == 0): 4-wide output panels only (O = 4, 12),
+  // 816 pixels (six 128-pixel blocks and a tail), padding on every side, dilation.
+  { x: [1, 9, 10, 1], f: [5, 5, 1, 4], strides: 2, pad: 'same' },
+  { x: [2, 7, 9, 7], f: [3, 3, 7, 12], strides: [1, 2], pad: [[0, 0], [2, 1], [1, 2], [0, 0]] },
+  { x: [3, 40, 38, 3], f: [7, 7, 3, 8], strides: 2, pad: 'valid' },
+  { x: [1, 11, 11, 2], f: [3, 3, 2, 16], strides: 1, pad: 'same', dilation: 2 },
 ];
 
 const label = (c: Case) =>
@@ -64,20 +78,25 @@ beforeAll(setupBackends);
 
 /** Runs the tables with our SIMD kernels on (default) and off (the XNNPACK kernels the threaded build keeps). */
 describe.each([
-  { simd: 'on, dispatch table', env: undefined, winograd: undefined },
-  { simd: 'on, Winograd forced', env: undefined, winograd: 'always' },
-  { simd: 'on, Winograd off', env: undefined, winograd: 'never' },
-  { simd: 'off', env: '0', winograd: undefined },
-])('Conv2DBackpropFilter on wasm matches the cpu backend (SIMD module $simd)', ({ env, winograd }) => {
+  { simd: 'on, dispatch table', env: undefined, winograd: undefined, gemm: undefined },
+  { simd: 'on, Winograd forced', env: undefined, winograd: 'always', gemm: undefined },
+  { simd: 'on, Winograd and few-channel GEMM off', env: undefined, winograd: 'never', gemm: 'never' },
+  { simd: 'on, Winograd off, few-channel GEMM everywhere (O % 4 == 0)', env: undefined, winograd: 'never', gemm: 'always' },
+  { simd: 'off', env: '0', winograd: undefined, gemm: undefined },
+])('Conv2DBackpropFilter on wasm matches the cpu backend (SIMD module $simd)', ({ env, winograd, gemm }) => {
+  const set = (key: string, v: string | undefined) => {
+    if (v === undefined) delete process.env[key];
+    else process.env[key] = v;
+  };
   beforeEach(() => {
-    if (env === undefined) delete process.env.BOT_WASM_SIMD;
-    else process.env.BOT_WASM_SIMD = env;
-    if (winograd === undefined) delete process.env.BOT_WINOGRAD;
-    else process.env.BOT_WINOGRAD = winograd;
+    set('BOT_WASM_SIMD', env);
+    set('BOT_WINOGRAD', winograd);
+    set('BOT_BPF_GEMM', gemm);
   });
   afterEach(() => {
     delete process.env.BOT_WASM_SIMD;
     delete process.env.BOT_WINOGRAD;
+    delete process.env.BOT_BPF_GEMM;
   });
   it.each(cases)('$x $f stride $strides pad $pad dilation $dilation', async (c) => {
     const d = c.dilation ?? 1;
@@ -105,20 +124,25 @@ describe.each([
 });
 
 describe.each([
-  { mode: 'dispatch table', env: undefined, direct: undefined },
-  { mode: 'Winograd forced', env: 'always', direct: undefined },
-  { mode: 'Winograd off, direct SIMD kernel everywhere', env: 'never', direct: 'always' },
-  { mode: 'Winograd and direct SIMD kernel off', env: 'never', direct: 'never' },
-])('Conv2DBackpropInput on wasm matches the cpu backend ($mode)', ({ env, direct }) => {
+  { mode: 'dispatch table', env: undefined, direct: undefined, gemm: undefined },
+  { mode: 'Winograd forced', env: 'always', direct: undefined, gemm: undefined },
+  { mode: 'Winograd off, direct SIMD kernel everywhere', env: 'never', direct: 'always', gemm: 'never' },
+  { mode: 'Winograd off, few-channel GEMM kernel everywhere', env: 'never', direct: undefined, gemm: 'always' },
+  { mode: 'Winograd, GEMM and direct SIMD kernel off', env: 'never', direct: 'never', gemm: 'never' },
+])('Conv2DBackpropInput on wasm matches the cpu backend ($mode)', ({ env, direct, gemm }) => {
+  const set = (key: string, v: string | undefined) => {
+    if (v === undefined) delete process.env[key];
+    else process.env[key] = v;
+  };
   beforeEach(() => {
-    if (env === undefined) delete process.env.BOT_WINOGRAD;
-    else process.env.BOT_WINOGRAD = env;
-    if (direct === undefined) delete process.env.BOT_BPI_DIRECT;
-    else process.env.BOT_BPI_DIRECT = direct;
+    set('BOT_WINOGRAD', env);
+    set('BOT_BPI_DIRECT', direct);
+    set('BOT_BPI_GEMM', gemm);
   });
   afterEach(() => {
     delete process.env.BOT_WINOGRAD;
     delete process.env.BOT_BPI_DIRECT;
+    delete process.env.BOT_BPI_GEMM;
   });
   it.each(cases)('$x $f stride $strides pad $pad dilation $dilation', async (c) => {
     const d = c.dilation ?? 1;
@@ -167,9 +191,84 @@ describe('which kernel runs', () => {
         } as unknown as tf.NamedAttrMap) as tf.Tensor,
       );
     const before = simdCalls.conv2dBackpropInput;
+    const beforeGemm = simdCalls.conv2dBackpropInputGemm;
     await run({ x: [3, 11, 11, 8], f: [3, 3, 8, 16], strides: 2, pad: 'same' });
     expect(simdCalls.conv2dBackpropInput).toBe(before + 1);
+    expect(simdCalls.conv2dBackpropInputGemm).toBe(beforeGemm);
     await run({ x: [2, 8, 8, 3], f: [3, 3, 3, 4], strides: 2, pad: 'same' });
     expect(simdCalls.conv2dBackpropInput).toBe(before + 1);
+    // ...it takes the few-channel GEMM kernel, unless BOT_BPI_GEMM=never.
+    expect(simdCalls.conv2dBackpropInputGemm).toBe(beforeGemm + 1);
+    process.env.BOT_BPI_GEMM = 'never';
+    try {
+      await run({ x: [2, 8, 8, 3], f: [3, 3, 3, 4], strides: 2, pad: 'same' });
+    } finally {
+      delete process.env.BOT_BPI_GEMM;
+    }
+    expect(simdCalls.conv2dBackpropInputGemm).toBe(beforeGemm + 1);
+  });
+
+  it('a 3-channel filter gradient takes the few-channel GEMM kernel (not with BOT_BPF_GEMM=never, nor with O % 4 != 0)', async () => {
+    const { simdCalls } = await import('../src/kernels/simd-module');
+    const run = (c: Case) =>
+      runOn('wasm', { x: input(c.x, 1), dy: input(outShape(c), 2) }, (t) =>
+        tf.engine().runKernel('Conv2DBackpropFilter', { x: t.x!, dy: t.dy! }, {
+          strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: c.f,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor,
+      );
+    const before = simdCalls.conv2dBackpropFilterGemm;
+    await run({ x: [2, 8, 8, 3], f: [3, 3, 3, 4], strides: 2, pad: 'same' });
+    expect(simdCalls.conv2dBackpropFilterGemm).toBe(before + 1);
+    await run({ x: [2, 8, 8, 3], f: [3, 3, 3, 6], strides: 2, pad: 'same' });
+    await run({ x: [2, 8, 8, 8], f: [3, 3, 8, 8], strides: 2, pad: 'same' });
+    process.env.BOT_BPF_GEMM = 'never';
+    try {
+      await run({ x: [2, 8, 8, 3], f: [3, 3, 3, 4], strides: 2, pad: 'same' });
+    } finally {
+      delete process.env.BOT_BPF_GEMM;
+    }
+    expect(simdCalls.conv2dBackpropFilterGemm).toBe(before + 1);
+  });
+
+  it('the few-channel GEMM filter gradient leaks no tensors and its scratch does not grow the heap', async () => {
+    const { simdCalls } = await import('../src/kernels/simd-module');
+    await tf.setBackend('wasm');
+    const x = tf.randomNormal([2, 22, 22, 3]);
+    const dy = tf.randomNormal([2, 8, 8, 64]);
+    const call = () =>
+      tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, {
+        strides: 2, pad: 'valid', dataFormat: 'NHWC', filterShape: [7, 7, 3, 64],
+      } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    const before = simdCalls.conv2dBackpropFilterGemm;
+    tf.dispose(call());
+    const memory = (tf.backend() as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm.memory;
+    const heapBytes = memory.buffer.byteLength;
+    await expectNoLeak(() => tf.dispose(call()), 10);
+    // Each call takes ~150 KB of scratch (the im2col block, the packed dy block, one product).
+    for (let i = 0; i < 20; i++) tf.dispose(call());
+    expect(memory.buffer.byteLength).toBe(heapBytes);
+    expect(simdCalls.conv2dBackpropFilterGemm).toBe(before + 32);
+    tf.dispose([x, dy]);
+  });
+
+  it('the few-channel GEMM input gradient leaks no tensors and its scratch does not grow the heap', async () => {
+    const { simdCalls } = await import('../src/kernels/simd-module');
+    await tf.setBackend('wasm');
+    const dy = tf.randomNormal([2, 8, 8, 64]);
+    const w = tf.randomNormal([7, 7, 3, 64]);
+    const call = () =>
+      tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, {
+        strides: 2, pad: 'valid', dataFormat: 'NHWC', inputShape: [2, 22, 22, 3],
+      } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    const before = simdCalls.conv2dBackpropInputGemm;
+    tf.dispose(call());
+    const memory = (tf.backend() as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm.memory;
+    const heapBytes = memory.buffer.byteLength;
+    await expectNoLeak(() => tf.dispose(call()), 10);
+    // Each call takes ~50 KB of scratch (packed filter, GEMM block): 11 unfreed calls would show.
+    for (let i = 0; i < 20; i++) tf.dispose(call());
+    expect(memory.buffer.byteLength).toBe(heapBytes);
+    expect(simdCalls.conv2dBackpropInputGemm).toBe(before + 32);
+    tf.dispose([dy, w]);
   });
 });

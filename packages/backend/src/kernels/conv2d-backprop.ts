@@ -59,6 +59,10 @@ export function conv2DBackpropFilterWasm(args: {
 
   const byWinograd = winogradBackpropFilter(backend as EmscriptenBackend, x, dy, info);
   if (byWinograd) return byWinograd;
+  if (x.dtype === 'float32' && dy.dtype === 'float32' && gemmBackpropFilterWanted(info)) {
+    const simd = simdKernels(backend);
+    if (simd) return backpropFilterGemm(simd, backend as EmscriptenBackend, x, dy, info, attrs.filterShape);
+  }
   if (x.dtype === 'float32' && dy.dtype === 'float32') {
     const simd = simdKernels(backend);
     if (simd) return backpropFilterSimd(simd, backend as EmscriptenBackend, x, dy, info, attrs.filterShape);
@@ -98,6 +102,56 @@ const BPF_CHUNK_BYTES = 24 * 1024;
 const BPF_MIN_PIXELS = 32;
 /** With packed panels the accumulators' loads and stores are the overhead left: 128 pixels measured best (32-256). */
 const BPF_PACKED_MIN_PIXELS = 128;
+
+/** dy pixels per im2col GEMM block of the few-channel filter gradient: on the ResNet-50 stem 128 measured best (22.5 ms; 64: 24-26, 256: 23.4, 512: 26.8, 1024: 35). */
+const BPF_GEMM_BLOCK = 128;
+
+/**
+ * Filter gradients with few input channels (1-7 and not 4: an image stem, e.g. 7x7x3 stride 2)
+ * and output channels a multiple of 4 take our im2col GEMM kernel (csrc/conv.c
+ * conv2d_backprop_filter_gemm): the direct kernel's register blocks are 4 input channels wide.
+ * ResNet-50's 64px stem (batch 32, x [32,70,70,3], 7x7x3x64, stride 2, valid; bench/stem.mjs,
+ * load ~2): 22.5 ms CPU against 30.8 for the direct kernel.
+ * `BOT_BPF_GEMM=never|always` overrides (always: any channel count with O % 4 == 0).
+ */
+function gemmBackpropFilterWanted(info: backend_util.Conv2DInfo): boolean {
+  if (info.outChannels % 4 !== 0) return false;
+  const force = envValue('BOT_BPF_GEMM');
+  if (force === 'never') return false;
+  if (force === 'always') return true;
+  return info.inChannels < 8 && info.inChannels % 4 !== 0;
+}
+
+function backpropFilterGemm(
+  simd: NonNullable<ReturnType<typeof simdKernels>>,
+  backend: EmscriptenBackend,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: backend_util.Conv2DInfo,
+  filterShape: [number, number, number, number],
+): TensorInfo {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow, outChannels: o } = info;
+  const np = Math.ceil((info.filterHeight * info.filterWidth * c) / 4) * 4;
+  const out = backend.makeOutput(filterShape, 'float32');
+  const colT = backend.wasm._malloc(np * BPF_GEMM_BLOCK * 4);
+  const bp = backend.wasm._malloc(BPF_GEMM_BLOCK * o * 4);
+  const acc = backend.wasm._malloc(np * o * 4);
+  simdCalls.conv2dBackpropFilterGemm++;
+  try {
+    if (!colT || !bp || !acc) throw new Error('Conv2DBackpropFilter: out of wasm memory for scratch');
+    simd.conv2d_backprop_filter_gemm(
+      heapOffset(backend, x.dataId), heapOffset(backend, dy.dataId), heapOffset(backend, out.dataId), colT, bp, acc,
+      n, h, w, c, oh, ow, o,
+      info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
+      info.padInfo.top, info.padInfo.left, BPF_GEMM_BLOCK,
+    );
+  } finally {
+    backend.wasm._free(acc);
+    backend.wasm._free(bp);
+    backend.wasm._free(colT);
+  }
+  return out;
+}
 
 /**
  * Our wasm SIMD kernel (csrc/conv.c): register-blocked outer products of x and dy, accumulated
@@ -161,6 +215,10 @@ export function conv2DBackpropInputWasm(args: {
   if (byWinograd) return byWinograd;
   const byGemm = pointwiseBackpropInput(backend as EmscriptenBackend, dy, filter, info);
   if (byGemm) return byGemm;
+  if (dy.dtype === 'float32' && filter.dtype === 'float32' && gemmBackpropInputWanted(info)) {
+    const simd = simdKernels(backend);
+    if (simd) return backpropInputGemm(simd, backend as EmscriptenBackend, dy, filter, info);
+  }
   if (dy.dtype === 'float32' && filter.dtype === 'float32' && directBackpropInputWanted(info)) {
     const simd = simdKernels(backend);
     if (simd) return backpropInputSimd(simd, backend as EmscriptenBackend, dy, filter, info);
@@ -234,6 +292,52 @@ function backpropInputSimd(
   } finally {
     backend.wasm._free(seg);
     backend.wasm._free(wt);
+  }
+  return dx;
+}
+
+/** Pixels of dy per GEMM block of the few-channel input gradient: on the ResNet-50 stem 64 and 128 measured best (24 ms; 32: 25-29, 256: 25). */
+const BPI_GEMM_BLOCK = 64;
+
+/**
+ * Input gradients with few input channels (1-7: an image stem, e.g. 7x7x3 stride 2) take our
+ * GEMM + col2im kernel (csrc/conv.c conv2d_backprop_input_gemm): the direct kernel needs C % 4 == 0
+ * and XNNPACK's zero-inserted or phased conv runs 3-wide. Measured on ResNet-50's 64px stem
+ * (batch 32, dy [32,32,32,64], filter [7,7,3,64], stride 2, valid; bench/stem.mjs, load ~2): 24 ms
+ * CPU against 68 for the previous path (XNNPACK phases).
+ * `BOT_BPI_GEMM=never|always` overrides (always: any channel count).
+ */
+function gemmBackpropInputWanted(info: backend_util.Conv2DInfo): boolean {
+  const force = envValue('BOT_BPI_GEMM');
+  if (force === 'never') return false;
+  if (force === 'always') return true;
+  return info.inChannels < 8 && info.inChannels % 4 !== 0;
+}
+
+function backpropInputGemm(
+  simd: NonNullable<ReturnType<typeof simdKernels>>,
+  backend: EmscriptenBackend,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  info: backend_util.Conv2DInfo,
+): TensorInfo {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow, outChannels: o } = info;
+  const np = Math.ceil((info.filterHeight * info.filterWidth * c) / 4) * 4;
+  const dx = backend.makeOutput([n, h, w, c], 'float32');
+  const wp = backend.wasm._malloc(np * o * 4);
+  const col = backend.wasm._malloc(BPI_GEMM_BLOCK * np * 4);
+  simdCalls.conv2dBackpropInputGemm++;
+  try {
+    if (!wp || !col) throw new Error('Conv2DBackpropInput: out of wasm memory for scratch');
+    simd.conv2d_backprop_input_gemm(
+      heapOffset(backend, dy.dataId), heapOffset(backend, filter.dataId), heapOffset(backend, dx.dataId), wp, col,
+      n, h, w, c, oh, ow, o,
+      info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
+      info.padInfo.top, info.padInfo.left, BPI_GEMM_BLOCK,
+    );
+  } finally {
+    backend.wasm._free(col);
+    backend.wasm._free(wp);
   }
   return dx;
 }

@@ -25,6 +25,18 @@ export interface SimdExports {
     fh: number, fw: number, sh: number, sw: number, dh: number, dwl: number, pt: number, pl: number,
     chunkRows: number,
   ): void;
+  conv2d_backprop_input_gemm(
+    dy: number, w: number, dx: number, wp: number, col: number,
+    n: number, h: number, w_: number, c: number, oh: number, ow: number, o: number,
+    fh: number, fw: number, sh: number, sw: number, dh: number, dwl: number, pt: number, pl: number,
+    mb: number,
+  ): void;
+  conv2d_backprop_filter_gemm(
+    x: number, dy: number, dw: number, colT: number, bp: number, acc: number,
+    n: number, h: number, w: number, c: number, oh: number, ow: number, o: number,
+    fh: number, fw: number, sh: number, sw: number, dh: number, dwl: number, pt: number, pl: number,
+    mb: number,
+  ): void;
   binary_broadcast(a: number, b: number, out: number, n: number, p: number, bFirst: number, op: number): void;
   pointwise_gemm(
     a: number, b: number, bias: number, out: number, bt: number,
@@ -46,7 +58,7 @@ export interface EmscriptenBackend extends WasmBackendLike {
 }
 
 /** How many times each SIMD kernel ran in this process (tests check that a path was taken). */
-export const simdCalls = { conv2dBackpropFilter: 0, conv2dBackpropInput: 0, winograd: 0, binary: 0, pointwise: 0 };
+export const simdCalls = { conv2dBackpropFilter: 0, conv2dBackpropFilterGemm: 0, conv2dBackpropInput: 0, conv2dBackpropInputGemm: 0, winograd: 0, binary: 0, pointwise: 0 };
 
 let bytes: Uint8Array | undefined;
 let sharedBytes: Uint8Array | undefined;
