@@ -5,6 +5,12 @@ import type { Rng } from './rng';
 export interface Batch {
   readonly images: Tensor4D;
   readonly labels: Tensor2D;
+  /**
+   * The dataset indices of the batch's rows, when the producer knows them (the data package's loader
+   * sets it; corrupt images it skipped are not in it). Transforms do not carry it over: read it from the
+   * loader's batch. Used, for example, to look up cached teacher logits.
+   */
+  readonly indices?: Int32Array;
 }
 
 /** A batch-level augmentation: synchronous, tidy, all randomness from `rng`. */

@@ -53,7 +53,8 @@ export interface Loader {
   readonly stats: EpochStats | null;
   /**
    * The batches of epoch `epoch` (0-based): images [N, H, W, C] float32 in [0, 255] (before
-   * `transform`), labels one-hot [N, K]. The caller owns and disposes every batch.
+   * `transform`), labels one-hot [N, K], `indices` the dataset index of each row (skipped corrupt images
+   * are left out). The caller owns and disposes every batch.
    * `fromBatch` resumes mid-epoch (after a checkpoint): batches fromBatch.. are exactly the tail
    * of the full epoch, and the ones before are not decoded.
    */
@@ -62,6 +63,8 @@ export interface Loader {
 
 interface Decoded {
   readonly samples: Sample[];
+  /** The dataset index of each kept sample, in batch order. */
+  readonly indices: number[];
   readonly skipped: { index: number; file: string; reason: string }[];
   /** The finished batch pixels (with a pixelTransform, or samples to resize), and the pixelTransform's stream, advanced past its draws. */
   images?: Float32Array;
@@ -159,7 +162,7 @@ export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
       pending.push(limitedGet(order[pos] as number, createRng(seed, epoch, SAMPLE_STREAM, pos)));
     }
     const results = await Promise.all(pending);
-    const decoded: Decoded = { samples: [], skipped: [] };
+    const decoded: Decoded = { samples: [], indices: [], skipped: [] };
     results.forEach((r, k) => {
       const index = order[start + k] as number;
       if (isSkipped(r)) {
@@ -175,6 +178,7 @@ export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
         throw new RangeError(`dataset.get(${index}) returned label ${r.label}, out of range for ${numClasses} classes.`);
       }
       decoded.samples.push(r);
+      decoded.indices.push(index);
     });
     if (pixelTransform && decoded.samples.length > 0) {
       // One fused pass per image into the batch array; draws depend only on (seed, epoch, b) and the batch's size.
@@ -217,7 +221,7 @@ export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
     decoded.samples.forEach((s, i) => {
       labels[i * numClasses + s.label] = 1;
     });
-    return tf.tidy(() => {
+    const tensors = tf.tidy(() => {
       const batch: Batch = {
         images: tf.tensor4d(images, [count, height, width, channels], 'float32'),
         labels: tf.tensor2d(labels, [count, numClasses], 'float32'),
@@ -226,6 +230,7 @@ export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
       const out = transform ? transform(batch, decoded.rng ?? createRng(seed, epoch, TRANSFORM_STREAM, b)) : batch;
       return { images: out.images, labels: out.labels } as unknown as tf.TensorContainer;
     }) as unknown as Batch;
+    return { images: tensors.images, labels: tensors.labels, indices: Int32Array.from(decoded.indices) };
   }
 
   async function* run(epoch: number, fromBatch: number): AsyncGenerator<Batch> {

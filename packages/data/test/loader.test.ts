@@ -206,6 +206,29 @@ describe('createLoader', () => {
     expect(String(warnings[0])).toContain('epoch 0: skipped 5 corrupt image(s): f0.jpg (truncated)');
   });
 
+  it("each batch carries its rows' dataset indices: a shuffled epoch's permutation, skipped images left out, a transform's batch too", async () => {
+    // indexDataset's pixel IS the index, so the indices are checked against the images themselves.
+    const shuffled = createLoader(indexDataset(10), { batchSize: 4, seed: 3, transform: (b) => ({ images: tf.mul(b.images, 1), labels: b.labels }) });
+    const seen: number[] = [];
+    for await (const b of shuffled.epoch(1)) {
+      expect(b.indices).toBeInstanceOf(Int32Array);
+      expect(Array.from(b.indices!)).toEqual(Array.from(b.images.dataSync()));
+      seen.push(...b.indices!);
+      tf.dispose([b.images, b.labels]);
+    }
+    expect([...seen].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(seen).not.toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]); // shuffled
+
+    const base = indexDataset(10);
+    const ds: Dataset = { ...base, get: (i: number) => (i === 1 || i === 6 ? { skipped: true as const, file: `f${i}.jpg`, reason: 'truncated' } : base.get(i)) };
+    const rows: number[][] = [];
+    for await (const b of createLoader(ds, { batchSize: 4, seed: 0, shuffle: false, onEpochEnd: () => {} }).epoch(0)) {
+      rows.push(Array.from(b.indices!));
+      tf.dispose([b.images, b.labels]);
+    }
+    expect(rows).toEqual([[0, 2, 3], [4, 5, 7], [8, 9]]);
+  });
+
   it('checks the samples a dataset returns', async () => {
     const bad: Dataset = { size: 2, numClasses: 2, height: 1, width: 1, channels: 1, get: (i) => ({ pixels: new Float32Array(1), label: i * 5 }) };
     await expect(collect(bad, { batchSize: 2, seed: 0 })).rejects.toThrow('returned label 5, out of range for 2 classes');

@@ -63,7 +63,11 @@ export interface LoopOptions {
   rng: Rng;
   teacher?: Teacher;
   /** Cached teacher logits and the sample indices of batch b of epoch e. */
-  cachedTeacher?: { cache: CachedTeacherLogits; indices(epoch: number, batch: number): number[] };
+  /**
+   * Cached teacher logits, looked up by the dataset indices the loader's batch carries (`Batch.indices`);
+   * `indices(epoch, batch)` is only a fallback for loaders that do not set them.
+   */
+  cachedTeacher?: { cache: CachedTeacherLogits; indices?(epoch: number, batch: number): number[] };
   position: LoopPosition;
   history: History;
   /** Checkpoint every N steps; 0 = at every epoch end. */
@@ -128,12 +132,13 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopResult> {
         const out = transform(raw, stepRng);
         return { images: out.images, labels: out.labels } as unknown as tf.TensorContainer;
       }) as unknown as Batch;
+      const rowIndices = raw.indices;
       tf.dispose([raw.images, raw.labels]);
       let teacherLogits: tf.Tensor | undefined;
       let lossValue: number;
       try {
         if (o.teacher) teacherLogits = o.teacher.logits(batch.images);
-        else if (o.cachedTeacher) teacherLogits = o.cachedTeacher.cache.gather(o.cachedTeacher.indices(epoch, b));
+        else if (o.cachedTeacher) teacherLogits = o.cachedTeacher.cache.gather(cachedIndices(o.cachedTeacher, rowIndices, epoch, b));
         if (o.trainStep) {
           lossValue = await o.trainStep(batch, teacherLogits);
         } else {
@@ -192,4 +197,18 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopResult> {
     else if (o.checkpointEvery === 0) await save('epoch');
   }
   return { position, history, stopped: false, lastCheckpoint };
+}
+
+function cachedIndices(
+  cached: NonNullable<LoopOptions['cachedTeacher']>,
+  rowIndices: Int32Array | undefined,
+  epoch: number,
+  batch: number,
+): number[] {
+  if (rowIndices) return Array.from(rowIndices);
+  if (cached.indices) return cached.indices(epoch, batch);
+  throw new Error(
+    'cached teacher logits need the dataset index of every row: the train loader\'s batches carry no `indices` ' +
+      "(use @bag-of-tricks/data's createLoader, or pass cachedTeacher.indices(epoch, batch)).",
+  );
 }

@@ -101,18 +101,6 @@ function loadData(config: TrainConfig): Data {
   };
 }
 
-/** Internal: a dataset wrapper recording which sample indices each batch of an epoch holds (for cached teacher logits). */
-export function recordIndices(dataset: Dataset): { dataset: Dataset; reset(): void; indices(batch: number, batchSize: number): number[] } {
-  let log: number[] = [];
-  const wrapped: Dataset = Object.assign(Object.create(dataset) as Dataset, {
-    get: (index: number, rng: Parameters<Dataset['get']>[1]) => {
-      log.push(index); // the loader requests samples in epoch-position order
-      return dataset.get(index, rng);
-    },
-  });
-  return { dataset: wrapped, reset: () => (log = []), indices: (b, bs) => log.slice(b * bs, (b + 1) * bs) };
-}
-
 function teacherPathCheck(teacher: string): void {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(teacher) && !teacher.startsWith('file://')) return;
   const path = resolve(teacher.replace(/^file:\/\//, ''));
@@ -156,11 +144,8 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   const metricsPath = join(out, 'metrics.jsonl');
 
   const data = loadData(config);
-  const recorder = config.distillation?.cache ? recordIndices(data.train) : null;
-  const trainLoader0 = createLoader(recorder?.dataset ?? data.train, { batchSize: config.batchSize, seed: config.seed, shuffle: true, dropLast: true });
-  const trainLoader: Loader = recorder
-    ? { ...trainLoader0, dataset: trainLoader0.dataset, stepsPerEpoch: trainLoader0.stepsPerEpoch, stats: trainLoader0.stats, epoch: (e) => (recorder.reset(), trainLoader0.epoch(e)) }
-    : trainLoader0;
+  // Batches carry their rows' dataset indices (cached teacher logits are looked up by them).
+  const trainLoader: Loader = createLoader(data.train, { batchSize: config.batchSize, seed: config.seed, shuffle: true, dropLast: true });
   const evalTransform = evalPipeline(data.eval);
   const evalLoader = createLoader(data.test, { batchSize: config.evalBatchSize, seed: config.seed, shuffle: false, transform: evalTransform });
   const stepsPerEpoch = trainLoader.stepsPerEpoch;
@@ -280,7 +265,7 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
       evalLoader,
       rng,
       ...(teacher && !cached ? { teacher } : {}),
-      ...(cached && recorder ? { cachedTeacher: { cache: cached, indices: (_e: number, b: number) => recorder.indices(b, config.batchSize) } } : {}),
+      ...(cached ? { cachedTeacher: { cache: cached } } : {}),
       position,
       history,
       checkpointEvery: config.checkpoint.every,
