@@ -1022,3 +1022,66 @@ void conv2d_backprop_filter_gemm(const float *x, const float *dy, float *dw, flo
     for (; i < total; i++) dw[i] += acc[i];
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// MaxPoolGrad (NHWC, dilation 1): dx [N, H, W, C] gets dy at the first maximum of each window
+// (the first in row-major window order with x > the best so far, as the cpu backend picks it;
+// NaN never wins), 4 channels at a time: a running max and its position per lane, then the 4
+// lanes' dy added at their positions. Windows in (n, oy, ox) order, so overlapping windows add
+// in the same order as the scalar JS fallback. dx is zeroed here.
+// ---------------------------------------------------------------------------------------
+EXPORT(max_pool_grad)
+void max_pool_grad(const float *x, const float *dy, float *dx, int N, int H, int W, int C, int OH, int OW, int FH,
+                   int FW, int SH, int SW, int PT, int PL) {
+  const int total = N * H * W * C;
+  for (int i = 0; i < total; i++) dx[i] = 0.0f;
+  const int C4 = C & ~3;
+  const v128_t ninf = wasm_f32x4_splat(-__builtin_inff());
+  const v128_t lanes = wasm_i32x4_make(0, 1, 2, 3);
+  for (int b = 0; b < N; b++) {
+    for (int oy = 0; oy < OH; oy++) {
+      const int y0 = oy * SH - PT;
+      const int yMin = y0 < 0 ? 0 : y0;
+      const int yMax = imin(H, y0 + FH);
+      for (int ox = 0; ox < OW; ox++) {
+        const int x0 = ox * SW - PL;
+        const int xMin = x0 < 0 ? 0 : x0;
+        const int xMax = imin(W, x0 + FW);
+        const float *g = dy + ((b * OH + oy) * OW + ox) * C;
+        for (int c = 0; c < C4; c += 4) {
+          v128_t best = ninf;
+          v128_t pos = wasm_i32x4_splat(-1);
+          for (int y = yMin; y < yMax; y++) {
+            for (int xx = xMin; xx < xMax; xx++) {
+              const int base = ((b * H + y) * W + xx) * C + c;
+              const v128_t v = LD(x + base);
+              const v128_t m = wasm_f32x4_gt(v, best);
+              best = wasm_v128_bitselect(v, best, m);
+              pos = wasm_v128_bitselect(wasm_i32x4_add(wasm_i32x4_splat(base), lanes), pos, m);
+            }
+          }
+          const int p0 = wasm_i32x4_extract_lane(pos, 0), p1 = wasm_i32x4_extract_lane(pos, 1);
+          const int p2 = wasm_i32x4_extract_lane(pos, 2), p3 = wasm_i32x4_extract_lane(pos, 3);
+          if (p0 >= 0) dx[p0] += g[c];
+          if (p1 >= 0) dx[p1] += g[c + 1];
+          if (p2 >= 0) dx[p2] += g[c + 2];
+          if (p3 >= 0) dx[p3] += g[c + 3];
+        }
+        for (int c = C4; c < C; c++) {
+          float best = -__builtin_inff();
+          int pos = -1;
+          for (int y = yMin; y < yMax; y++) {
+            for (int xx = xMin; xx < xMax; xx++) {
+              const int p = ((b * H + y) * W + xx) * C + c;
+              if (x[p] > best) {
+                best = x[p];
+                pos = p;
+              }
+            }
+          }
+          if (pos >= 0) dx[pos] += g[c];
+        }
+      }
+    }
+  }
+}

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { expectTensorsClose } from '@bag-of-tricks/test-utils';
+import { expectNoLeak, expectTensorsClose } from '@bag-of-tricks/test-utils';
+import { simdCalls } from '../src/kernels/simd-module';
 import { input, runOn, setupBackends } from './helpers';
 
 beforeAll(setupBackends);
@@ -111,14 +112,42 @@ describe.each([
   { x: [1, 8, 7, 3], f: 2, s: 2, pad: 'valid' as const },
   { x: [2, 6, 6, 4], f: 3, s: 1, pad: 'same' as const },
   { x: [1, 7, 7, 2], f: [3, 2] as [number, number], s: [2, 1] as [number, number], pad: 'same' as const },
-])('MaxPoolGrad on wasm, x $x filter $f stride $s pad $pad', ({ x, f, s, pad }) => {
-  it('matches cpu', async () => {
-    const arrays = { x: input(x, 61), up: input(x, 62) };
-    const fn = (t: Record<string, tf.Tensor>) =>
-      tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, f, s, pad), tf.slice(t.up!, [0, 0, 0, 0], tf.maxPool(a as tf.Tensor4D, f, s, pad).shape))))(t.x!);
-    const ours = await runOn('wasm', arrays, fn);
-    const ref = await runOn('cpu', arrays, fn);
-    expect(ours.shape).toEqual(ref.shape);
-    expectTensorsClose(ours.data, ref.data, { rtol: 1e-6, atol: 1e-6 });
+  // SIMD kernel: 4-channel vectors with and without a scalar tail, the stem pool's shape, ties.
+  { x: [2, 9, 9, 8], f: 3, s: 2, pad: 'same' as const },
+  { x: [1, 11, 10, 13], f: 3, s: 2, pad: 'same' as const },
+  { x: [2, 34, 34, 64], f: 3, s: 2, pad: 'valid' as const },
+  { x: [2, 8, 8, 12], f: 3, s: 1, pad: 'same' as const, ties: true },
+])('MaxPoolGrad on wasm, x $x filter $f stride $s pad $pad', ({ x, f, s, pad, ties }) => {
+  it.each(['SIMD module', 'JS fallback'])('matches cpu (%s)', async (mode) => {
+    if (mode === 'JS fallback') process.env.BOT_MAXPOOL_GRAD_SIMD = 'never';
+    try {
+      // ties: values rounded to a few levels, so windows hold equal maxima (the first one wins).
+      const xs = input(x, 61);
+      const arrays = { x: ties ? { ...xs, data: xs.data.map((v) => Math.round(v * 2)) } : xs, up: input(x, 62) };
+      const fn = (t: Record<string, tf.Tensor>) =>
+        tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, f, s, pad), tf.slice(t.up!, [0, 0, 0, 0], tf.maxPool(a as tf.Tensor4D, f, s, pad).shape))))(t.x!);
+      const before = simdCalls.maxPoolGrad;
+      const ours = await runOn('wasm', arrays, fn);
+      expect(simdCalls.maxPoolGrad - before).toBe(mode === 'SIMD module' ? 1 : 0);
+      const ref = await runOn('cpu', arrays, fn);
+      expect(ours.shape).toEqual(ref.shape);
+      expectTensorsClose(ours.data, ref.data, { rtol: 1e-6, atol: 1e-6 });
+    } finally {
+      delete process.env.BOT_MAXPOOL_GRAD_SIMD;
+    }
   });
+});
+
+it('the SIMD MaxPoolGrad leaks no tensors and does not grow the heap', async () => {
+  await tf.setBackend('wasm');
+  const x = tf.randomNormal([2, 34, 34, 64]);
+  const f = () => tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 3, 2, 'valid')))(x);
+  tf.dispose(f());
+  const memory = (tf.backend() as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm.memory;
+  const heapBytes = memory.buffer.byteLength;
+  const before = simdCalls.maxPoolGrad;
+  await expectNoLeak(f, 10);
+  expect(simdCalls.maxPoolGrad - before).toBe(11);
+  expect(memory.buffer.byteLength).toBe(heapBytes);
+  tf.dispose(x);
 });

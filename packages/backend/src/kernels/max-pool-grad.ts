@@ -1,10 +1,17 @@
 import { backend_util, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import { type WasmBackendLike, runWasm } from './kernel-utils';
+import { type EmscriptenBackend, heapOffset, simdCalls, simdKernels } from './simd-module';
+
+/** `BOT_MAXPOOL_GRAD_SIMD=never` keeps the JS loop below (A/B); read on every call. */
+const simdWanted = (): boolean =>
+  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.BOT_MAXPOOL_GRAD_SIMD !== 'never';
 
 /**
  * MaxPoolGrad (NHWC, dilation 1): dx gets dy at the first maximum of each window, as the cpu
  * backend picks it. One pass over the windows with the channels innermost (contiguous); stock
- * wasm took 172 ms for ResNet-50's stem pool at 64px, batch 32.
+ * wasm took 172 ms for ResNet-50's stem pool at 64px, batch 32. With our SIMD module
+ * (csrc/conv.c max_pool_grad: 4 channels per vector, the same window order and tie rule)
+ * it is one call; the JS loop remains the fallback where the module cannot run.
  */
 function maxPoolGradWasm(args: {
   inputs: { dy: TensorInfo; input: TensorInfo; output: TensorInfo };
@@ -25,6 +32,16 @@ function maxPoolGradWasm(args: {
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   const dx = backend.makeOutput(input.shape, 'float32');
+  const simd = dy.dtype === 'float32' && simdWanted() ? simdKernels(backend) : null;
+  if (simd) {
+    const em = backend as EmscriptenBackend;
+    simdCalls.maxPoolGrad++;
+    simd.max_pool_grad(
+      heapOffset(em, input.dataId), heapOffset(em, dy.dataId), heapOffset(em, dx.dataId),
+      n, h, w, c, oh, ow, fh, fw, sh, sw, info.padInfo.top, info.padInfo.left,
+    );
+    return dx;
+  }
   const dxv = backend.typedArrayFromHeap(dx) as Float32Array;
   const xv = backend.typedArrayFromHeap(input) as Float32Array;
   const dyv = backend.typedArrayFromHeap(dy) as Float32Array;
