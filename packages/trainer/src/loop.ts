@@ -133,7 +133,8 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopResult> {
         return { images: out.images, labels: out.labels } as unknown as tf.TensorContainer;
       }) as unknown as Batch;
       const rowIndices = raw.indices;
-      tf.dispose([raw.images, raw.labels]);
+      // A transform may pass a tensor through (say, label smoothing alone keeps the images): keep those.
+      tf.dispose([raw.images, raw.labels].filter((t) => t !== batch.images && t !== batch.labels));
       let teacherLogits: tf.Tensor | undefined;
       let lossValue: number;
       try {

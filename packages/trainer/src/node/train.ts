@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { compose, cutmix, evalPipeline, mixup, trainPipeline, type EvalPipelineOptions, type TrainPipelineOptions } from '@bag-of-tricks/augment';
+import { compose, cutmix, evalPipeline, mixup, pixelPipeline, trainPipeline, type EvalPipelineOptions, type PixelPipeline, type PixelPipelineOptions, type TrainPipelineOptions } from '@bag-of-tricks/augment';
 import { initBackend, type BackendName } from '@bag-of-tricks/backend';
 import { createRng, rngFromState, type Batch, type BatchTransform } from '@bag-of-tricks/core';
 import {
@@ -68,9 +68,15 @@ export interface TrainResult {
 interface Data {
   train: Dataset;
   test: Dataset;
-  augment: TrainPipelineOptions;
+  /** Batch-level train augmentation on tensors (in-memory data sets). */
+  augment?: TrainPipelineOptions;
+  /** Per-image augmentation in the loader (image folders): flip, jitter, lighting, normalize in one pass. */
+  pixel?: PixelPipeline;
   eval: EvalPipelineOptions;
 }
+
+/** augment's options for an image folder: the crop's scale/ratio go to the dataset, the rest to the pixel pass. */
+const PIXEL_OPTION_KEYS = ['preset', 'channels', 'flip', 'colorJitter', 'lighting', 'normalize'] as const;
 
 function loadData(config: TrainConfig): Data {
   const d = config.data;
@@ -78,11 +84,20 @@ function loadData(config: TrainConfig): Data {
     const size = d.size;
     for (const dir of [d.dir, d.evalDir]) if (!existsSync(dir)) throw new Error(`data: image folder not found: ${resolve(dir)}`);
     const channels = d.greyscale ? 1 : 3;
+    const { scale, ratio, ...rest } = config.augment as { scale?: [number, number]; ratio?: [number, number] } & Record<string, unknown>;
+    const unknown = Object.keys(rest).filter((k) => !(PIXEL_OPTION_KEYS as readonly string[]).includes(k));
+    if (unknown.length > 0) {
+      throw new Error(
+        `augment: ${unknown.join(', ')} cannot be used with data.source 'image-folder' (the crop size is data.size; ` +
+          `allowed: scale, ratio, ${PIXEL_OPTION_KEYS.join(', ')}).`,
+      );
+    }
     return {
-      // The dataset already crops (random-resized for train, resize + centre crop for eval) on the decoded image.
-      train: imageFolderDataset(d.dir, { mode: 'train', size, greyscale: d.greyscale }),
-      test: imageFolderDataset(d.evalDir, { mode: 'eval', size, ...(d.resize ? { resize: d.resize } : {}), greyscale: d.greyscale }),
-      augment: { channels, size, scale: [1, 1], ratio: [1, 1], ...(channels === 1 ? { preset: 'greyscale' } : {}) },
+      // The dataset crops (random-resized for train, resize + centre crop for eval); flip, jitter, lighting and
+      // normalize run per image in the loader's fused pass, which also resizes the crop in 'bilinear' mode.
+      train: imageFolderDataset(d.dir, { mode: 'train', size, greyscale: d.greyscale, resample: d.resample, flip: false, ...(scale ? { scale } : {}), ...(ratio ? { ratio } : {}) }),
+      test: imageFolderDataset(d.evalDir, { mode: 'eval', size, ...(d.resize ? { resize: d.resize } : {}), greyscale: d.greyscale, resample: d.resample }),
+      pixel: pixelPipeline({ channels, ...(channels === 1 ? { preset: 'greyscale' } : {}), ...(rest as PixelPipelineOptions) }),
       eval: { channels, resize: false, crop: size, ...(channels === 1 ? { preset: 'greyscale' } : {}) },
     };
   }
@@ -145,7 +160,7 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
 
   const data = loadData(config);
   // Batches carry their rows' dataset indices (cached teacher logits are looked up by them).
-  const trainLoader: Loader = createLoader(data.train, { batchSize: config.batchSize, seed: config.seed, shuffle: true, dropLast: true });
+  const trainLoader: Loader = createLoader(data.train, { batchSize: config.batchSize, seed: config.seed, shuffle: true, dropLast: true, ...(data.pixel ? { pixelTransform: data.pixel } : {}) });
   const evalTransform = evalPipeline(data.eval);
   const evalLoader = createLoader(data.test, { batchSize: config.evalBatchSize, seed: config.seed, shuffle: false, transform: evalTransform });
   const stepsPerEpoch = trainLoader.stepsPerEpoch;
@@ -153,7 +168,7 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
 
   const modelName = config.model.name;
   const modelOptions = {
-    inputShape: [data.augment.size ?? data.train.height, data.augment.size ?? data.train.width, data.train.channels] as [number, number, number],
+    inputShape: [data.augment?.size ?? data.train.height, data.augment?.size ?? data.train.width, data.train.channels] as [number, number, number],
     numClasses,
     seed: config.seed,
     ...config.model.options,
@@ -177,7 +192,7 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   );
 
   // Augmentation: train pipeline, label smoothing (affine, so before or after mixing is the same), then mixup/CutMix.
-  const base = trainPipeline({ ...data.augment, ...(config.augment as TrainPipelineOptions) });
+  const base: BatchTransform | null = data.augment ? trainPipeline({ ...data.augment, ...(config.augment as TrainPipelineOptions) }) : null;
   const smoothing = config.labelSmoothing;
   const smooth: BatchTransform | null = smoothing
     ? (batch) => ({ images: batch.images, labels: smoothLabels(batch.labels, { epsilon: smoothing.epsilon, form: smoothing.form }) })
