@@ -17,7 +17,7 @@ const labels = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => (i 
 const step = () => tf.tidy(() => opt.minimize(() => tf.losses.softmaxCrossEntropy(labels, net.apply(x, { training: true })), true).dataSync()[0]);
 step(); step();
 const info = await tf.profile(() => { step(); });
-const size_ = (s) => s.reduce((p, d) => p * d, 1);
+const size_ = (s) => (s ?? []).reduce((p, d) => p * d, 1);
 const by = new Map();
 let total = 0;
 for (const k of info.kernels) {

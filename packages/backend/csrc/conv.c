@@ -1085,3 +1085,20 @@ void max_pool_grad(const float *x, const float *dy, float *dx, int N, int H, int
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// Outer product out [M, N] = a [M] b [N] (a matrix product with K = 1: stock's GEMM path runs
+// at a fraction of the memory bandwidth there). One IEEE multiply per element.
+// ---------------------------------------------------------------------------------------
+EXPORT(outer_product)
+void outer_product(const float *a, const float *b, float *out, int M, int N) {
+  const int N4 = N & ~3;
+  for (int i = 0; i < M; i++) {
+    const v128_t s = SPLAT(a + i);
+    const float sa = a[i];
+    float *o = out + i * N;
+    int j = 0;
+    for (; j < N4; j += 4) ST(o + j, wasm_f32x4_mul(s, LD(b + j)));
+    for (; j < N; j++) o[j] = sa * b[j];
+  }
+}

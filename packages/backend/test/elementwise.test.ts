@@ -95,15 +95,40 @@ describe.each([
   { a: [6, 5], b: [5, 4], ta: false, tb: false },
   { a: [4, 30], b: [200, 30], ta: false, tb: true }, // big b: computed as (b a^T)^T
   { a: [2, 4, 30], b: [2, 200, 30], ta: false, tb: true },
-])('BatchMatMul on wasm, a $a b $b transposeA $ta transposeB $tb', ({ a, b, ta, tb }) => {
+  // K = 1: outer products on our SIMD module (N with and without a 4-wide tail, every transpose,
+  // leading unit dims); a batch of 2 stays on stock.
+  { a: [37, 1], b: [1, 13], ta: false, tb: false, outer: true },
+  { a: [1, 37], b: [1, 16], ta: true, tb: false, outer: true },
+  { a: [37, 1], b: [6, 1], ta: false, tb: true, outer: true },
+  { a: [1, 5], b: [7, 1], ta: true, tb: true, outer: true },
+  { a: [1, 9, 1], b: [1, 1, 3], ta: false, tb: false, outer: true },
+  { a: [2, 9, 1], b: [2, 1, 3], ta: false, tb: false, outer: false },
+])('BatchMatMul on wasm, a $a b $b transposeA $ta transposeB $tb', ({ a, b, ta, tb, outer }) => {
   it('matches cpu', async () => {
     const arrays = { a: input(a, 51), b: input(b, 52) };
+    const before = simdCalls.outerProduct;
     const f = (t: Record<string, tf.Tensor>) => tf.matMul(t.a!, t.b!, ta, tb);
     const ours = await runOn('wasm', arrays, f);
+    expect(simdCalls.outerProduct - before).toBe(outer ? 1 : 0);
     const ref = await runOn('cpu', arrays, f);
     expect(ours.shape).toEqual(ref.shape);
-    expectTensorsClose(ours.data, ref.data, { rtol: 1e-5, atol: 1e-5 });
+    if (outer) expect(Array.from(ours.data)).toEqual(Array.from(ref.data)); // one multiply per element: exact
+    else expectTensorsClose(ours.data, ref.data, { rtol: 1e-5, atol: 1e-5 });
   });
+});
+
+it('the outer product leaks no tensors and does not grow the heap', async () => {
+  await tf.setBackend('wasm');
+  const a = tf.randomNormal([8192, 1]);
+  const b = tf.randomNormal([1, 256]);
+  tf.dispose(tf.matMul(a, b));
+  const memory = (tf.backend() as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm.memory;
+  const heapBytes = memory.buffer.byteLength;
+  const before = simdCalls.outerProduct;
+  await expectNoLeak(() => tf.matMul(a, b), 10);
+  expect(simdCalls.outerProduct - before).toBe(11);
+  expect(memory.buffer.byteLength).toBe(heapBytes);
+  tf.dispose([a, b]);
 });
 
 describe.each([

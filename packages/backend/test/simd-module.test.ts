@@ -139,10 +139,10 @@ describe('the wasm SIMD module (src/kernels/bot-simd.wasm)', () => {
     expect(all).not.toContain('24'); // global.set
   });
 
-  it('exports the ten kernels and validates', () => {
+  it('exports the eleven kernels and validates', () => {
     const mod = new WebAssembly.Module(bytes);
     expect(WebAssembly.Module.exports(mod).map((e) => e.name).sort()).toEqual(
-      ['binary_broadcast', 'conv2d_backprop_filter', 'conv2d_backprop_filter_gemm', 'conv2d_backprop_input', 'conv2d_backprop_input_gemm', 'max_pool_grad', 'pointwise_gemm', 'winograd_backprop_filter', 'winograd_conv3x3', 'winograd_filter'],
+      ['binary_broadcast', 'conv2d_backprop_filter', 'conv2d_backprop_filter_gemm', 'conv2d_backprop_input', 'conv2d_backprop_input_gemm', 'max_pool_grad', 'outer_product', 'pointwise_gemm', 'winograd_backprop_filter', 'winograd_conv3x3', 'winograd_filter'],
     );
     expect(WebAssembly.Module.imports(mod)).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
   });

@@ -41,6 +41,7 @@ export interface SimdExports {
     x: number, dy: number, dx: number, n: number, h: number, w: number, c: number, oh: number, ow: number,
     fh: number, fw: number, sh: number, sw: number, pt: number, pl: number,
   ): void;
+  outer_product(a: number, b: number, out: number, m: number, n: number): void;
   binary_broadcast(a: number, b: number, out: number, n: number, p: number, bFirst: number, op: number): void;
   pointwise_gemm(
     a: number, b: number, bias: number, out: number, bt: number,
@@ -62,7 +63,7 @@ export interface EmscriptenBackend extends WasmBackendLike {
 }
 
 /** How many times each SIMD kernel ran in this process (tests check that a path was taken). */
-export const simdCalls = { conv2dBackpropFilter: 0, conv2dBackpropFilterGemm: 0, conv2dBackpropInput: 0, conv2dBackpropInputGemm: 0, winograd: 0, binary: 0, pointwise: 0, maxPoolGrad: 0 };
+export const simdCalls = { conv2dBackpropFilter: 0, conv2dBackpropFilterGemm: 0, conv2dBackpropInput: 0, conv2dBackpropInputGemm: 0, winograd: 0, binary: 0, pointwise: 0, maxPoolGrad: 0, outerProduct: 0 };
 
 let bytes: Uint8Array | undefined;
 let sharedBytes: Uint8Array | undefined;
