@@ -8,6 +8,7 @@ import { stockKernels } from './kernels/kernel-utils';
 import { unsortedSegmentSumKernel } from './kernels/unsorted-segment-sum';
 import { meanKernel, sumKernel } from './kernels/reduce';
 import { batchMatMulKernel } from './kernels/batch-matmul';
+import { fusedMatMulKernel } from './kernels/fused-matmul';
 import { maxPoolGradKernel } from './kernels/max-pool-grad';
 import { conv2DKernel, fusedConv2DKernel } from './kernels/winograd';
 import { prepareSimdModule } from './kernels/simd-module';
@@ -49,6 +50,7 @@ export const WASM_TRAINING_KERNELS: ReadonlyArray<{ kernelName: string; kernelFu
   { kernelName: 'Cast', kernelFunc: castKernel, why: 'stock copies even to the same dtype; ours shares the buffer then' },
   { kernelName: 'Slice', kernelFunc: sliceKernel, why: 'stock copies the whole input off the heap, then one innermost row at a time' },
   { kernelName: 'BatchMatMul', kernelFunc: batchMatMulKernel, why: 'stock is slow with transposeA/transposeB (dense gradients); ours transposes explicitly; K = 1 outer products on our SIMD module' },
+  { kernelName: '_FusedMatMul', kernelFunc: fusedMatMulKernel, why: 'a dense layer forward (bias, relu) on our SIMD module GEMM (csrc/conv.c pointwise_gemm); batched, transposeA, other activations: stock' },
   { kernelName: 'MaxPoolGrad', kernelFunc: maxPoolGradKernel, why: 'stock is slow (172 ms on ResNet-50 stem at 64px); ours is one SIMD pass (csrc/conv.c max_pool_grad, 2.5 ms), channels innermost' },
   { kernelName: 'Add', kernelFunc: addKernel, why: 'stock broadcasts a per-channel vector in a scalar index loop; ours is one SIMD pass (else stock)' },
   { kernelName: 'Sub', kernelFunc: subKernel, why: 'stock broadcasts a per-channel vector in a scalar index loop; ours is one SIMD pass (else stock)' },

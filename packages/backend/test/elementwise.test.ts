@@ -176,3 +176,46 @@ it('the SIMD MaxPoolGrad leaks no tensors and does not grow the heap', async () 
   expect(memory.buffer.byteLength).toBe(heapBytes);
   tf.dispose(x);
 });
+
+describe.each([
+  { a: [32, 64], b: [64, 40], bias: true, act: 'linear', tb: false, ours: true },
+  { a: [7, 33], b: [33, 12], bias: true, act: 'relu', tb: false, ours: true }, // row tail (7 % 4), 4-wide column tail (12 % 8)
+  { a: [5, 17], b: [20, 17], bias: false, act: 'linear', tb: true, ours: true },
+  { a: [1, 70, 9], b: [1, 9, 8], bias: true, act: 'relu', tb: false, ours: true }, // rank 3, batch 1, two row blocks
+  { a: [6, 10], b: [10, 6], bias: true, act: 'linear', tb: false, ours: false }, // N % 4 != 0: stock
+  { a: [2, 6, 10], b: [2, 10, 8], bias: true, act: 'linear', tb: false, ours: true }, // batch 2 (stock 4.22 gets this one wrong)
+  { a: [3, 5, 6], b: [3, 8, 6], bias: false, act: 'relu', tb: true, ours: true },
+  { a: [2, 6, 10], b: [1, 10, 8], bias: true, act: 'linear', tb: false, ours: true }, // shared b (stock 4.22 wrong too)
+  { a: [1, 6, 10], b: [3, 10, 8], bias: true, act: 'relu', tb: false, ours: true }, // shared a
+  { a: [6, 10], b: [10, 8], bias: true, act: 'elu', tb: false, ours: false }, // other activation: stock
+])('_FusedMatMul on wasm, a $a b $b bias $bias $act transposeB $tb', ({ a, b, bias, act, tb, ours }) => {
+  it('matches cpu', async () => {
+    const n = tb ? b[b.length - 2]! : b[b.length - 1]!;
+    if (!ours) process.env.BOT_FUSED_MATMUL = 'never'; // (stock: also checks that the switch routes there)
+    const arrays = { a: input(a, 71), b: input(b, 72), bias: input([n], 73) };
+    const f = (t: Record<string, tf.Tensor>) =>
+      tf.fused.matMul({ a: t.a!, b: t.b!, transposeB: tb, bias: bias ? t.bias! : undefined, activation: act as tf.fused.Activation });
+    const before = simdCalls.fusedMatMul;
+    const got = await runOn('wasm', arrays, f).finally(() => delete process.env.BOT_FUSED_MATMUL);
+    expect(simdCalls.fusedMatMul - before).toBe(ours ? 1 : 0);
+    const ref = await runOn('cpu', arrays, f);
+    expect(got.shape).toEqual(ref.shape);
+    expectTensorsClose(got.data, ref.data, { rtol: 1e-5, atol: 1e-5 });
+  });
+});
+
+it('the SIMD _FusedMatMul leaks no tensors and does not grow the heap', async () => {
+  await tf.setBackend('wasm');
+  const a = tf.randomNormal([32, 256]);
+  const b = tf.randomNormal([256, 100]);
+  const bias = tf.randomNormal([100]);
+  const f = () => tf.fused.matMul({ a, b, bias, activation: 'relu' });
+  tf.dispose(f());
+  const memory = (tf.backend() as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm.memory;
+  const heapBytes = memory.buffer.byteLength;
+  const before = simdCalls.fusedMatMul;
+  await expectNoLeak(f, 10);
+  expect(simdCalls.fusedMatMul - before).toBe(11);
+  expect(memory.buffer.byteLength).toBe(heapBytes);
+  tf.dispose([a, b, bias]);
+});

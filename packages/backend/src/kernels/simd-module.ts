@@ -63,7 +63,7 @@ export interface EmscriptenBackend extends WasmBackendLike {
 }
 
 /** How many times each SIMD kernel ran in this process (tests check that a path was taken). */
-export const simdCalls = { conv2dBackpropFilter: 0, conv2dBackpropFilterGemm: 0, conv2dBackpropInput: 0, conv2dBackpropInputGemm: 0, winograd: 0, binary: 0, pointwise: 0, maxPoolGrad: 0, outerProduct: 0 };
+export const simdCalls = { conv2dBackpropFilter: 0, conv2dBackpropFilterGemm: 0, conv2dBackpropInput: 0, conv2dBackpropInputGemm: 0, winograd: 0, binary: 0, pointwise: 0, maxPoolGrad: 0, outerProduct: 0, fusedMatMul: 0 };
 
 let bytes: Uint8Array | undefined;
 let sharedBytes: Uint8Array | undefined;
