@@ -208,7 +208,7 @@ describe('which kernel runs', () => {
     expect(simdCalls.conv2dBackpropInputGemm).toBe(beforeGemm + 1);
   });
 
-  it('a 3-channel filter gradient takes the few-channel GEMM kernel (not with BOT_BPF_GEMM=never, nor with O % 4 != 0)', async () => {
+  it('a 7x7x3x64 filter gradient takes the few-channel GEMM kernel (not with BOT_BPF_GEMM=never, nor with O % 4 != 0, 3x3x3x16 or 8 channels)', async () => {
     const { simdCalls } = await import('../src/kernels/simd-module');
     const run = (c: Case) =>
       runOn('wasm', { x: input(c.x, 1), dy: input(outShape(c), 2) }, (t) =>
@@ -217,13 +217,14 @@ describe('which kernel runs', () => {
         } as unknown as tf.NamedAttrMap) as tf.Tensor,
       );
     const before = simdCalls.conv2dBackpropFilterGemm;
-    await run({ x: [2, 8, 8, 3], f: [3, 3, 3, 4], strides: 2, pad: 'same' });
+    await run({ x: [2, 14, 14, 3], f: [7, 7, 3, 64], strides: 2, pad: 'valid' });
     expect(simdCalls.conv2dBackpropFilterGemm).toBe(before + 1);
-    await run({ x: [2, 8, 8, 3], f: [3, 3, 3, 6], strides: 2, pad: 'same' });
-    await run({ x: [2, 8, 8, 8], f: [3, 3, 8, 8], strides: 2, pad: 'same' });
+    await run({ x: [2, 14, 14, 3], f: [7, 7, 3, 66], strides: 2, pad: 'valid' });
+    await run({ x: [2, 8, 8, 3], f: [3, 3, 3, 16], strides: 1, pad: 'same' });
+    await run({ x: [2, 8, 8, 8], f: [3, 3, 8, 64], strides: 2, pad: 'same' });
     process.env.BOT_BPF_GEMM = 'never';
     try {
-      await run({ x: [2, 8, 8, 3], f: [3, 3, 3, 4], strides: 2, pad: 'same' });
+      await run({ x: [2, 14, 14, 3], f: [7, 7, 3, 64], strides: 2, pad: 'valid' });
     } finally {
       delete process.env.BOT_BPF_GEMM;
     }

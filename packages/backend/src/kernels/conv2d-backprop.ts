@@ -111,7 +111,9 @@ const BPF_GEMM_BLOCK = 128;
  * and output channels a multiple of 4 take our im2col GEMM kernel (csrc/conv.c
  * conv2d_backprop_filter_gemm): the direct kernel's register blocks are 4 input channels wide.
  * ResNet-50's 64px stem (batch 32, x [32,70,70,3], 7x7x3x64, stride 2, valid; bench/stem.mjs,
- * load ~2): 22.5 ms CPU against 30.8 for the direct kernel.
+ * load ~2): 22.5 ms CPU against 30.8 for the direct kernel; but ResNet-20's (batch 64, 3x3x3x16,
+ * stride 1; bench/stem20.mjs) 4.8-5.0 against 3.2-3.5, so only at least 64 output channels and
+ * 64 GEMM rows (FH*FW*C) take it (the two points measured).
  * `BOT_BPF_GEMM=never|always` overrides (always: any channel count with O % 4 == 0).
  */
 function gemmBackpropFilterWanted(info: backend_util.Conv2DInfo): boolean {
@@ -119,7 +121,8 @@ function gemmBackpropFilterWanted(info: backend_util.Conv2DInfo): boolean {
   const force = envValue('BOT_BPF_GEMM');
   if (force === 'never') return false;
   if (force === 'always') return true;
-  return info.inChannels < 8 && info.inChannels % 4 !== 0;
+  const columns = info.filterHeight * info.filterWidth * info.inChannels;
+  return info.inChannels < 8 && info.inChannels % 4 !== 0 && info.outChannels >= 64 && columns >= 64;
 }
 
 function backpropFilterGemm(
