@@ -225,7 +225,7 @@ const kernelScript = join(root, 'packages/backend/bench/kernels.mjs');
 if (!skip.has('kernels') && existsSync(kernelScript)) {
   log('\n== backend kernel bench (packages/backend/bench/kernels.mjs, BENCH_QUICK=1 BENCH_CPU_STEP=0)');
   const cwd = join(root, 'packages/backend');
-  const r = run('node', ['bench/kernels.mjs'], { cwd, timeoutS: 900, extraEnv: { BENCH_QUICK: '1', BENCH_CPU_STEP: '0', ...childEnv } });
+  const r = run('node', ['bench/kernels.mjs'], { cwd, timeoutS: 900, extraEnv: { BENCH_QUICK: '1', BENCH_CPU_STEP: '0', ...childEnv, BOT_NATIVE: '0' } });
   const file = join(root, 'bench-results/kernels.json'); // kernels.mjs writes to the root's bench-results/
   if (r.ok && existsSync(file)) {
     kernels = JSON.parse(readFileSync(file, 'utf8'));
