@@ -10,7 +10,7 @@ import {
   transposeInfo,
   zeroInsert,
 } from './kernel-utils';
-import { type EmscriptenBackend, heapOffset, simdCalls, simdKernels } from './simd-module';
+import { type EmscriptenBackend, heapOffset, simdCalls, simdKernels, withScratch } from './simd-module';
 import { pointwiseBackpropInput, winogradBackpropFilter, winogradBackpropInput } from './winograd';
 
 interface ConvBackpropAttrs {
@@ -136,23 +136,15 @@ function backpropFilterGemm(
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow, outChannels: o } = info;
   const np = Math.ceil((info.filterHeight * info.filterWidth * c) / 4) * 4;
   const out = backend.makeOutput(filterShape, 'float32');
-  const colT = backend.wasm._malloc(np * BPF_GEMM_BLOCK * 4);
-  const bp = backend.wasm._malloc(BPF_GEMM_BLOCK * o * 4);
-  const acc = backend.wasm._malloc(np * o * 4);
   simdCalls.conv2dBackpropFilterGemm++;
-  try {
-    if (!colT || !bp || !acc) throw new Error('Conv2DBackpropFilter: out of wasm memory for scratch');
+  withScratch(backend, 'Conv2DBackpropFilter', [np * BPF_GEMM_BLOCK * 4, BPF_GEMM_BLOCK * o * 4, np * o * 4], (colT, bp, acc) =>
     simd.conv2d_backprop_filter_gemm(
-      heapOffset(backend, x.dataId), heapOffset(backend, dy.dataId), heapOffset(backend, out.dataId), colT, bp, acc,
+      heapOffset(backend, x.dataId), heapOffset(backend, dy.dataId), heapOffset(backend, out.dataId), colT!, bp!, acc!,
       n, h, w, c, oh, ow, o,
       info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
       info.padInfo.top, info.padInfo.left, BPF_GEMM_BLOCK,
-    );
-  } finally {
-    backend.wasm._free(acc);
-    backend.wasm._free(bp);
-    backend.wasm._free(colT);
-  }
+    ),
+  );
   return out;
 }
 
@@ -178,21 +170,15 @@ function backpropFilterSimd(
   const minRows = Math.ceil(minPixels / Math.max(1, ow));
   const chunkRows = Math.max(1, Math.min(n * oh, Math.max(minRows, Math.floor(BPF_CHUNK_BYTES / rowBytes))));
   const out = backend.makeOutput(filterShape, 'float32');
-  const seg = backend.wasm._malloc(chunkRows * 12);
-  const pk = packed ? backend.wasm._malloc(chunkRows * ow * (c + o) * 4) : 0;
   simdCalls.conv2dBackpropFilter++;
-  try {
-    if (!seg || (packed && !pk)) throw new Error('Conv2DBackpropFilter: out of wasm memory for scratch');
+  withScratch(backend, 'Conv2DBackpropFilter', [chunkRows * 12, packed ? chunkRows * ow * (c + o) * 4 : 0], (seg, pk) =>
     simd.conv2d_backprop_filter(
-      heapOffset(backend, x.dataId), heapOffset(backend, dy.dataId), heapOffset(backend, out.dataId), seg,
+      heapOffset(backend, x.dataId), heapOffset(backend, dy.dataId), heapOffset(backend, out.dataId), seg!,
       n, h, w, c, oh, ow, o,
       info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
-      info.padInfo.top, info.padInfo.left, chunkRows, pk,
-    );
-  } finally {
-    if (pk) backend.wasm._free(pk);
-    backend.wasm._free(seg);
-  }
+      info.padInfo.top, info.padInfo.left, chunkRows, pk!,
+    ),
+  );
   return out;
 }
 
@@ -281,21 +267,16 @@ function backpropInputSimd(
   const minRows = Math.ceil(BPF_MIN_PIXELS / Math.max(1, ow));
   const chunkRows = Math.max(1, Math.min(n * oh, Math.max(minRows, Math.floor(BPF_CHUNK_BYTES / rowBytes))));
   const dx = backend.makeOutput([n, h, w, c], 'float32');
-  const wt = backend.wasm._malloc(info.filterHeight * info.filterWidth * c * o * 4);
-  const seg = backend.wasm._malloc(chunkRows * ow * 8 + 32); // a pixel list: 2 int32 per pixel
   simdCalls.conv2dBackpropInput++;
-  try {
-    if (!wt || !seg) throw new Error('Conv2DBackpropInput: out of wasm memory for scratch');
+  // Scratch: the packed filter, and a pixel list (2 int32 per pixel).
+  withScratch(backend, 'Conv2DBackpropInput', [info.filterHeight * info.filterWidth * c * o * 4, chunkRows * ow * 8 + 32], (wt, seg) =>
     simd.conv2d_backprop_input(
-      heapOffset(backend, dy.dataId), heapOffset(backend, filter.dataId), heapOffset(backend, dx.dataId), wt, seg,
+      heapOffset(backend, dy.dataId), heapOffset(backend, filter.dataId), heapOffset(backend, dx.dataId), wt!, seg!,
       n, h, w, c, oh, ow, o,
       info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
       info.padInfo.top, info.padInfo.left, chunkRows,
-    );
-  } finally {
-    backend.wasm._free(seg);
-    backend.wasm._free(wt);
-  }
+    ),
+  );
   return dx;
 }
 
@@ -327,21 +308,15 @@ function backpropInputGemm(
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow, outChannels: o } = info;
   const np = Math.ceil((info.filterHeight * info.filterWidth * c) / 4) * 4;
   const dx = backend.makeOutput([n, h, w, c], 'float32');
-  const wp = backend.wasm._malloc(np * o * 4);
-  const col = backend.wasm._malloc(BPI_GEMM_BLOCK * np * 4);
   simdCalls.conv2dBackpropInputGemm++;
-  try {
-    if (!wp || !col) throw new Error('Conv2DBackpropInput: out of wasm memory for scratch');
+  withScratch(backend, 'Conv2DBackpropInput', [np * o * 4, BPI_GEMM_BLOCK * np * 4], (wp, col) =>
     simd.conv2d_backprop_input_gemm(
-      heapOffset(backend, dy.dataId), heapOffset(backend, filter.dataId), heapOffset(backend, dx.dataId), wp, col,
+      heapOffset(backend, dy.dataId), heapOffset(backend, filter.dataId), heapOffset(backend, dx.dataId), wp!, col!,
       n, h, w, c, oh, ow, o,
       info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
       info.padInfo.top, info.padInfo.left, BPI_GEMM_BLOCK,
-    );
-  } finally {
-    backend.wasm._free(col);
-    backend.wasm._free(wp);
-  }
+    ),
+  );
   return dx;
 }
 

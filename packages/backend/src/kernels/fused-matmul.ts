@@ -1,6 +1,6 @@
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { type WasmBackendLike, runWasm } from './kernel-utils';
-import { type EmscriptenBackend, heapOffset, simdCalls, simdKernels } from './simd-module';
+import { type EmscriptenBackend, heapOffset, simdCalls, simdKernels, withScratch } from './simd-module';
 
 const envValue = (key: string): string | undefined =>
   (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[key];
@@ -60,22 +60,19 @@ function fusedMatMulWasm(args: {
   const batch = prod(outBatch);
   const out = backend.makeOutput([...outBatch, m, n], 'float32');
   if (batch === 0) return out;
-  const bp = em.wasm._malloc(k * n * 4);
   const mb = m <= FUSED_MATMUL_MAX_BLOCK_ROWS ? m : FUSED_MATMUL_MAX_BLOCK_ROWS;
   simdCalls.fusedMatMul++;
-  try {
-    if (!bp) throw new Error('_FusedMatMul: out of wasm memory for scratch');
+  // Scratch: the packed right-hand matrix.
+  withScratch(em, '_FusedMatMul', [k * n * 4], (bp) => {
     const [pa, pb, po] = [heapOffset(em, a.dataId), heapOffset(em, b.dataId), heapOffset(em, out.dataId)];
     const pbias = bias ? heapOffset(em, bias.dataId) : 0;
     for (let i = 0; i < batch; i++) {
       simd.pointwise_gemm(
-        pa + (aShared ? 0 : i * m * k * 4), pb + (bShared ? 0 : i * k * n * 4), pbias, po + i * m * n * 4, bp,
+        pa + (aShared ? 0 : i * m * k * 4), pb + (bShared ? 0 : i * k * n * 4), pbias, po + i * m * n * 4, bp!,
         m, k, n, transB ? 1 : 0, activation === 'relu' ? 1 : 0, mb,
       );
     }
-  } finally {
-    em.wasm._free(bp);
-  }
+  });
   return out;
 }
 

@@ -237,3 +237,22 @@ export function heapOffset(backend: EmscriptenBackend, dataId: object): number {
   if (!entry) throw new Error('internal: tensor data is not on the wasm heap');
   return entry.memoryOffset;
 }
+
+/**
+ * Runs `fn` with scratch buffers of the given byte sizes malloc'ed on the wasm heap (a size of 0 gives
+ * pointer 0: an optional buffer), and frees them afterwards, whatever happens. The module owns no
+ * memory (no data section, no stack): every kernel's scratch comes from here.
+ */
+export function withScratch<T>(backend: EmscriptenBackend, where: string, sizes: readonly number[], fn: (...ptrs: number[]) => T): T {
+  const ptrs: number[] = [];
+  try {
+    for (const size of sizes) {
+      const p = size > 0 ? backend.wasm._malloc(size) : 0;
+      if (size > 0 && !p) throw new Error(`${where}: out of wasm memory for ${size} bytes of scratch`);
+      ptrs.push(p);
+    }
+    return fn(...ptrs);
+  } finally {
+    for (let i = ptrs.length - 1; i >= 0; i--) if (ptrs[i]) backend.wasm._free(ptrs[i]!);
+  }
+}

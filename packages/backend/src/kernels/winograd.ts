@@ -1,6 +1,6 @@
 import { backend_util, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import { forwardConvInfo, runWasm } from './kernel-utils';
-import { type EmscriptenBackend, heapOffset, simdCalls, simdKernels, type SimdExports } from './simd-module';
+import { type EmscriptenBackend, heapOffset, simdCalls, simdKernels, type SimdExports, withScratch } from './simd-module';
 
 /** Which conv the Winograd kernel stands in for. */
 export type WinogradUse = 'forward' | 'backpropInput' | 'backpropFilter';
@@ -69,24 +69,16 @@ export function winogradConv3x3(
   const perTile = 16 * (c + o) * 4;
   const t = Math.max(4, Math.min(Math.ceil(tiles / 4) * 4, Math.floor(WINOGRAD_BLOCK_BYTES / perTile / 4) * 4));
   const out = backend.makeOutput([n, oh, ow, o], 'float32');
-  const u = backend.wasm._malloc(16 * c * o * 4);
-  const v = backend.wasm._malloc(16 * (t * c + 16) * 4); // planes padded by 16 floats (csrc/conv.c)
-  const m = backend.wasm._malloc(16 * (t * o + 16) * 4);
-  const tmp = swap ? backend.wasm._malloc(16 * c * o * 4) : 0;
   simdCalls.winograd++;
-  try {
-    if (!u || !v || !m || (swap && !tmp)) throw new Error('Winograd conv: out of wasm memory for scratch');
-    simd.winograd_filter(heapOffset(backend, filter.dataId), u, fc, fo, swap ? 1 : 0, tmp);
+  // Scratch: the transformed filter, input and output tile planes (padded by 16 floats, csrc/conv.c), the swap buffer.
+  const sizes = [16 * c * o * 4, 16 * (t * c + 16) * 4, 16 * (t * o + 16) * 4, swap ? 16 * c * o * 4 : 0];
+  withScratch(backend, 'Winograd conv', sizes, (u, v, m, tmp) => {
+    simd.winograd_filter(heapOffset(backend, filter.dataId), u!, fc, fo, swap ? 1 : 0, tmp!);
     simd.winograd_conv3x3(
-      heapOffset(backend, x.dataId), u, bias ? heapOffset(backend, bias.dataId) : 0, heapOffset(backend, out.dataId), v, m,
+      heapOffset(backend, x.dataId), u!, bias ? heapOffset(backend, bias.dataId) : 0, heapOffset(backend, out.dataId), v!, m!,
       n, h, w, c, o, oh, ow, geom.padTop, geom.padLeft, t, relu ? 1 : 0,
     );
-  } finally {
-    if (tmp) backend.wasm._free(tmp);
-    backend.wasm._free(m);
-    backend.wasm._free(v);
-    backend.wasm._free(u);
-  }
+  });
   return out;
 }
 
@@ -143,18 +135,15 @@ export function pointwiseConv(
   const o = transposed ? fc : fo;
   const rows = n * h * w;
   const out = backend.makeOutput([n, h, w, o], 'float32');
-  const bt = backend.wasm._malloc(k * o * 4); // the packed filter
   const mb = Math.max(4, Math.floor(POINTWISE_BLOCK_BYTES / (k * 4) / 4) * 4);
   simdCalls.pointwise++;
-  try {
-    if (!bt) throw new Error('pointwise conv: out of wasm memory for scratch');
+  // Scratch: the packed filter.
+  withScratch(backend, 'pointwise conv', [k * o * 4], (bt) =>
     simd.pointwise_gemm(
       heapOffset(backend, x.dataId), heapOffset(backend, filter.dataId), bias ? heapOffset(backend, bias.dataId) : 0,
-      heapOffset(backend, out.dataId), bt, rows, k, o, transposed ? 1 : 0, relu ? 1 : 0, mb,
-    );
-  } finally {
-    backend.wasm._free(bt);
-  }
+      heapOffset(backend, out.dataId), bt!, rows, k, o, transposed ? 1 : 0, relu ? 1 : 0, mb,
+    ),
+  );
   return out;
 }
 
@@ -242,23 +231,14 @@ export function winogradBackpropFilter(
   const tiles = info.batchSize * Math.ceil(info.outHeight / 2) * Math.ceil(info.outWidth / 2);
   const t = Math.max(4, Math.min(tiles, Math.floor(WINOGRAD_FILTER_BLOCK_BYTES / (16 * (c + o) * 4))));
   const out = backend.makeOutput([3, 3, c, o], 'float32');
-  const macc = backend.wasm._malloc(16 * c * o * 4);
-  const v = backend.wasm._malloc(16 * (t * c + 16) * 4); // planes padded by 16 floats (csrc/conv.c)
-  const d = backend.wasm._malloc(16 * (t * o + 16) * 4);
-  const seg = backend.wasm._malloc(12);
   simdCalls.winograd++;
-  try {
-    if (!macc || !v || !d || !seg) throw new Error('Winograd filter gradient: out of wasm memory for scratch');
+  // Scratch: the transformed-gradient accumulator, input and dy tile planes (padded by 16 floats, csrc/conv.c), 12 bytes.
+  withScratch(backend, 'Winograd filter gradient', [16 * c * o * 4, 16 * (t * c + 16) * 4, 16 * (t * o + 16) * 4, 12], (macc, v, d, seg) =>
     simd.winograd_backprop_filter(
-      heapOffset(backend, x.dataId), heapOffset(backend, dy.dataId), heapOffset(backend, out.dataId), macc, v, d, seg,
+      heapOffset(backend, x.dataId), heapOffset(backend, dy.dataId), heapOffset(backend, out.dataId), macc!, v!, d!, seg!,
       info.batchSize, info.inHeight, info.inWidth, c, o, info.outHeight, info.outWidth, info.padInfo.top, info.padInfo.left, t,
-    );
-  } finally {
-    backend.wasm._free(seg);
-    backend.wasm._free(d);
-    backend.wasm._free(v);
-    backend.wasm._free(macc);
-  }
+    ),
+  );
   return out;
 }
 
