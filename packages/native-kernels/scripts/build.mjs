@@ -6,7 +6,7 @@
 // dist/native/build-error.txt (nativeLoadError() reports it) and exits 0. `--strict` (or
 // BOT_NATIVE_STRICT=1) exits 1 instead.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -72,4 +72,8 @@ if (run.status !== 0) {
 // Renamed into place in one step, so a process loading the addon meanwhile sees the old or the new file.
 renameSync(`${out}.${process.pid}.tmp`, out);
 rmSync(errorFile, { force: true });
+// -march=native: record the CPU's flags, so a copy of this build on another CPU (a container image, a
+// copied node_modules) is refused at load with a clear reason instead of dying on an illegal instruction.
+const flags = (/^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').trim().split(/\s+/).filter(Boolean);
+writeFileSync(join(outDir, 'build-cpu.json'), JSON.stringify({ flags }) + '\n');
 console.log(`[@bag-of-tricks/native-kernels] built ${out.replace(root + '/', '')} with ${cxx} -O3 -march=native in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

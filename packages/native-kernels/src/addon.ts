@@ -36,6 +36,13 @@ export function loadAddon(): NativeAddon | null {
       : 'not built: run `npm run build -w @bag-of-tricks/native-kernels` (needs a C++ compiler and Node headers)';
     return null;
   }
+  const missing = missingIsaFlagsFor(dir);
+  if (missing.length > 0) {
+    loadError =
+      `built with -march=native on a CPU with ${missing.join(', ')}, which this CPU lacks ` +
+      '(rebuild it on this machine: npm rebuild @bag-of-tricks/native-kernels, or npm run build -w @bag-of-tricks/native-kernels)';
+    return null;
+  }
   try {
     const req = createRequire(import.meta.url);
     addon = req(join(dir, 'bot_native.node')) as NativeAddon;
@@ -58,4 +65,25 @@ export function requireAddon(): NativeAddon {
   const a = loadAddon();
   if (!a) throw new Error(`@bag-of-tricks/native-kernels: the native addon is unavailable (${loadError}).`);
   return a;
+}
+
+/** Instruction-set flags (as /proc/cpuinfo names them) that code built with -march=native may use. */
+const ISA_FLAG = /^(avx|sse|ssse|fma|f16c|bmi|abm|lzcnt|popcnt|movbe|adx|sha_ni|vaes|vpclmulqdq|gfni|amx)/;
+
+/** The instruction-set flags of the build CPU that the current CPU lacks (none: safe to load). */
+export function missingIsaFlags(builtFlags: readonly string[], currentFlags: readonly string[]): string[] {
+  const have = new Set(currentFlags);
+  return builtFlags.filter((f) => ISA_FLAG.test(f) && !have.has(f));
+}
+
+function missingIsaFlagsFor(dir: string): string[] {
+  const file = join(dir, 'build-cpu.json');
+  if (!existsSync(file) || !existsSync('/proc/cpuinfo')) return [];
+  try {
+    const built = (JSON.parse(readFileSync(file, 'utf8')) as { flags?: string[] }).flags ?? [];
+    const current = (/^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').trim().split(/\s+/);
+    return missingIsaFlags(built, current);
+  } catch {
+    return [];
+  }
 }
