@@ -410,6 +410,46 @@ INLINE void wi_tile(float *v, int vs, v128_t d00, v128_t d01, v128_t d02, v128_t
 
 #define LDZ(ok, p) ((ok) ? LD(p) : zero)
 
+/*
+ * Winograd F(2x2,3x3) input transform of tile `id` (of th x tw tiles per image) into vt: the 4x4
+ * input patch at (2ty - PT, 2tx - PL), zeros outside the image; C channels, 4 at a time, plane
+ * stride vs. Shared by the forward conv and the filter gradient; static inline, so it is inlined and
+ * uses no stack.
+ */
+static inline void wi_input_tile(const float *x, float *vt, int vs, int id, int H, int W, int C, int PT, int PL, int th,
+                                 int tw) {
+  const v128_t zero = wasm_f32x4_splat(0);
+  const int n = id / (th * tw);
+  const int r = id - n * th * tw;
+  const int ty = r / tw, tx = r - ty * tw;
+  const int y0 = ty * 2 - PT, x0 = tx * 2 - PL;
+  const int r0 = y0 >= 0 && y0 < H, r1 = y0 + 1 >= 0 && y0 + 1 < H;
+  const int r2 = y0 + 2 >= 0 && y0 + 2 < H, r3 = y0 + 3 >= 0 && y0 + 3 < H;
+  const int c0 = x0 >= 0 && x0 < W, c1 = x0 + 1 >= 0 && x0 + 1 < W;
+  const int c2 = x0 + 2 >= 0 && x0 + 2 < W, c3 = x0 + 3 >= 0 && x0 + 3 < W;
+  // Base pointer of (y0, x0); only dereferenced where in range.
+  const long base = ((long)(n * H + y0) * W + x0) * C;
+  const int rs = W * C;
+  if (r0 && r1 && r2 && r3 && c0 && c1 && c2 && c3) {
+    // Interior tile: no bounds checks.
+    for (int c = 0; c < C; c += 4) {
+      const float *p = x + base + c;
+      wi_tile(vt + c, vs, LD(p), LD(p + C), LD(p + 2 * C), LD(p + 3 * C), LD(p + rs), LD(p + rs + C), LD(p + rs + 2 * C),
+              LD(p + rs + 3 * C), LD(p + 2 * rs), LD(p + 2 * rs + C), LD(p + 2 * rs + 2 * C), LD(p + 2 * rs + 3 * C),
+              LD(p + 3 * rs), LD(p + 3 * rs + C), LD(p + 3 * rs + 2 * C), LD(p + 3 * rs + 3 * C));
+    }
+  } else {
+    for (int c = 0; c < C; c += 4) {
+      const float *p = x + base + c;
+      const float *q1 = p + rs, *q2 = p + 2 * rs, *q3 = p + 3 * rs;
+      wi_tile(vt + c, vs, LDZ(r0 && c0, p), LDZ(r0 && c1, p + C), LDZ(r0 && c2, p + 2 * C), LDZ(r0 && c3, p + 3 * C),
+              LDZ(r1 && c0, q1), LDZ(r1 && c1, q1 + C), LDZ(r1 && c2, q1 + 2 * C), LDZ(r1 && c3, q1 + 3 * C),
+              LDZ(r2 && c0, q2), LDZ(r2 && c1, q2 + C), LDZ(r2 && c2, q2 + 2 * C), LDZ(r2 && c3, q2 + 3 * C),
+              LDZ(r3 && c0, q3), LDZ(r3 && c1, q3 + C), LDZ(r3 && c2, q3 + 2 * C), LDZ(r3 && c3, q3 + 3 * C));
+    }
+  }
+}
+
 /**
  * out [N, OH, OW, O] = conv(x [N, H, W, C], filter) + bias, relu if relu != 0, with U from
  * winograd_filter. pt/pl: top/left pads (bottom/right follow from OH/OW). V: 16*(T*C+16) floats,
@@ -428,37 +468,7 @@ void winograd_conv3x3(const float *x, const float *U, const float *bias, float *
     const int nt = imin(T, tiles - t0);
     // 1. Input transform.
     for (int t = 0; t < nt; t++) {
-      const int id = t0 + t;
-      const int n = id / (th * tw);
-      const int r = id - n * th * tw;
-      const int ty = r / tw, tx = r - ty * tw;
-      const int y0 = ty * 2 - PT, x0 = tx * 2 - PL;
-      const int r0 = y0 >= 0 && y0 < H, r1 = y0 + 1 >= 0 && y0 + 1 < H;
-      const int r2 = y0 + 2 >= 0 && y0 + 2 < H, r3 = y0 + 3 >= 0 && y0 + 3 < H;
-      const int c0 = x0 >= 0 && x0 < W, c1 = x0 + 1 >= 0 && x0 + 1 < W;
-      const int c2 = x0 + 2 >= 0 && x0 + 2 < W, c3 = x0 + 3 >= 0 && x0 + 3 < W;
-      // Base pointer of (y0, x0); only dereferenced where in range.
-      const long base = ((long)(n * H + y0) * W + x0) * C;
-      const int rs = W * C;
-      float *vt = V + t * C;
-      if (r0 && r1 && r2 && r3 && c0 && c1 && c2 && c3) {
-        // Interior tile: no bounds checks.
-        for (int c = 0; c < C; c += 4) {
-          const float *p = x + base + c;
-          wi_tile(vt + c, vs, LD(p), LD(p + C), LD(p + 2 * C), LD(p + 3 * C), LD(p + rs), LD(p + rs + C), LD(p + rs + 2 * C),
-                  LD(p + rs + 3 * C), LD(p + 2 * rs), LD(p + 2 * rs + C), LD(p + 2 * rs + 2 * C), LD(p + 2 * rs + 3 * C),
-                  LD(p + 3 * rs), LD(p + 3 * rs + C), LD(p + 3 * rs + 2 * C), LD(p + 3 * rs + 3 * C));
-        }
-      } else {
-        for (int c = 0; c < C; c += 4) {
-          const float *p = x + base + c;
-          const float *q1 = p + rs, *q2 = p + 2 * rs, *q3 = p + 3 * rs;
-          wi_tile(vt + c, vs, LDZ(r0 && c0, p), LDZ(r0 && c1, p + C), LDZ(r0 && c2, p + 2 * C), LDZ(r0 && c3, p + 3 * C),
-                  LDZ(r1 && c0, q1), LDZ(r1 && c1, q1 + C), LDZ(r1 && c2, q1 + 2 * C), LDZ(r1 && c3, q1 + 3 * C),
-                  LDZ(r2 && c0, q2), LDZ(r2 && c1, q2 + C), LDZ(r2 && c2, q2 + 2 * C), LDZ(r2 && c3, q2 + 3 * C),
-                  LDZ(r3 && c0, q3), LDZ(r3 && c1, q3 + C), LDZ(r3 && c2, q3 + 2 * C), LDZ(r3 && c3, q3 + 3 * C));
-        }
-      }
+      wi_input_tile(x, V + t * C, vs, t0 + t, H, W, C, PT, PL, th, tw);
     }
     // 2. 16 GEMMs: M[xi] (nt x O) = V[xi] (nt x C) U[xi] (C x O).
     for (int xi = 0; xi < 16; xi++) {
@@ -673,32 +683,7 @@ void winograd_backprop_filter(const float *x, const float *dy, float *dw, float 
       const int n = id / (th * tw);
       const int r = id - n * th * tw;
       const int ty = r / tw, tx = r - ty * tw;
-      // x tile (4x4) at (2ty - PT, 2tx - PL), zeros outside the image.
-      const int y0 = ty * 2 - PT, x0 = tx * 2 - PL;
-      const int r0 = y0 >= 0 && y0 < H, r1 = y0 + 1 >= 0 && y0 + 1 < H;
-      const int r2 = y0 + 2 >= 0 && y0 + 2 < H, r3 = y0 + 3 >= 0 && y0 + 3 < H;
-      const int c0 = x0 >= 0 && x0 < W, c1 = x0 + 1 >= 0 && x0 + 1 < W;
-      const int c2 = x0 + 2 >= 0 && x0 + 2 < W, c3 = x0 + 3 >= 0 && x0 + 3 < W;
-      const long base = ((long)(n * H + y0) * W + x0) * C;
-      const int rs = W * C;
-      float *vt = V + t * C;
-      if (r0 && r1 && r2 && r3 && c0 && c1 && c2 && c3) {
-        for (int c = 0; c < C; c += 4) {
-          const float *p = x + base + c;
-          wi_tile(vt + c, vs, LD(p), LD(p + C), LD(p + 2 * C), LD(p + 3 * C), LD(p + rs), LD(p + rs + C), LD(p + rs + 2 * C),
-                  LD(p + rs + 3 * C), LD(p + 2 * rs), LD(p + 2 * rs + C), LD(p + 2 * rs + 2 * C), LD(p + 2 * rs + 3 * C),
-                  LD(p + 3 * rs), LD(p + 3 * rs + C), LD(p + 3 * rs + 2 * C), LD(p + 3 * rs + 3 * C));
-        }
-      } else {
-        for (int c = 0; c < C; c += 4) {
-          const float *p = x + base + c;
-          const float *q1 = p + rs, *q2 = p + 2 * rs, *q3 = p + 3 * rs;
-          wi_tile(vt + c, vs, LDZ(r0 && c0, p), LDZ(r0 && c1, p + C), LDZ(r0 && c2, p + 2 * C), LDZ(r0 && c3, p + 3 * C),
-                  LDZ(r1 && c0, q1), LDZ(r1 && c1, q1 + C), LDZ(r1 && c2, q1 + 2 * C), LDZ(r1 && c3, q1 + 3 * C),
-                  LDZ(r2 && c0, q2), LDZ(r2 && c1, q2 + C), LDZ(r2 && c2, q2 + 2 * C), LDZ(r2 && c3, q2 + 3 * C),
-                  LDZ(r3 && c0, q3), LDZ(r3 && c1, q3 + C), LDZ(r3 && c2, q3 + 2 * C), LDZ(r3 && c3, q3 + 3 * C));
-        }
-      }
+      wi_input_tile(x, V + t * C, vs, id, H, W, C, PT, PL, th, tw);
       // dy tile (2x2) at (2ty, 2tx), zeros beyond OH/OW: D = A d A^T, A = [1 0; 1 1; 1 -1; 0 -1].
       const int oy = ty * 2, ox = tx * 2;
       const int e1y = oy + 1 < OH, e1x = ox + 1 < OW;
