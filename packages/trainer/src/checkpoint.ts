@@ -148,23 +148,46 @@ export async function encodeCheckpoint(meta: CheckpointMeta, model: LayersModel,
 
 const align8 = (n: number): number => Math.ceil(n / 8) * 8;
 
-/** Parses a buffer written by {@link encodeCheckpoint}; `where` names it in errors. The caller owns the tensors. */
-export function decodeCheckpoint(bytes: Uint8Array, where: string): Checkpoint {
+/**
+ * Reads only the header of a buffer written by {@link encodeCheckpoint}: no tensors are made, so it works
+ * before any tfjs backend exists. Checks the magic bytes, the format and that every tensor lies inside
+ * `totalBytes` (the file's size; defaults to the buffer's length). `where` names the file in errors.
+ */
+export function decodeCheckpointHeader(bytes: Uint8Array, where: string, totalBytes = bytes.byteLength): CheckpointHeader {
   if (bytes.byteLength < 12 || new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC) {
     throw new Error(`${where} is not a bag-of-tricks checkpoint (bad magic bytes; is it truncated or another file?).`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getUint32(8, true);
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerLength))) as CheckpointHeader;
+  if (12 + headerLength > bytes.byteLength) throw new Error(`${where} is truncated: its header runs past the end of the file.`);
+  let header: CheckpointHeader;
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerLength))) as CheckpointHeader;
+  } catch (err) {
+    throw new Error(`${where}: the checkpoint header is not valid JSON (${(err as Error).message}).`);
+  }
   if (header.format !== 'bag-of-tricks-checkpoint' || header.version !== 1) {
     throw new Error(`${where}: unsupported checkpoint format ${header.format} v${header.version}.`);
   }
-  const start = align8(12 + headerLength);
+  const start = checkpointDataStart(headerLength);
+  for (const t of header.tensors) {
+    if (start + t.byteOffset + t.byteLength > totalBytes) throw new Error(`${where} is truncated: tensor ${t.name} runs past the end of the file.`);
+  }
+  return header;
+}
+
+/** Byte offset of the first tensor in a checkpoint whose JSON header is `headerLength` bytes. */
+export const checkpointDataStart = (headerLength: number): number => align8(12 + headerLength);
+
+/** Parses a buffer written by {@link encodeCheckpoint}; `where` names it in errors. The caller owns the tensors. */
+export function decodeCheckpoint(bytes: Uint8Array, where: string): Checkpoint {
+  const header = decodeCheckpointHeader(bytes, where);
+  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(8, true);
+  const start = checkpointDataStart(headerLength);
   const modelWeights: tf.Tensor[] = [];
   const optimizerWeights: NamedTensor[] = [];
   for (const t of header.tensors) {
     const begin = start + t.byteOffset;
-    if (begin + t.byteLength > bytes.byteLength) throw new Error(`${where} is truncated: tensor ${t.name} runs past the end of the file.`);
     const copy = bytes.slice(begin, begin + t.byteLength).buffer;
     const values = t.dtype === 'int32' ? new Int32Array(copy) : new Float32Array(copy);
     const tensor = tf.tensor(values, t.shape, t.dtype);

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, type TrainConfigInput } from './config';
-import { readCheckpointFile } from './node/files';
+import { readCheckpointHeader } from './node/files';
 import { train } from './node/train';
 
 const int = (name: string) => (value: string): number => {
@@ -88,7 +88,7 @@ Examples:
         if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`Config file ${source} must hold a JSON object.`);
       } else if (typeof opts.resume === 'string') {
         source = `config stored in ${resolve(opts.resume)}`;
-        raw = { ...(readCheckpointFile(opts.resume).header.config as unknown as Record<string, unknown>) };
+        raw = { ...(readCheckpointHeader(opts.resume).config as unknown as Record<string, unknown>) };
       } else {
         throw new Error('train: give a config file, or --resume <checkpoint> (whose stored config is then used).');
       }

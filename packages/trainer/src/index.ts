@@ -16,6 +16,7 @@ export {
 export {
   checkFingerprint,
   decodeCheckpoint,
+  decodeCheckpointHeader,
   encodeCheckpoint,
   modelFingerprint,
   restoreCheckpoint,

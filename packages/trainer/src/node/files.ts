@@ -1,9 +1,9 @@
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { writeFileAtomic } from '@bag-of-tricks/data';
-import { decodeCheckpoint, encodeCheckpoint, type Checkpoint, type CheckpointMeta } from '../checkpoint';
+import { decodeCheckpoint, decodeCheckpointHeader, encodeCheckpoint, type Checkpoint, type CheckpointHeader, type CheckpointMeta } from '../checkpoint';
 
 const CHECKPOINT_RE = /^ckpt-(\d+)\.ckpt$/;
 
@@ -51,6 +51,27 @@ export function readCheckpointFile(path: string): Checkpoint {
   const abs = resolve(path);
   if (!existsSync(abs)) throw new Error(`Checkpoint not found: ${abs}`);
   return decodeCheckpoint(new Uint8Array(readFileSync(abs)), abs);
+}
+
+/**
+ * Reads and checks only a checkpoint file's header (config, position, tensor table), without making
+ * tensors: usable before a tfjs backend is initialised. A missing, foreign or truncated file fails with its path.
+ */
+export function readCheckpointHeader(path: string): CheckpointHeader {
+  const abs = resolve(path);
+  if (!existsSync(abs)) throw new Error(`Checkpoint not found: ${abs}`);
+  const fd = openSync(abs, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const prefix = new Uint8Array(Math.min(size, 12));
+    readSync(fd, prefix, 0, prefix.byteLength, 0);
+    const headerLength = prefix.byteLength === 12 ? new DataView(prefix.buffer).getUint32(8, true) : 0;
+    const bytes = new Uint8Array(Math.min(size, 12 + headerLength));
+    readSync(fd, bytes, 0, bytes.byteLength, 0);
+    return decodeCheckpointHeader(bytes, abs, size);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Appends one JSON object as a line. */

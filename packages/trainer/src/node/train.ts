@@ -27,7 +27,7 @@ import { createOptimizer } from '../optimizer';
 import { createStepLoss, type StepLossConfig } from '../step-loss';
 import { splitDecayVariables } from '../weight-decay';
 import { createDataParallelStep, type DataParallelStep } from './data-parallel';
-import { appendJsonl, latestCheckpoint, readCheckpointFile, saveCheckpointFile } from './files';
+import { appendJsonl, latestCheckpoint, readCheckpointFile, readCheckpointHeader, saveCheckpointFile } from './files';
 import { createProgress } from './progress';
 import { renderReport } from './report';
 
@@ -140,7 +140,8 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   // A checkpoint to resume from: read it first, so its config can stand in for a missing one.
   const resumePath = options.resume === true ? latestCheckpoint(config.out) : options.resume || null;
   if (options.resume === true && !resumePath) throw new Error(`--resume: no checkpoint in ${resolve(config.out, 'checkpoints')}.`);
-  const checkpoint = resumePath ? readCheckpointFile(resumePath) : null;
+  // Only the header now (fails early on a missing or foreign file); the tensors are decoded once a backend exists.
+  const checkpointHeader = resumePath ? readCheckpointHeader(resumePath) : null;
   // `workers` spreads the step over that many cores. parallel 'data': that many replicas (this thread and
   // worker_threads), each on its own single-threaded backend and shard of the batch. parallel 'threads':
   // XNNPACK threads in one wasm backend (bitwise the same result as 1 thread); the cpu backend has none.
@@ -153,6 +154,7 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
     log(`[trainer] workers: ${config.workers} ignored: data-parallel replicas run on wasm or cpu, and tensorflow (tfjs-node) already uses every core.`);
     dataParallel = false;
   }
+  const checkpoint = resumePath && checkpointHeader ? readCheckpointFile(resumePath) : null;
   registerFileRouter();
   const out = resolve(config.out);
   mkdirSync(out, { recursive: true });
