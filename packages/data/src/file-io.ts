@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, mkdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -39,6 +39,37 @@ export function writeFileAtomic(path: string, data: string | Uint8Array | ArrayB
   } catch {
     /* directory fsync unsupported */
   }
+}
+
+/** `.<name>.<pid>.<time>.<counter>.tmp`: the temp files {@link writeFileAtomic} writes next to its target. */
+const TEMP_FILE_RE = /^\..+\.(\d+)\.[0-9a-z]+\.[0-9a-z]+\.tmp$/;
+
+const processAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * Deletes the temp files that {@link writeFileAtomic} left in `dir` when its process was killed mid-write
+ * (kill -9, power loss): those whose writing process no longer runs. Returns the deleted paths.
+ */
+export function removeStaleTempFiles(dir: string): string[] {
+  const abs = resolve(dir);
+  if (!existsSync(abs)) return [];
+  const removed: string[] = [];
+  for (const name of readdirSync(abs)) {
+    const m = TEMP_FILE_RE.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    rmSync(join(abs, name), { force: true });
+    removed.push(join(abs, name));
+  }
+  return removed;
 }
 
 const WEIGHTS_FILE = 'weights.bin';

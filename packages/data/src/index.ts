@@ -22,4 +22,4 @@ export {
 } from './fashion-mnist';
 export { imageFolderDataset, imageHeaderSize, type ImageFolderDataset, type ImageFolderOptions } from './image-folder';
 export { createLoader, type EpochStats, type Loader, type LoaderOptions } from './loader';
-export { fileSystemIO, registerFileRouter, writeFileAtomic } from './file-io';
+export { fileSystemIO, registerFileRouter, removeStaleTempFiles, writeFileAtomic } from './file-io';

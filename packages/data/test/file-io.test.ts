@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fileSystemIO, registerFileRouter, writeFileAtomic } from '../src/index';
+import { fileSystemIO, registerFileRouter, removeStaleTempFiles, writeFileAtomic } from '../src/index';
 
 const dir = mkdtempSync(join(tmpdir(), 'file-io-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -72,6 +72,26 @@ describe('writeFileAtomic', () => {
     expect(result.seenB).toBeGreaterThan(0); // the reader did see rewrites happen
     expect(result.bad).toBe(0);
     expect(readdirSync(d)).toEqual(['big.bin']);
+  });
+});
+
+describe('removeStaleTempFiles', () => {
+  it("deletes the temp files of a killed writer, keeps a live process's and every other file", () => {
+    const d = mkdtempSync(join(dir, 's-'));
+    writeFileSync(join(d, 'ckpt-00000001.ckpt'), 'done');
+    writeFileSync(join(d, '.notes.txt'), 'a dot file that is not ours');
+    // A writer killed by SIGKILL between opening its temp file and the rename: the file stays behind.
+    const script = `const fs = require('node:fs'); fs.openSync(${JSON.stringify(join(d, '.ckpt-00000002.ckpt.'))} + process.pid + '.mabc.0.tmp', 'wx'); process.kill(process.pid, 'SIGKILL');`;
+    const child = spawnSync(process.execPath, ['-e', script]);
+    expect(child.signal).toBe('SIGKILL');
+    const stale = readdirSync(d).filter((f) => f.endsWith('.tmp'));
+    expect(stale).toEqual([`.ckpt-00000002.ckpt.${child.pid}.mabc.0.tmp`]);
+    // One "in flight" in this (live) process: not touched.
+    const live = `.ckpt-00000003.ckpt.${process.pid}.mabc.1.tmp`;
+    writeFileSync(join(d, live), '');
+    expect(removeStaleTempFiles(d)).toEqual([join(d, stale[0]!)]);
+    expect(readdirSync(d).sort()).toEqual([live, '.notes.txt', 'ckpt-00000001.ckpt'].sort());
+    expect(removeStaleTempFiles(join(d, 'missing'))).toEqual([]);
   });
 });
 
