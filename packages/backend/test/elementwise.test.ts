@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { expectNoLeak, expectTensorsClose } from '@bag-of-tricks/test-utils';
 import { simdCalls } from '../src/kernels/simd-module';
-import { input, runOn, setupBackends } from './helpers';
+import { input, runOn, runOnExact, setupBackends } from './helpers';
 
 beforeAll(setupBackends);
 
@@ -78,10 +78,10 @@ describe.each([
       const data = dtype === 'int32' ? Int32Array.from({ length: n }, (_, i) => i) : input(shape, 46).data;
       const arrays = { x: { data, shape, dtype } };
       const f = ({ x }: Record<string, tf.Tensor>) => tf.slice(x!, begin, size);
-      const ours = await runOn('wasm', arrays, f);
-      const ref = await runOn('cpu', arrays, f);
+      const ours = await runOnExact('wasm', arrays, f);
+      const ref = await runOnExact('cpu', arrays, f);
       expect(ours.shape).toEqual(ref.shape);
-      expect(Array.from(ours.data)).toEqual(Array.from(ref.data));
+      expect(ours.data).toEqual(ref.data); // same typed array (Int32Array for int32), value for value
     });
   }
 });

@@ -21,4 +21,4 @@ export function normals(size: number, seed: number): Float32Array {
 
 export const input = (shape: number[], seed: number) => ({ data: normals(sizeOf(shape), seed), shape });
 
-export { dilateFilter, runOn, sizeOf, undilateFilter } from '@bag-of-tricks/test-utils';
+export { dilateFilter, runOn, runOnExact, sizeOf, undilateFilter } from '@bag-of-tricks/test-utils';

@@ -57,4 +57,4 @@ export async function expectNoLeak(fn: () => unknown, steps = 10): Promise<void>
   const after = tf.memory().numTensors;
   expect(after - before, `leaked ${after - before} tensors over ${steps} steps`).toBe(0);
 }
-export { dilateFilter, runOn, sizeOf, undilateFilter } from './kernels';
+export { dilateFilter, runOn, runOnExact, sizeOf, undilateFilter } from './kernels';
