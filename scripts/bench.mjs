@@ -42,6 +42,12 @@ if (!skip.has('build')) {
   if (!b.ok) log(`build failed (continuing with the dist folders present):\n${(b.stdout + b.stderr).slice(-2000)}`);
 }
 
+// ---------- the backend's switches (packages/backend/src/flags.ts), as this process's environment sets them ----------
+const { effectiveBackendFlags } = await import('@bag-of-tricks/backend');
+const flags = effectiveBackendFlags();
+log('backend flags (rows below add their own BOT_NATIVE / BOT_NATIVE_THREADS / BOT_BACKEND):');
+for (const f of flags) log(`  ${f.name.padEnd(22)} ${f.value.padEnd(7)} (${f.source})`);
+
 // ---------- which interpreter has torch ----------
 function findTorchPython() {
   if (skip.has('torch')) return undefined;
@@ -244,6 +250,7 @@ const result = {
   machine: { cores, cpu: os.cpus()[0]?.model, memGB: os.totalmem() / 2 ** 30, loadAverageAtEnd: os.loadavg(), node: process.version },
   note: 'img/s = batch / median step time (forward + backward + Nesterov momentum update). Ratios compare runs made in this process, one after the other, on the same thread count; the machine may be shared, see loadAverage.',
   pytorch: torch ?? null,
+  backendFlags: Object.fromEntries(flags.map((f) => [f.name, `${f.value} (${f.source})`])),
   training,
   profile: profile ?? null,
   wasmThreads: threadsBench ?? null,

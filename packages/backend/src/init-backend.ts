@@ -3,6 +3,7 @@ import { registerWasmTrainingKernels } from './wasm-kernels';
 import { enableWasmThreads } from './threads';
 import { registerFastGradients } from './fast-gradients';
 import { releaseNativeKernels, useNativeKernels, type NativePreference } from './native';
+import { backendFlag } from './flags';
 
 export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -19,9 +20,6 @@ export interface InitBackendOptions {
    */
   native?: NativePreference;
 }
-
-const env = (name: string): string | undefined =>
-  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
 
 const isNode = (): boolean =>
   typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
@@ -47,9 +45,8 @@ async function tryTensorflow(): Promise<string | null> {
 async function tryWasm(threads: number | undefined, log: (message: string) => void): Promise<boolean> {
   await import('@tensorflow/tfjs-backend-wasm');
   registerWasmTrainingKernels();
-  // --- wasm threads (issue 7, see threads.ts): `wasmThreads` option or BOT_WASM_THREADS ---
-  const fromEnv = Number(env('BOT_WASM_THREADS') ?? '');
-  const wanted = threads ?? (fromEnv > 0 ? fromEnv : undefined);
+  // wasm threads (see threads.ts): the `wasmThreads` option, else BOT_WASM_THREADS.
+  const wanted = threads ?? backendFlag('BOT_WASM_THREADS');
   const setup = wanted !== undefined && wanted > 1 ? await enableWasmThreads(wanted) : undefined;
   if (setup) log(`[bag-of-tricks] wasm threads: ${setup.reason}`);
   try {
@@ -57,7 +54,6 @@ async function tryWasm(threads: number | undefined, log: (message: string) => vo
   } finally {
     setup?.release();
   }
-  // --- end wasm threads ---
 }
 
 /**
@@ -102,12 +98,8 @@ export async function initBackend(
   preference: BackendPreference = 'auto',
   { log = (m) => console.info(m), wasmThreads, native }: InitBackendOptions = {},
 ): Promise<BackendName> {
-  const fromEnv = env('BOT_BACKEND');
-  const valid = ['auto', 'tensorflow', 'wasm', 'cpu'];
-  if (fromEnv !== undefined && fromEnv !== '' && !valid.includes(fromEnv)) {
-    throw new Error(`BOT_BACKEND=${fromEnv} is not a backend; use one of ${valid.join(', ')}.`);
-  }
-  const wanted = (fromEnv || preference) as BackendPreference;
+  const fromEnv = backendFlag('BOT_BACKEND');
+  const wanted: BackendPreference = fromEnv ?? preference;
   // Gradients are global: ours replace tfjs-core's BN and leading-axis reduction gradients on every backend.
   if (await ensureGradients(log)) registerFastGradients();
   quietCpuBanner();

@@ -1,9 +1,10 @@
 /**
- * The optional native fast path for Node (issue 7): `@bag-of-tricks/native-kernels`, a Node-API
+ * The optional native fast path for Node: `@bag-of-tricks/native-kernels`, a Node-API
  * addon with AVX-512/AVX2 FMA convolutions that run in place on the wasm backend's heap. It is an
  * optional peer dependency: imported by a name bundlers do not resolve, so this file stays
  * browser-safe and a light install works without it.
  */
+import { backendFlag, backendFlagIsSet } from './flags';
 
 /** `true`: must be used (throws when it cannot); `false`: never; `'auto'`: when installed and built. */
 export type NativePreference = boolean | 'auto';
@@ -28,7 +29,6 @@ export const NATIVE_KERNELS_PACKAGE = '@bag-of-tricks/native-kernels';
 
 type NodeProcess = { versions?: { node?: string }; env?: Record<string, string | undefined> };
 const nodeProcess = (): NodeProcess | undefined => (globalThis as { process?: NodeProcess }).process;
-const env = (name: string): string | undefined => nodeProcess()?.env?.[name];
 
 const importByName = (name: string): Promise<unknown> => import(/* @vite-ignore */ /* webpackIgnore: true */ name);
 
@@ -38,16 +38,12 @@ const importByName = (name: string): Promise<unknown> => import(/* @vite-ignore 
  * exercising the wasm kernels they are written against; tests opt in with `native: true`.
  */
 function resolvePreference(option: NativePreference | undefined): { pref: NativePreference; why: string } {
-  const fromEnv = env('BOT_NATIVE');
-  if (fromEnv !== undefined && fromEnv !== '') {
-    const v = fromEnv.toLowerCase();
-    if (['0', 'false', 'off', 'no'].includes(v)) return { pref: false, why: `BOT_NATIVE=${fromEnv}` };
-    if (['1', 'true', 'on', 'yes'].includes(v)) return { pref: true, why: `BOT_NATIVE=${fromEnv}` };
-    if (v === 'auto') return { pref: 'auto', why: `BOT_NATIVE=${fromEnv}` };
-    throw new Error(`BOT_NATIVE=${fromEnv} is not understood; use 0 (off), 1 (required) or auto.`);
+  if (backendFlagIsSet('BOT_NATIVE')) {
+    const v = backendFlag('BOT_NATIVE');
+    return { pref: v === 'never' ? false : v === 'always' ? true : 'auto', why: `BOT_NATIVE=${nodeProcess()?.env?.BOT_NATIVE}` };
   }
   if (option !== undefined) return { pref: option, why: `native: ${JSON.stringify(option)}` };
-  if (env('VITEST')) return { pref: false, why: 'default under vitest (pass native: true to test it)' };
+  if (nodeProcess()?.env?.VITEST) return { pref: false, why: 'default under vitest (pass native: true to test it)' };
   return { pref: 'auto', why: 'default' };
 }
 
@@ -95,8 +91,7 @@ export async function useNativeKernels(
   }
   if (!mod.nativeKernelsAvailable()) return done(false, mod.nativeLoadError() ?? 'unavailable');
 
-  const threadsEnv = Number(env('BOT_NATIVE_THREADS') ?? '');
-  const threads = Number.isInteger(threadsEnv) && threadsEnv > 0 ? threadsEnv : undefined;
+  const threads = backendFlag('BOT_NATIVE_THREADS');
   loaded = mod;
   const names = mod.registerNativeKernels(threads === undefined ? {} : { threads });
   const info = mod.nativeInfo();

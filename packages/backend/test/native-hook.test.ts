@@ -52,7 +52,7 @@ describe('useNativeKernels says which it chose and why', () => {
     expect(r).toEqual({ used: false, reason: 'disabled' });
     expect(imported).toBe(false);
     process.env.BOT_NATIVE = 'fast';
-    await expect(useNativeKernels('auto', () => {})).rejects.toThrow(/BOT_NATIVE=fast.*0 \(off\), 1 \(required\) or auto/);
+    await expect(useNativeKernels('auto', () => {})).rejects.toThrow(/BOT_NATIVE=fast is not understood: use never \(or 0\/off\), always \(or 1\/on\) or auto\. BOT_NATIVE: .*always = required/);
   });
 });
 

@@ -1,10 +1,10 @@
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { backendFlag } from '../flags';
 import { type WasmBackendLike, release, runWasm, transposeInfo } from './kernel-utils';
 import { type EmscriptenBackend, heapOffset, simdCalls, simdKernels } from './simd-module';
 
 /** `BOT_OUTER_PRODUCT=never` keeps stock for K = 1 products (A/B); read on every call. */
-const outerWanted = (): boolean =>
-  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.BOT_OUTER_PRODUCT !== 'never';
+const outerWanted = (): boolean => backendFlag('BOT_OUTER_PRODUCT') !== 'never';
 
 /**
  * A product with K = 1 and no batch (every leading dim 1, equal ranks): an outer product, one

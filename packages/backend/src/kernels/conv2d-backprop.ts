@@ -1,4 +1,5 @@
 import { backend_util, type TensorInfo, type KernelFunc } from '@tensorflow/tfjs-core';
+import { backendFlag } from '../flags';
 import {
   type WasmBackendLike,
   backpropFilterPads,
@@ -118,7 +119,7 @@ const BPF_GEMM_BLOCK = 128;
  */
 function gemmBackpropFilterWanted(info: backend_util.Conv2DInfo): boolean {
   if (info.outChannels % 4 !== 0) return false;
-  const force = envValue('BOT_BPF_GEMM');
+  const force = backendFlag('BOT_BPF_GEMM');
   if (force === 'never') return false;
   if (force === 'always') return true;
   const columns = info.filterHeight * info.filterWidth * info.inChannels;
@@ -230,9 +231,6 @@ export function conv2DBackpropInputWasm(args: {
   return out;
 }
 
-const envValue = (name: string): string | undefined =>
-  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
-
 /**
  * Where our direct SIMD input gradient takes over (after Winograd and the 1x1 GEMM): input channels
  * (its GEMM columns) a multiple of 4 (required) and at least 8. Measured (CPU ms, single thread)
@@ -244,7 +242,7 @@ const envValue = (name: string): string | undefined =>
  */
 function directBackpropInputWanted(info: backend_util.Conv2DInfo): boolean {
   if (info.inChannels % 4 !== 0) return false; // the kernel's channel panels are 8 or 4 wide
-  const force = envValue('BOT_BPI_DIRECT');
+  const force = backendFlag('BOT_BPI_DIRECT');
   if (force === 'never') return false;
   if (force === 'always') return true;
   return info.inChannels >= 8;
@@ -292,7 +290,7 @@ const BPI_GEMM_BLOCK = 64;
  * `BOT_BPI_GEMM=never|always` overrides (always: any channel count).
  */
 function gemmBackpropInputWanted(info: backend_util.Conv2DInfo): boolean {
-  const force = envValue('BOT_BPI_GEMM');
+  const force = backendFlag('BOT_BPI_GEMM');
   if (force === 'never') return false;
   if (force === 'always') return true;
   return info.inChannels < 8 && info.inChannels % 4 !== 0;

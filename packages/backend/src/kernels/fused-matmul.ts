@@ -1,9 +1,8 @@
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { backendFlag } from '../flags';
 import { type WasmBackendLike, runWasm } from './kernel-utils';
 import { type EmscriptenBackend, heapOffset, simdCalls, simdKernels, withScratch } from './simd-module';
 
-const envValue = (key: string): string | undefined =>
-  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[key];
 
 /** Rows of a per GEMM block: all of them up to this many (each packed b panel is then read once). */
 const FUSED_MATMUL_MAX_BLOCK_ROWS = 64;
@@ -30,7 +29,7 @@ function fusedMatMulWasm(args: {
   const stock = () => runWasm('_FusedMatMul', backend, inputs as unknown as Record<string, TensorInfo>, attrs as Record<string, unknown>);
   const activation = attrs.activation ?? 'linear';
   if (
-    envValue('BOT_FUSED_MATMUL') === 'never' ||
+    backendFlag('BOT_FUSED_MATMUL') === 'never' ||
     attrs.transposeA || preluActivationWeights ||
     (activation !== 'linear' && activation !== 'relu') ||
     a.dtype !== 'float32' || b.dtype !== 'float32' || (bias && bias.dtype !== 'float32') ||

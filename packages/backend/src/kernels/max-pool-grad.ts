@@ -1,10 +1,10 @@
 import { backend_util, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import { backendFlag } from '../flags';
 import { type WasmBackendLike, runWasm } from './kernel-utils';
 import { type EmscriptenBackend, heapOffset, simdCalls, simdKernels } from './simd-module';
 
 /** `BOT_MAXPOOL_GRAD_SIMD=never` keeps the JS loop below (A/B); read on every call. */
-const simdWanted = (): boolean =>
-  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.BOT_MAXPOOL_GRAD_SIMD !== 'never';
+const simdWanted = (): boolean => backendFlag('BOT_MAXPOOL_GRAD_SIMD') !== 'never';
 
 /**
  * MaxPoolGrad (NHWC, dilation 1): dx gets dy at the first maximum of each window, as the cpu

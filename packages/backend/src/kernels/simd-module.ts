@@ -1,3 +1,4 @@
+import { backendFlag } from '../flags';
 import { BOT_SIMD_WASM_BASE64 } from './bot-simd-wasm';
 import type { WasmBackendLike } from './kernel-utils';
 
@@ -227,8 +228,7 @@ function instantiateInBackground(memory: WebAssembly.Memory, shared: boolean): v
 
 /** `BOT_WASM_SIMD=0` turns our SIMD kernels off (read on every call, so a benchmark can A/B them in one process). */
 function simdDisabledByEnv(): boolean {
-  const v = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.BOT_WASM_SIMD;
-  return v === '0' || v === 'off' || v === 'false';
+  return backendFlag('BOT_WASM_SIMD') === 'never';
 }
 
 /** The heap byte offset of a tensor's data. */

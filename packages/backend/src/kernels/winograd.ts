@@ -1,4 +1,5 @@
 import { backend_util, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import { backendFlag } from '../flags';
 import { forwardConvInfo, runWasm } from './kernel-utils';
 import { type EmscriptenBackend, heapOffset, simdCalls, simdKernels, type SimdExports, withScratch } from './simd-module';
 
@@ -24,16 +25,13 @@ export const WINOGRAD_DISPATCH: ReadonlyArray<{ use: WinogradUse; minPixels: num
   { use: 'backpropFilter', minPixels: 16, minChannels: 16 },
 ];
 
-const env = (name: string): string | undefined =>
-  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
-
 /**
  * Whether a 3x3, stride-1, dilation-1 conv of this shape goes to Winograd. `BOT_WINOGRAD=always`
  * or `never` overrides the table (benchmarks A/B the two in one process; read on every call).
  */
 export function winogradWanted(use: WinogradUse, inH: number, inW: number, inC: number, outC: number): boolean {
   if (inC % 4 !== 0 || outC % 4 !== 0) return false;
-  const force = env('BOT_WINOGRAD');
+  const force = backendFlag('BOT_WINOGRAD');
   if (force === 'never') return false;
   if (force === 'always') return true;
   return WINOGRAD_DISPATCH.some((d) => d.use === use && inH * inW >= d.minPixels && Math.min(inC, outC) >= d.minChannels);
@@ -116,7 +114,7 @@ function winogradForwardGeometry(backend: EmscriptenBackend, x: TensorInfo, filt
  */
 export function pointwiseWanted(_use: WinogradUse, _reduction: number, outChannels: number): boolean {
   if (outChannels % 4 !== 0) return false;
-  return env('BOT_POINTWISE') !== 'never';
+  return backendFlag('BOT_POINTWISE') !== 'never';
 }
 /** Rows of x per block: the block (rows x reduction floats) stays in L1 while all column blocks run. */
 const POINTWISE_BLOCK_BYTES = 16 * 1024;

@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { Batch } from '@bag-of-tricks/core';
+import { backendFlag } from '@bag-of-tricks/backend';
 import { createStepLoss, type StepLossConfig } from '../step-loss';
 import { applyGradientsWithDecay, createTrainStep } from '../train-step';
 import { copyTensorInto, layout, type FromWorker, type ToWorker, type WorkerInit } from './dp-protocol';
@@ -353,7 +354,7 @@ interface NativeKernelsModule {
  * is the user's choice and is left alone). Returns the restore function.
  */
 async function shareNativeThreads(replicas: number, log: (message: string) => void): Promise<() => void> {
-  if (process.env.BOT_NATIVE_THREADS) return () => {};
+  if (backendFlag('BOT_NATIVE_THREADS') !== undefined) return () => {};
   const specifier = '@bag-of-tricks/native-kernels';
   let nk: NativeKernelsModule;
   try {
