@@ -73,6 +73,39 @@ const scheduleSchema = z
   ])
   .default({ kind: 'cosine', floor: 0 });
 
+/** Weight precisions of a saved model: 'float16' halves the bytes; tfjs decodes it to float32 on load. */
+export const WEIGHT_FORMATS = ['float32', 'float16'] as const;
+
+export const exportSchema = z
+  .object({
+    /** Precision of the weights in out/model and out/best (default float32). */
+    weights: z.enum(WEIGHT_FORMATS).default('float32'),
+    /** Also write out/best: the model of the epoch with the highest eval top-1 (default false). */
+    best: z.boolean().default(false),
+  })
+  .strict()
+  .default({ weights: 'float32', best: false });
+
+/** Parts of a ResNet that `init.freeze` can name: the stem (everything before layer1) and the four stages. */
+export const FREEZE_PARTS = ['stem', 'layer1', 'layer2', 'layer3', 'layer4'] as const;
+
+export const initSchema = z
+  .object({
+    /** A model folder (out/model of a run, or its model.json), a checkpoint (.ckpt) or a PyTorch .safetensors file. */
+    from: z.string().min(1),
+    /**
+     * What is not trained: 'none' (default), 'stem', 'backbone' (all but the classifier `fc`), or a list of
+     * FREEZE_PARTS. Frozen layers keep their weights bit for bit; frozen BatchNorm runs on its moving statistics.
+     */
+    freeze: z.union([z.enum(['none', 'stem', 'backbone']), z.array(z.enum(FREEZE_PARTS)).min(1)]).default('none'),
+    /**
+     * Discriminative learning rate: the backbone (every trainable variable but the classifier's) steps at
+     * lr x backboneLrScale, the classifier at lr (default 1). SGD/NAG only: Adam's step ignores gradient scale.
+     */
+    backboneLrScale: z.number().min(0).max(1).default(1),
+  })
+  .strict();
+
 export const trainConfigSchema = z
   .object({
     model: modelSchema,
@@ -147,6 +180,10 @@ export const trainConfigSchema = z
     /** Batch size for evaluation (default 500). */
     evalBatchSize: positiveInt.default(500),
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+    /** What the run writes besides checkpoints: out/model (always) and out/best (optional). */
+    export: exportSchema,
+    /** Fine-tuning: start from another model's weights instead of a random init. */
+    init: initSchema.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -175,6 +212,20 @@ export const trainConfigSchema = z
         code: 'custom',
         path: ['parallel'],
         message: "data-parallel replicas run on wasm or cpu; tfjs-node already uses every core: set workers: 1 with backend 'tensorflow', or backend 'wasm'",
+      });
+    }
+    if (c.init && c.init.backboneLrScale !== 1 && c.optimizer.kind === 'adam') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['init', 'backboneLrScale'],
+        message: "Adam's step does not change with gradient scale, so a backbone lr scale has no effect; use optimizer 'nag' or 'sgd', or backboneLrScale: 1",
+      });
+    }
+    if (c.init && c.init.freeze !== 'none' && c.parallel === 'data' && c.workers > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['init', 'freeze'],
+        message: 'frozen layers are not passed to data-parallel replicas; set workers: 1 (or parallel: "threads") when freezing',
       });
     }
     if (c.warmupEpochs > c.epochs) {

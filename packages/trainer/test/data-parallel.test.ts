@@ -248,12 +248,14 @@ describe('train() with workers: 2 (data parallel, wasm)', () => {
     const logs: string[] = [];
     const a = await train(config(tempOut('dp-a')), { ...quiet, log: (m) => void logs.push(m), stopAfterStep: 8 });
     expect(logs.join('\n')).toMatch(/data parallel: 2 replicas \(this thread \+ 1 worker_threads\), each single-threaded wasm/);
+    a.model.dispose();
     const lossA = a.history.steps.map((s) => s.loss);
     expect(lossA).toHaveLength(8);
     expect(lossA.every(Number.isFinite)).toBe(true);
     const outB = tempOut('dp-b');
-    await train(config(outB), { ...quiet, stopAfterStep: 5 });
+    (await train(config(outB), { ...quiet, stopAfterStep: 5 })).model.dispose();
     const resumed = await train(config(outB), { ...quiet, resume: true, stopAfterStep: 8 });
+    resumed.model.dispose();
     const lossB = resumed.history.steps.map((s) => s.loss);
     expect(lossB).toHaveLength(8);
     for (let i = 0; i < 8; i++) expect(Math.abs(lossB[i]! - lossA[i]!), `step ${i + 1}`).toBeLessThan(1e-5);

@@ -35,7 +35,7 @@ describe('clear failures', () => {
 
   it('a checkpoint from another model fails naming the mismatch', async () => {
     const out = tempOut('other');
-    await train(tinyConfig({ out }), { ...quiet, progress: true, stopAfterStep: 2 }); // also drives the progress bar
+    (await train(tinyConfig({ out }), { ...quiet, progress: true, stopAfterStep: 2 })).model.dispose(); // also drives the progress bar
     const [ckpt] = listCheckpoints(out);
     const wider = tinyConfig({ out, model: { name: 'resnet18d', options: { stem: 'small', width: 0.25, layers: [1, 1, 1, 1] } } });
     await expect(train(wider, { ...quiet, resume: ckpt! })).rejects.toThrow(/Checkpoint .*ckpt-00000002\.ckpt is from another model/);
@@ -55,8 +55,10 @@ describe('distillation through train()', () => {
     const before = tf.memory().numTensors;
     const online = await train(tinyConfig({ mixup: { alpha: 0.2 }, distillation: { teacher: join(dir, 'model.json'), temperature: 4 } }), { ...quiet, stopAfterStep: 5 });
     expect(online.history.steps.every((s) => Number.isFinite(s.loss))).toBe(true);
+    online.model.dispose();
     const cached = await train(tinyConfig({ distillation: { teacher: dir, form: 'weighted', hardWeight: 0.3, cache: true } }), { ...quiet, stopAfterStep: 5 });
     expect(cached.history.steps).toHaveLength(5);
+    cached.model.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
 });

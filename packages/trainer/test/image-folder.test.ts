@@ -51,6 +51,7 @@ describe('train() on an image folder of JPEGs (wasm, end to end)', () => {
       );
       expect(result.steps).toBe(3 * Math.floor(48 / 8));
       expect(result.top1).toBeGreaterThanOrEqual(0.9); // chance is 0.5; the classes differ by colour
+      result.model.dispose();
       expect(tf.memory().numTensors).toBeLessThanOrEqual(before + 2);
     });
   }

@@ -19,6 +19,9 @@ describe('train() on the embedded Fashion-MNIST subset (wasm)', () => {
     expect(result.steps).toBe(2 * Math.floor(6000 / 32));
     expect(result.top1).toBeGreaterThan(0.7); // chance is 0.1
     expect(result.top5).toBeGreaterThan(0.95);
+    // train() hands the trained model to the caller, who owns it: its weights are the only tensors left.
+    expect(tf.memory().numTensors).toBe(before + result.model.weights.length);
+    result.model.dispose();
     expect(tf.memory().numTensors).toBe(before);
     const lines = readFileSync(result.metricsPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string });
     expect(lines.filter((l) => l.type === 'step')).toHaveLength(result.steps);
@@ -35,13 +38,17 @@ describe('train() on the embedded Fashion-MNIST subset (wasm)', () => {
     const end = 200; // crosses the epoch boundary at 187, with its evaluation
     const a = await train(config(tempOut('a')), { ...quiet, stopAfterStep: end });
     const b = await train(config(tempOut('b')), { ...quiet, stopAfterStep: end });
+    a.model.dispose();
+    b.model.dispose();
     expect(b.history.steps.map((s) => s.loss)).toEqual(a.history.steps.map((s) => s.loss));
 
     const outC = tempOut('c');
     const first = await train(config(outC), { ...quiet, stopAfterStep: k });
+    first.model.dispose();
     expect(first.stopped).toBe(true);
     expect(first.steps).toBe(k);
     const resumed = await train(config(outC), { ...quiet, resume: true, stopAfterStep: end });
+    resumed.model.dispose();
     expect(resumed.steps).toBe(end);
     const lossA = a.history.steps.map((s) => s.loss);
     const lossC = resumed.history.steps.map((s) => s.loss);

@@ -9,6 +9,7 @@ import {
   createLoader,
   imageFolderDataset,
   loadEmbeddedFashionMnist,
+  FASHION_MNIST_CLASSES,
   loadIdxDataset,
   registerFileRouter,
   writeFileAtomic,
@@ -28,6 +29,8 @@ import { createStepLoss, type StepLossConfig } from '../step-loss';
 import { splitDecayVariables } from '../weight-decay';
 import { createDataParallelStep, type DataParallelStep } from './data-parallel';
 import { appendJsonl, latestCheckpoint, readCheckpointFile, readCheckpointHeader, saveCheckpointFile } from './files';
+import { resolveEvalPreprocessing, type ModelMetadata } from '../model-metadata';
+import { gitCommit, saveModel } from './model-io';
 import { createProgress } from './progress';
 import { renderReport } from './report';
 
@@ -63,6 +66,12 @@ export interface TrainResult {
   readonly lastCheckpoint: string | null;
   /** Names of the trainable variables left out of weight decay. */
   readonly excludedFromDecay: readonly string[];
+  /** The trained model (in memory; the caller owns it and disposes it). */
+  readonly model: LayersModel;
+  /** `<out>/model`: the model as a tfjs LayersModel folder, with class names and eval preprocessing in model.json. */
+  readonly modelDir: string;
+  /** `<out>/best` (config `export.best`): the epoch with the highest eval top-1; null when off. */
+  readonly bestDir: string | null;
 }
 
 interface Data {
@@ -167,6 +176,16 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   const evalLoader = createLoader(data.test, { batchSize: config.evalBatchSize, seed: config.seed, shuffle: false, transform: evalTransform });
   const stepsPerEpoch = trainLoader.stepsPerEpoch;
   const numClasses = data.train.numClasses;
+  // What inference needs, kept in model.json: class names and the eval pipeline resolved to numbers.
+  const classNames: string[] =
+    'classNames' in data.train
+      ? [...(data.train as { classNames: readonly string[] }).classNames]
+      : numClasses === FASHION_MNIST_CLASSES.length
+        ? [...FASHION_MNIST_CLASSES]
+        : Array.from({ length: numClasses }, (_, i) => String(i));
+  const d = config.data;
+  const preprocessing = resolveEvalPreprocessing(data.eval, d.source === 'image-folder' ? (d.resize ?? Math.round(d.size / 0.875)) : undefined);
+  const commit = gitCommit();
 
   const modelName = config.model.name;
   const modelOptions = {
@@ -176,6 +195,19 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
     ...config.model.options,
   };
   const model: LayersModel = createResNet(modelName as ResNetName, modelOptions);
+  const metadata = (step: number, epochs: number, top1: number): ModelMetadata => ({
+    format: 'bag-of-tricks-model',
+    version: 1,
+    classNames,
+    preprocessing,
+    model: { name: modelName, options: modelOptions },
+    trainConfig: config,
+    gitCommit: commit,
+    step,
+    epochs,
+    top1: Number.isFinite(top1) ? top1 : null,
+  });
+  const bestDir = config.export.best ? join(out, 'best') : null;
   const fingerprint = modelFingerprint(model, `${modelName} ${JSON.stringify(config.model.options)}`);
   const schedule = learningRateSchedule(config, stepsPerEpoch);
   const optimizer = createOptimizer(config.optimizer, schedule(0));
@@ -262,6 +294,8 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   const started = performance.now();
   let lastCheckpoint: string | null = checkpoint && resumePath ? resolve(resumePath) : null;
   let result;
+  // A resumed run's best so far comes from its history (the best/ folder on disk is that epoch's).
+  let bestTop1 = Math.max(-1, ...history.epochs.map((e) => e.top1));
   let dp: DataParallelStep | undefined;
   try {
     // Started after a resume's restore; every step copies the main model's weights to the workers first.
@@ -296,6 +330,11 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
         },
         onEpoch: (r) => {
           appendJsonl(metricsPath, { type: 'epoch', ...r });
+          if (bestDir && r.top1 > bestTop1) {
+            bestTop1 = r.top1;
+            saveModel(bestDir, model, metadata(r.step, r.epoch + 1, r.top1), { weights: config.export.weights });
+            appendJsonl(metricsPath, { type: 'best', epoch: r.epoch, step: r.step, top1: r.top1, path: bestDir });
+          }
           progress.log(
             `[trainer] epoch ${r.epoch + 1}/${config.epochs}: train loss ${r.trainLoss.toFixed(4)}, eval top-1 ${(100 * r.top1).toFixed(2)}%, ` +
               `top-5 ${(100 * r.top5).toFixed(2)}%, eval loss ${r.evalLoss.toFixed(4)} (${r.seconds.toFixed(1)} s)`,
@@ -303,7 +342,7 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
           );
         },
         checkpoint: async (pos, hist) => {
-          const meta: CheckpointMeta & { epochLossSum: number; epochLossCount: number } = {
+          const meta: CheckpointMeta & { epochLossSum: number; epochLossCount: number; modelMetadata: ModelMetadata } = {
             step: pos.step,
             epoch: pos.epoch,
             batchInEpoch: pos.batchInEpoch,
@@ -314,6 +353,8 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
             fingerprint,
             optimizer: optimizer.getClassName(),
             history: hist,
+            // `bag-of-tricks export <checkpoint>` rebuilds the model and writes it with this metadata.
+            modelMetadata: metadata(pos.step, hist.epochs.length, hist.epochs.at(-1)?.top1 ?? Number.NaN),
           };
           lastCheckpoint = await saveCheckpointFile(out, meta, model, optimizer, config.checkpoint.keep);
           appendJsonl(metricsPath, { type: 'checkpoint', step: pos.step, path: lastCheckpoint });
@@ -357,7 +398,9 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
     });
     writeFileAtomic(reportPath, html);
   }
-  appendJsonl(metricsPath, { type: 'end', step: result.position.step, stopped: result.stopped, top1, top5, seconds });
+  const modelDir = join(out, 'model');
+  saveModel(modelDir, model, metadata(result.position.step, result.history.epochs.length, top1), { weights: config.export.weights });
+  appendJsonl(metricsPath, { type: 'end', step: result.position.step, stopped: result.stopped, top1, top5, seconds, model: modelDir });
   const summary: TrainResult = {
     top1,
     top5,
@@ -373,11 +416,13 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
     reportPath,
     lastCheckpoint: result.lastCheckpoint ?? lastCheckpoint,
     excludedFromDecay,
+    model,
+    modelDir,
+    bestDir,
   };
   optimizer.dispose();
   // tfjs 4.22's Momentum.dispose() forgets the cached -lr scalar its SGD parent keeps in `c`.
   const cached_c = (optimizer as unknown as { c?: tf.Tensor }).c;
   if (cached_c && !cached_c.isDisposed) cached_c.dispose();
-  model.dispose();
   return summary;
 }
