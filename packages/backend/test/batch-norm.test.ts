@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { expectNoLeak, expectTensorsClose } from '@bag-of-tricks/test-utils';
-import { batchNormTraining } from '../src/index';
+import { batchNormTraining, FAST_GRADIENTS, registerFastGradients, unregisterFastGradients } from '../src/index';
 import { input, runOn, setupBackends } from './helpers';
 
 beforeAll(setupBackends);
@@ -19,6 +19,46 @@ function stockBatchNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: nu
   const axes = x.shape.slice(0, -1).map((_, i) => i);
   const { mean, variance } = tf.moments(x, axes);
   return { y: tf.batchNorm(x, mean, variance, beta, gamma, eps), mean, variance };
+}
+
+/**
+ * Runs `f` with tfjs-core's stock gradients in place of ours (initBackend registers ours, for every
+ * backend: a reference computed with them in place would compare our gradient with itself).
+ */
+async function withStockGradients<T>(f: () => Promise<T>): Promise<T> {
+  unregisterFastGradients();
+  try {
+    for (const g of FAST_GRADIENTS) expect(tf.getGradient(g.kernelName)!.gradFunc, `${g.kernelName} gradient`).not.toBe(g.gradFunc);
+    return await f();
+  } finally {
+    registerFastGradients();
+  }
+}
+
+/**
+ * Closed-form training-BN gradients (Ioffe & Szegedy 2015, section 3) in float64 for x [m, C] (channels
+ * last), y = gamma * xhat + beta, xhat = (x - mean) / sqrt(var + eps), upstream dy:
+ * dbeta = sum dy, dgamma = sum dy * xhat, dx = gamma / sqrt(var + eps) * (dy - dbeta / m - xhat * dgamma / m).
+ */
+function closedFormGradients(x: Float32Array, dy: Float32Array, gamma: Float32Array, c: number, eps: number) {
+  const m = x.length / c;
+  const dx = new Float64Array(x.length);
+  const dgamma = new Float64Array(c);
+  const dbeta = new Float64Array(c);
+  for (let k = 0; k < c; k++) {
+    let mean = 0;
+    for (let i = 0; i < m; i++) mean += x[i * c + k]! / m;
+    let variance = 0;
+    for (let i = 0; i < m; i++) variance += (x[i * c + k]! - mean) ** 2 / m;
+    const inv = 1 / Math.sqrt(variance + eps);
+    const xhat = (i: number) => (x[i * c + k]! - mean) * inv;
+    for (let i = 0; i < m; i++) {
+      dbeta[k] += dy[i * c + k]!;
+      dgamma[k] += dy[i * c + k]! * xhat(i);
+    }
+    for (let i = 0; i < m; i++) dx[i * c + k] = gamma[k]! * inv * (dy[i * c + k]! - dbeta[k]! / m - (xhat(i) * dgamma[k]!) / m);
+  }
+  return [dx, dgamma, dbeta];
 }
 
 describe.each([
@@ -58,9 +98,21 @@ describe.each([
           return g[which]!;
         });
       const ours = await grad(backend, batchNormTraining);
-      const ref = await grad('cpu', stockBatchNorm);
+      const ref = await withStockGradients(() => grad('cpu', stockBatchNorm));
       expectTensorsClose(ours.data, ref.data, { rtol: 1e-4, atol: 1e-4 });
+      // tf.batchNorm's gradient (ours on every backend, registered by initBackend) against the same stock reference
+      const viaBatchNorm = await grad(backend, stockBatchNorm);
+      expectTensorsClose(viaBatchNorm.data, ref.data, { rtol: 1e-4, atol: 1e-4 });
     }
+  });
+
+  it('gradients for x, gamma and beta match the closed form in float64', async () => {
+    const expected = closedFormGradients(arrays.x.data, arrays.up.data, arrays.gamma.data, c, eps);
+    await tf.setBackend(backend);
+    const [x, gamma, beta, up] = [tf.tensor(arrays.x.data, shape), tf.tensor1d(arrays.gamma.data), tf.tensor1d(arrays.beta.data), tf.tensor(arrays.up.data, shape)];
+    const g = tf.grads((a: tf.Tensor, gm: tf.Tensor, bt: tf.Tensor) => tf.sum(tf.mul(batchNormTraining(a, gm, bt, eps).y, up)))([x, gamma, beta]);
+    for (let i = 0; i < 3; i++) expectTensorsClose(g[i]!.dataSync(), expected[i]!, { rtol: 1e-4, atol: 1e-4 });
+    tf.dispose([x, gamma, beta, up, ...g]);
   });
 
   it('leaks no tensors, inside or outside a gradient', async () => {
