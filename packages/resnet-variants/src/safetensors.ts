@@ -173,7 +173,8 @@ export function safetensorsToFloat32(t: SafetensorsTensor, name = 'tensor'): Flo
   const count = t.shape.reduce((a, b) => a * b, 1);
   const view = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
   if (t.dtype === 'F32') {
-    if (LITTLE_ENDIAN) return new Float32Array(t.data.slice().buffer, 0, count);
+    // A copy into a fresh, aligned buffer (Node's Buffer#slice would be a view of the whole pooled buffer).
+    if (LITTLE_ENDIAN) return new Float32Array(new Uint8Array(t.data).buffer, 0, count);
     return Float32Array.from({ length: count }, (_, i) => view.getFloat32(i * 4, true));
   }
   const out = new Float32Array(count);

@@ -1,0 +1,61 @@
+// For scripts/torch-fixtures.py: builds each fixture's architecture in tfjs with its own weights (see perturb),
+// writes it with toSafetensors and writes our logits on the fixture's input, so PyTorch can check the export.
+// Usage (after `npx tsup` in this package): node packages/resnet-variants/scripts/export-for-torch.mjs <out dir>
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildResNet, float32Tensor, loadSafetensors, parseSafetensors, safetensorsToFloat32, toSafetensors, writeSafetensors } from '../dist/index.js';
+
+const fixtures = new URL('../test/fixtures/safetensors/', import.meta.url).pathname;
+const out = process.argv[2];
+if (!out) throw new Error('usage: export-for-torch.mjs <out dir>');
+await tf.setBackend('cpu');
+
+function mulberry32(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Our own weights, well scaled: the fixture's weights (so activations stay O(1)) each multiplied by its own random
+ * factor 1 + 0.05 * N(0, 1) (moving variances by a factor in [0.9, 1.1)), so no value equals the file's.
+ */
+function perturb(model, seed) {
+  const uniform = mulberry32(seed);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  for (const layer of model.layers) {
+    if (layer.weights.length === 0) continue;
+    const values = layer.weights.map((w) => {
+      const data = w.read().dataSync().slice();
+      const variance = w.originalName.endsWith('/moving_variance');
+      for (let i = 0; i < data.length; i++) data[i] *= variance ? 0.9 + 0.2 * uniform() : 1 + 0.05 * normal();
+      return tf.tensor(data, w.shape);
+    });
+    layer.setWeights(values);
+    tf.dispose(values);
+  }
+}
+
+const manifest = JSON.parse(readFileSync(join(fixtures, 'fixtures.json'), 'utf8'));
+let seed = 1;
+for (const f of manifest.fixtures) {
+  const io = parseSafetensors(readFileSync(join(fixtures, `${f.name}.io.safetensors`)));
+  const input = io.tensors.get('input');
+  for (const [key, strideOn] of Object.entries(f.logits)) {
+    const model = buildResNet({ ...f.config, strideOn });
+    loadSafetensors(model, readFileSync(join(fixtures, `${f.name}.safetensors`)), { naming: f.naming });
+    perturb(model, seed++);
+    const x = tf.tidy(() => tf.transpose(tf.tensor(safetensorsToFloat32(input), input.shape), [0, 2, 3, 1]));
+    const y = model.predict(x);
+    writeFileSync(join(out, `${f.name}.${key}.ours.safetensors`), toSafetensors(model, { naming: f.naming }));
+    writeFileSync(join(out, `${f.name}.${key}.ours-logits.safetensors`),
+      writeSafetensors({ logits: float32Tensor(y.dataSync(), y.shape) }));
+    tf.dispose([x, y]);
+    model.dispose();
+  }
+}
