@@ -14,7 +14,16 @@ export const modelSchema = z
 
 export const dataSchema = z
   .discriminatedUnion('source', [
-    z.object({ source: z.literal('embedded') }).strict(),
+    z
+      .object({
+        source: z.literal('embedded'),
+        /**
+         * Evaluate on another test set instead of the embedded 1,000 images, e.g. the full 10,000-image
+         * Fashion-MNIST test split: `{ source: 'idx', dir: '/usr/share/datasets/fashion-mnist' }` (its t10k-* files).
+         */
+        eval: z.object({ source: z.literal('idx'), dir: z.string().min(1) }).strict().optional(),
+      })
+      .strict(),
     z
       .object({
         source: z.literal('idx'),

@@ -111,8 +111,13 @@ function loadData(config: TrainConfig): Data {
     };
   }
   let split: { train: InMemoryDataset; test: InMemoryDataset };
-  if (d.source === 'embedded') split = loadEmbeddedFashionMnist();
-  else {
+  if (d.source === 'embedded') {
+    split = loadEmbeddedFashionMnist();
+    if (d.eval) {
+      if (!existsSync(d.eval.dir)) throw new Error(`data.eval.dir: folder not found: ${resolve(d.eval.dir)} (for Fashion-MNIST see \`dpkg -L dataset-fashion-mnist\`).`);
+      split = { train: split.train, test: loadIdxDataset(d.eval.dir, 'test') };
+    }
+  } else {
     if (!existsSync(d.dir)) throw new Error(`data.dir: folder not found: ${resolve(d.dir)} (for Fashion-MNIST see \`dpkg -L dataset-fashion-mnist\`).`);
     split = { train: loadIdxDataset(d.dir, 'train'), test: loadIdxDataset(d.dir, 'test') };
   }
