@@ -1,5 +1,6 @@
-// For scripts/torch-fixtures.py: builds each fixture's architecture in tfjs with its own weights (see perturb),
-// writes it with toSafetensors and writes our logits on the fixture's input, so PyTorch can check the export.
+// For scripts/torch-fixtures.py. Import: loads each fixture's PyTorch file and records the largest logit difference
+// from PyTorch's (import-check.json). Export: gives the model its own weights (see perturb), writes it with
+// toSafetensors and writes our logits on the fixture's input, so PyTorch can check the export.
 // Usage (after `npx tsup` in this package): node packages/resnet-variants/scripts/export-for-torch.mjs <out dir>
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
@@ -43,14 +44,20 @@ function perturb(model, seed) {
 
 const manifest = JSON.parse(readFileSync(join(fixtures, 'fixtures.json'), 'utf8'));
 let seed = 1;
+const imports = [];
 for (const f of manifest.fixtures) {
   const io = parseSafetensors(readFileSync(join(fixtures, `${f.name}.io.safetensors`)));
   const input = io.tensors.get('input');
   for (const [key, strideOn] of Object.entries(f.logits)) {
     const model = buildResNet({ ...f.config, strideOn });
     loadSafetensors(model, readFileSync(join(fixtures, `${f.name}.safetensors`)), { naming: f.naming });
-    perturb(model, seed++);
     const x = tf.tidy(() => tf.transpose(tf.tensor(safetensorsToFloat32(input), input.shape), [0, 2, 3, 1]));
+    const torchLogits = safetensorsToFloat32(io.tensors.get(key));
+    const imported = model.predict(x);
+    const diff = imported.dataSync().reduce((m, v, i) => Math.max(m, Math.abs(v - torchLogits[i])), 0);
+    imports.push({ fixture: f.name, logits: key, maxAbsDiff: diff });
+    imported.dispose();
+    perturb(model, seed++);
     const y = model.predict(x);
     writeFileSync(join(out, `${f.name}.${key}.ours.safetensors`), toSafetensors(model, { naming: f.naming }));
     writeFileSync(join(out, `${f.name}.${key}.ours-logits.safetensors`),
@@ -59,3 +66,4 @@ for (const f of manifest.fixtures) {
     model.dispose();
   }
 }
+writeFileSync(join(out, 'import-check.json'), JSON.stringify(imports));
