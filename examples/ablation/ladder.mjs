@@ -1,0 +1,245 @@
+#!/usr/bin/env node
+// The ablation ladder of He et al. 2019 on Fashion-MNIST: every rung (rungs.mjs) x every seed, each run in its own
+// process, each writing results/<rung>/seed-<k>.json when it has finished. A finished run is skipped when the command
+// starts again; an interrupted one continues from its last epoch checkpoint (runs/<rung>/seed-<k>/checkpoints).
+//
+//   npm run ablation -- --epochs 30 --workers 2                 # the whole ladder, 3 seeds
+//   npm run ablation -- --rungs 0,4 --seeds 0 --epochs 30       # a pilot
+//   npm run ablation -- --quick                                 # every rung once on a tiny budget (CI)
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { orderRungs, RUNG_IDS, rungById, rungConfig, TEACHER, teacherConfig } from './rungs.mjs';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '../..');
+export const RESULT_FORMAT = 'bag-of-tricks/ablation-run@1';
+
+const USAGE = `Usage: npm run ablation -- [options]
+  --epochs N       base epochs per run (rungs 4L, 6, 7 train 1.6x as long); default 30
+  --rungs LIST     comma-separated rung ids (default all: ${RUNG_IDS.join(',')}); 5 and 7 train the teacher first
+  --seeds LIST     comma-separated seeds (default 0,1,2)
+  --parallel N     runs at once, each in its own process (default 1)
+  --workers N      data-parallel replicas per run (default: all cores / parallel)
+  --teacher-epochs N  epochs of the ResNet-56-D teacher (default: --epochs)
+  --results DIR    where result files go (default examples/ablation/results; --quick: a temp folder)
+  --runs DIR       trainer output folders: metrics, checkpoints, saved models (default examples/ablation/runs)
+  --backend NAME   auto | wasm | cpu | tensorflow (default auto)
+  --quick          every rung on the embedded 6k/1k subset, 1 seed, 1 epoch, half-width 8-layer nets, into a temp folder
+  --dry-run        print the plan and exit`;
+
+function parseList(value, name) {
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) throw new Error(`--${name}: empty list`);
+  return items;
+}
+
+function positiveInt(value, name) {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected a positive integer, got '${value}'`);
+  return n;
+}
+
+/** The checked-out commit, read from .git without running git (HEAD, loose ref or packed-refs). */
+export function gitCommit(root = ROOT) {
+  try {
+    let gitDir = join(root, '.git');
+    if (!existsSync(gitDir)) return null;
+    const head = readFileSync(join(gitDir, 'HEAD'), 'utf8').trim();
+    if (!head.startsWith('ref: ')) return head;
+    const ref = head.slice(5);
+    const loose = join(gitDir, ref);
+    if (existsSync(loose)) return readFileSync(loose, 'utf8').trim();
+    const packed = readFileSync(join(gitDir, 'packed-refs'), 'utf8').split('\n').find((l) => l.endsWith(` ${ref}`));
+    return packed ? packed.split(' ')[0] : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A run's result file path. */
+export const resultPath = (results, rung, seed) => join(results, rung, `seed-${seed}.json`);
+
+/** The full trainer config of one job (a rung and seed, or the teacher). */
+function jobConfig(job, opts) {
+  const c = job.rung === TEACHER.rung ? teacherConfig({ epochs: opts.teacherEpochs }) : rungConfig(job.rung, { epochs: opts.epochs, seed: job.seed, teacherPath: opts.teacherPath });
+  const config = { ...c, out: join(opts.runs, job.rung, `seed-${job.seed}`), workers: opts.workers, backend: opts.backend };
+  if (opts.quick) {
+    // The embedded 1,000-image test subset instead of the full 10,000, and half-width nets with one block per stage (ResNet-8): the pipeline, not the numbers.
+    config.data = { source: 'embedded' };
+    config.model = { ...config.model, options: { ...config.model.options, width: 0.5, layers: [1, 1, 1] } };
+  }
+  return config;
+}
+
+function describe(job) {
+  return job.rung === TEACHER.rung ? `teacher (${TEACHER.model}-D, rung ${TEACHER.from}'s recipe)` : `rung ${job.rung} seed ${job.seed}`;
+}
+
+/** Running runs; a SIGINT/SIGTERM to the harness stops them too (they continue from their checkpoints next time). */
+const children = new Set();
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    for (const child of children) child.kill('SIGTERM');
+    process.exit(130);
+  });
+}
+
+/** Runs one job in a child process (its own backend and memory); resolves with its exit code. */
+function runChild(job, config, opts) {
+  return new Promise((resolveRun) => {
+    const payload = JSON.stringify({ job, config, resultFile: resultPath(opts.results, job.rung, job.seed), title: job.title, saveModel: job.rung === TEACHER.rung });
+    const child = spawn(process.execPath, [join(HERE, 'run-one.mjs'), payload], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    child.on('exit', () => children.delete(child));
+    const prefix = `[${job.rung}/${job.seed}] `;
+    const pipe = (stream, target) => {
+      let buf = '';
+      stream.on('data', (d) => {
+        buf += d;
+        const lines = buf.split('\n');
+        buf = lines.pop();
+        for (const l of lines) target.write(prefix + l + '\n');
+      });
+      stream.on('end', () => buf && target.write(prefix + buf + '\n'));
+    };
+    pipe(child.stdout, process.stdout);
+    pipe(child.stderr, process.stderr);
+    child.on('close', (code) => resolveRun(code ?? 1));
+  });
+}
+
+/** A finished result for this job and epoch budget, or null. Throws when a result with another budget is in the way. */
+function finished(job, config, opts) {
+  const file = resultPath(opts.results, job.rung, job.seed);
+  if (!existsSync(file)) return null;
+  const r = JSON.parse(readFileSync(file, 'utf8'));
+  if (r.config?.epochs !== config.epochs) {
+    throw new Error(`${relative(process.cwd(), file)} holds a ${r.config?.epochs}-epoch run, but this ladder asks for ${config.epochs}; pass the same --epochs, or move the file away.`);
+  }
+  return r;
+}
+
+export async function main(argv = process.argv.slice(2)) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      epochs: { type: 'string' },
+      rungs: { type: 'string' },
+      seeds: { type: 'string' },
+      parallel: { type: 'string', default: '1' },
+      workers: { type: 'string' },
+      'teacher-epochs': { type: 'string' },
+      results: { type: 'string' },
+      runs: { type: 'string' },
+      backend: { type: 'string', default: 'auto' },
+      quick: { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const quick = values.quick;
+  const epochs = positiveInt(values.epochs ?? (quick ? '1' : '30'), 'epochs');
+  const rungs = values.rungs ? parseList(values.rungs, 'rungs') : RUNG_IDS;
+  for (const r of rungs) rungById(r);
+  const seeds = (values.seeds ? parseList(values.seeds, 'seeds') : quick ? ['0'] : ['0', '1', '2']).map((s) => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--seeds: expected non-negative integers, got '${s}'`);
+    return n;
+  });
+  const parallel = positiveInt(values.parallel, 'parallel');
+  const workers = positiveInt(values.workers ?? String(Math.max(1, Math.floor(availableParallelism() / parallel))), 'workers');
+  const quickDir = join(tmpdir(), 'bag-of-tricks-ablation-quick');
+  const results = resolve(values.results ?? (quick ? join(quickDir, 'results') : join(HERE, 'results')));
+  const runs = resolve(values.runs ?? (quick ? join(quickDir, 'runs') : join(HERE, 'runs')));
+  const teacherEpochs = positiveInt(values['teacher-epochs'] ?? String(epochs), 'teacher-epochs');
+  const teacherPath = join(runs, TEACHER.rung, `seed-${TEACHER.seed}`, 'model');
+  const opts = { epochs, teacherEpochs, workers, backend: values.backend, results, runs, teacherPath, quick };
+
+  const ordered = orderRungs(rungs);
+  const needsTeacher = ordered.some((r) => rungById(r).teacher);
+  // Seed-major within each group, so a whole ladder for seed 0 lands before seed 1 starts.
+  const jobs = [];
+  const plain = ordered.filter((r) => !rungById(r).teacher);
+  const taught = ordered.filter((r) => rungById(r).teacher);
+  for (const seed of seeds) for (const rung of plain) jobs.push({ rung, seed, title: rungById(rung).title });
+  if (needsTeacher) jobs.push({ rung: TEACHER.rung, seed: TEACHER.seed, title: `teacher: ${TEACHER.model} (ResNet-D) with rung ${TEACHER.from}'s recipe` });
+  for (const seed of seeds) for (const rung of taught) jobs.push({ rung, seed, title: rungById(rung).title });
+
+  console.log(`[ablation] ${jobs.length} runs, ${epochs} base epochs, seeds ${seeds.join(',')}, ${parallel} at a time x ${workers} replicas; results in ${results}`);
+  const todo = [];
+  for (const job of jobs) {
+    const config = jobConfig(job, opts);
+    let done = null;
+    try {
+      done = finished(job, config, opts);
+    } catch (err) {
+      console.error(`[ablation] ${describe(job)}: ${err.message}`);
+      continue;
+    }
+    const modelMissing = job.rung === TEACHER.rung && !existsSync(join(teacherPath, 'model.json'));
+    if (done && !modelMissing) console.log(`[ablation] ${describe(job)}: done (top-1 ${(100 * done.final.top1).toFixed(2)}%), skipped`);
+    else todo.push({ job, config });
+  }
+  if (values['dry-run']) {
+    for (const { job, config } of todo) console.log(`[ablation] would run ${describe(job)}: ${config.model.name} ${JSON.stringify(config.model.options)}, ${config.epochs} epochs`);
+    return 0;
+  }
+
+  let failures = 0;
+  let teacherFailed = false;
+  const queue = [...todo];
+  const started = performance.now();
+  let teacherRunning = false;
+  const isTaught = (job) => job.rung !== TEACHER.rung && Boolean(rungById(job.rung).teacher);
+  const teacherPending = () => teacherRunning || queue.some(({ job }) => job.rung === TEACHER.rung);
+  async function worker() {
+    while (queue.length > 0) {
+      // A run that needs the teacher waits until the teacher job has finished.
+      const i = queue.findIndex(({ job }) => !isTaught(job) || !teacherPending());
+      if (i < 0) {
+        await new Promise((r) => setTimeout(r, 2000));
+        continue;
+      }
+      const [{ job, config }] = queue.splice(i, 1);
+      if (isTaught(job) && (teacherFailed || !existsSync(join(teacherPath, 'model.json')))) {
+        console.error(`[ablation] ${describe(job)}: skipped, the teacher model ${join(teacherPath, 'model.json')} is missing (the teacher run failed, or this trainer does not save out/model yet).`);
+        failures++;
+        continue;
+      }
+      if (job.rung === TEACHER.rung) teacherRunning = true;
+      console.log(`[ablation] ${describe(job)}: starting (${config.epochs} epochs, ${config.model.name} ${JSON.stringify(config.model.options)})`);
+      const code = await runChild(job, config, opts);
+      if (job.rung === TEACHER.rung) {
+        teacherRunning = false;
+        if (code !== 0 || !existsSync(join(teacherPath, 'model.json'))) teacherFailed = true;
+      }
+      if (code !== 0) {
+        failures++;
+        console.error(`[ablation] ${describe(job)}: failed (exit ${code}); rerun the command to retry it`);
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(parallel, Math.max(1, queue.length)) }, () => worker()));
+  const minutes = (performance.now() - started) / 60000;
+  console.log(`[ablation] finished in ${minutes.toFixed(1)} min: ${todo.length - failures} runs done, ${failures} failed or skipped; results in ${results}`);
+  return failures === 0 ? 0 : 1;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().then(
+    (code) => process.exit(code),
+    (err) => {
+      console.error(`[ablation] ${err.message}`);
+      process.exit(2);
+    },
+  );
+}
+
