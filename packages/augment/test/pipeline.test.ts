@@ -64,13 +64,33 @@ describe('trainPipeline', () => {
   });
 
   it('greyscale preset: 28x28x1 in, 28x28x1 out, normalised with Fashion-MNIST statistics', () => {
-    const batch = makeBatch(5, 28, 28, 1);
-    const out = trainPipeline({ preset: 'greyscale' })(batch, createRng(1));
+    // Constant images stay constant through crop, resize and flip, so every output pixel is known by hand:
+    // (v - 72.9404) / 90.0212, e.g. 255 -> 2.022408, 0 -> -0.810258, the mean itself -> 0.
+    const values = [0, 50, 72.9404, 128, 255];
+    const flat = tf.tensor4d(values.flatMap((v) => new Array<number>(28 * 28).fill(v)), [5, 28, 28, 1]);
+    const labels = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4], 'int32'), 10), 'float32') as tf.Tensor2D);
+    const out = trainPipeline({ preset: 'greyscale' })({ images: flat, labels }, createRng(1));
     expect(out.images.shape).toEqual([5, 28, 28, 1]);
-    const d = out.images.dataSync();
-    const min = Math.min(...Array.from(d));
-    expect(min).toBeGreaterThanOrEqual(-72.9404 / 90.0212 - 1e-4);
-    free(batch, out);
+    const hand = [-0.810258, -0.254833, 0, 0.611629, 2.022408];
+    values.forEach((v, i) => expect((v - 72.9404) / 90.0212).toBeCloseTo(hand[i]!, 5));
+    expectTensorsClose(out.images, tf.tensor4d(hand.flatMap((h) => new Array<number>(28 * 28).fill(h)), [5, 28, 28, 1]), { atol: 2e-6, rtol: 1e-5 });
+    // On real pixels: the same seed without normalize gives the raw crops; normalised = (raw - 72.9404) / 90.0212
+    // elementwise, so the mean and std follow by hand from the raw ones.
+    const batch = makeBatch(5, 28, 28, 1);
+    const norm = trainPipeline({ preset: 'greyscale' })(batch, createRng(3));
+    const raw = trainPipeline({ preset: 'greyscale', normalize: false })(batch, createRng(3));
+    const r = raw.images.dataSync();
+    expect(Math.max(...Array.from(r))).toBeGreaterThan(200); // raw 0-255 pixels, not already scaled
+    expectTensorsClose(norm.images, Float32Array.from(r, (v) => (v - 72.9404) / 90.0212), { atol: 1e-5, rtol: 1e-5 });
+    const stats = (t: tf.Tensor) => tf.tidy(() => {
+      const m = tf.moments(t);
+      return [m.mean.dataSync()[0]!, Math.sqrt(m.variance.dataSync()[0]!)];
+    });
+    const [rawMean, rawStd] = stats(raw.images);
+    const [mean, std] = stats(norm.images);
+    expect(mean).toBeCloseTo((rawMean! - 72.9404) / 90.0212, 5);
+    expect(std).toBeCloseTo(rawStd! / 90.0212, 5);
+    free(flat, labels, out, batch, norm, raw);
   });
 
   it('refuses colour steps on 1 channel and bad input with clear errors', () => {
@@ -98,12 +118,40 @@ describe('trainPipeline', () => {
 
 describe('evalPipeline', () => {
   it('resize 64 -> crop 56 on a 75x100 batch: centre view, normalised, deterministic', () => {
-    const batch = makeBatch(2, 75, 100, 3);
+    // A linear ramp, pixel(n, y, x, c) = y + x / 2 + 40c + 10n: bilinear resizing (half-pixel centres)
+    // keeps it linear away from the borders, so each output pixel is worked out by hand.
+    // 75x100 -> 64x85 (shorter side 64, width trunc(100 * 64 / 75)); centre 56: rows 4..59, columns 14..69
+    // (round-half-even of 14.5); output (i, j) samples source y = (4 + i + 0.5) * 75/64 - 0.5,
+    // x = (14 + j + 0.5) * 100/85 - 0.5; then (value - mean_c) / std_c with the paper's ImageNet statistics.
+    const [h, w] = [75, 100];
+    const px = new Float32Array(2 * h * w * 3);
+    for (let n = 0; n < 2; n++)
+      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) px[((n * h + y) * w + x) * 3 + c] = y + x / 2 + 40 * c + 10 * n;
+    const batch = { images: tf.tensor4d(px, [2, h, w, 3]), labels: tf.tensor2d([[1, 0], [0, 1]]) };
     const out = evalPipeline({ resize: 64, crop: 56 })(batch, createRng(1));
     expect(out.images.shape).toEqual([2, 56, 56, 3]);
+    const mean = [123.68, 116.779, 103.939];
+    const std = [58.393, 57.12, 57.375];
+    const expected = new Float32Array(2 * 56 * 56 * 3);
+    for (let n = 0; n < 2; n++)
+      for (let i = 0; i < 56; i++)
+        for (let j = 0; j < 56; j++)
+          for (let c = 0; c < 3; c++) {
+            const sy = (4 + i + 0.5) * (75 / 64) - 0.5;
+            const sx = (14 + j + 0.5) * (100 / 85) - 0.5;
+            expected[((n * 56 + i) * 56 + j) * 3 + c] = (sy + sx / 2 + 40 * c + 10 * n - mean[c]!) / std[c]!;
+          }
+    expectTensorsClose(out.images, expected, { atol: 1e-4, rtol: 1e-4 });
+    // Per-channel mean and std, by hand: the crop's mean source point is y = 37 (the image's centre row) and
+    // x = 42 * 100/85 - 0.5; var = (75/64)^2 (56^2 - 1)/12 + (1/2)^2 (100/85)^2 (56^2 - 1)/12 + 5^2 (the two images).
+    const { mean: m, variance: v } = tf.moments(out.images, [0, 1, 2]);
+    const centre = 37 + (42 * (100 / 85) - 0.5) / 2 + 5;
+    const spread = Math.sqrt((75 / 64) ** 2 * (3135 / 12) + 0.25 * (100 / 85) ** 2 * (3135 / 12) + 25);
+    expectTensorsClose(m, [0, 1, 2].map((c) => (centre + 40 * c - mean[c]!) / std[c]!), { atol: 1e-4, rtol: 1e-4 });
+    expectTensorsClose(v.dataSync().map(Math.sqrt), [0, 1, 2].map((c) => spread / std[c]!), { atol: 1e-4, rtol: 1e-4 });
     const again = evalPipeline({ resize: 64, crop: 56 })(batch, createRng(99));
     expectTensorsClose(again.images, out.images, { atol: 0, rtol: 0 });
-    free(batch, out, again);
+    free(batch, out, again, m, v);
   });
 
   it('greyscale: 28x28 in, 28x28 out (resize to 32, centre 28)', () => {

@@ -22,6 +22,9 @@ describe('expectTensorsClose', () => {
     // e = 1e6: allowed 1e-6 + 10 = 10.000001
     expectTensorsClose([1e6 + 9.9], [1e6]);
     expect(() => expectTensorsClose([1e6 + 10.1], [1e6])).toThrow(/index 0/);
+    // the band is rtol * |expected|: at rtol 0.6, 1.5 is close to 1 but 2 is not (0.6 * |2| would let it in)
+    expectTensorsClose([1.5], [1], { rtol: 0.6, atol: 0 });
+    expect(() => expectTensorsClose([2], [1], { rtol: 0.6, atol: 0 })).toThrow(/actual 2 vs expected 1/);
     // e = 0: only atol; a huge actual must not widen the band for itself
     expectTensorsClose([0.9e-6], [0]);
     expect(() => expectTensorsClose([1e6], [0])).toThrow(/actual 1000000 vs expected 0/);
