@@ -8,6 +8,29 @@ function moments(xs: number[]): { mean: number; variance: number } {
 }
 const draw = (n: number, f: () => number) => Array.from({ length: n }, f);
 
+/**
+ * Tolerances from the sample size: over n draws the sample mean has standard error sqrt(var / n) and the
+ * sample variance sqrt((mu4 - var^2) / n) (mu4: the fourth central moment, known in closed form for each
+ * distribution below). Five standard errors: a correct sampler fails with probability < 1e-6 per check
+ * (and the seeds are fixed), while a bias of a few standard errors (well under 1%) is caught.
+ */
+function expectMoments(xs: number[], { mean, variance, mu4 }: { mean: number; variance: number; mu4: number }, z = 5): void {
+  const n = xs.length;
+  const m = moments(xs);
+  const seMean = Math.sqrt(variance / n);
+  const seVariance = Math.sqrt((mu4 - variance * variance) / n);
+  expect(Math.abs(m.mean - mean), `mean ${m.mean} vs ${mean} (se ${seMean.toExponential(2)})`).toBeLessThan(z * seMean);
+  expect(Math.abs(m.variance - variance), `variance ${m.variance} vs ${variance} (se ${seVariance.toExponential(2)})`).toBeLessThan(z * seVariance);
+}
+
+/** Beta(a, b): mean a/(a+b), variance ab/((a+b)^2(a+b+1)), mu4 = (3 + excess kurtosis) var^2. */
+function betaMoments(a: number, b: number) {
+  const s = a + b;
+  const variance = (a * b) / (s * s * (s + 1));
+  const excess = (6 * ((a - b) ** 2 * (s + 1) - a * b * (s + 2))) / (a * b * (s + 2) * (s + 3));
+  return { mean: a / s, variance, mu4: (3 + excess) * variance * variance };
+}
+
 describe('createRng', () => {
   it('gives the same sequence for the same seed and a different one for another seed', () => {
     const a = draw(5, createRng(7).uniform.bind(createRng(7)));
@@ -23,35 +46,37 @@ describe('createRng', () => {
   it('uniform(low, high) has mean (a+b)/2 and variance (b-a)^2/12', () => {
     const rng = createRng(1);
     const xs = draw(200_000, () => rng.uniform(2, 5));
-    const { mean, variance } = moments(xs);
     expect(xs.every((x) => x >= 2 && x < 5)).toBe(true);
-    expect(mean).toBeCloseTo(3.5, 2);
-    expect(variance).toBeCloseTo(9 / 12, 2);
+    // U(a, b): mu4 = (b - a)^4 / 80
+    expectMoments(xs, { mean: 3.5, variance: 9 / 12, mu4: 81 / 80 });
   });
 
   it('normal(mean, std) has the right moments', () => {
     const rng = createRng(2);
-    const { mean, variance } = moments(draw(200_000, () => rng.normal(1, 0.1)));
-    expect(mean).toBeCloseTo(1, 2);
-    expect(Math.sqrt(variance)).toBeCloseTo(0.1, 3);
+    // N(mu, s^2): mu4 = 3 s^4
+    expectMoments(draw(200_000, () => rng.normal(1, 0.1)), { mean: 1, variance: 0.01, mu4: 3e-4 });
   });
 
   it('gamma(k, θ) has mean kθ and variance kθ², also for k < 1', () => {
     const rng = createRng(3);
     for (const [k, theta] of [[0.2, 1], [2.5, 2]] as const) {
-      const { mean, variance } = moments(draw(200_000, () => rng.gamma(k, theta)));
-      expect(mean).toBeCloseTo(k * theta, 1);
-      expect(variance / (k * theta * theta)).toBeCloseTo(1, 1);
+      // Gamma(k, θ): excess kurtosis 6/k, so mu4 = (3 + 6/k) k^2 θ^4
+      const variance = k * theta * theta;
+      expectMoments(draw(200_000, () => rng.gamma(k, theta)), { mean: k * theta, variance, mu4: (3 + 6 / k) * variance * variance });
     }
   });
 
-  it('beta(0.2, 0.2) has mean 1/2 and variance ab/((a+b)^2(a+b+1)) = 0.1786', () => {
+  it('beta(0.2, 0.2) has mean 1/2 and variance α²/((2α)²(2α+1)) = 0.1786; an asymmetric beta(0.5, 2) has mean a/(a+b)', () => {
     const rng = createRng(4);
-    const xs = draw(200_000, () => rng.beta(0.2, 0.2));
-    const { mean, variance } = moments(xs);
-    expect(mean).toBeCloseTo(0.5, 2);
-    expect(variance).toBeCloseTo((0.2 * 0.2) / (0.4 * 0.4 * 1.4), 2);
+    const n = 400_000;
+    const xs = draw(n, () => rng.beta(0.2, 0.2));
     expect(xs.every((x) => x >= 0 && x <= 1)).toBe(true);
+    const sym = betaMoments(0.2, 0.2);
+    expect(sym.variance).toBeCloseTo(0.04 / (0.16 * 1.4), 12);
+    // mean to within 5 * sqrt(0.1786 / 4e5) = 0.0033 (was a bare ±0.005); variance to 5 * 1.4e-4
+    expectMoments(xs, sym);
+    // Symmetry hides a swapped x/(x+y): Beta(0.5, 2) has mean 0.2 and Beta(2, 0.5) 0.8.
+    expectMoments(draw(n, () => rng.beta(0.5, 2)), betaMoments(0.5, 2));
   });
 
   it('int(low, high) covers [low, high) uniformly', () => {
