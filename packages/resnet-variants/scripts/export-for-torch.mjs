@@ -6,7 +6,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildResNet, float32Tensor, loadSafetensors, parseSafetensors, safetensorsToFloat32, toSafetensors, writeSafetensors } from '../dist/index.js';
+import { buildResNet, createResNet, float32Tensor, loadSafetensors, torchTensorSpecs, parseSafetensors, safetensorsToFloat32, toSafetensors, writeSafetensors } from '../dist/index.js';
 
 const fixtures = new URL('../test/fixtures/safetensors/', import.meta.url).pathname;
 const out = process.argv[2];
@@ -67,3 +67,38 @@ for (const f of manifest.fixtures) {
   }
 }
 writeFileSync(join(out, 'import-check.json'), JSON.stringify(imports));
+
+// Full size: the real torchvision constructors and timm's resnet50d layout at 64 px. Our default init (Xavier,
+// zero-gamma off), BN statistics and affine made non-trivial, exported; PyTorch checks keys, shapes and logits.
+const full = [['resnet18', 'torchvision'], ['resnet50b', 'torchvision'], ['resnet50d', 'timm']];
+const x64 = tf.tidy(() => tf.randomNormal([2, 64, 64, 3], 0, 1, 'float32', 7));
+writeFileSync(join(out, 'full-input.safetensors'),
+  writeSafetensors({ input: float32Tensor(tf.tidy(() => tf.transpose(x64, [0, 3, 1, 2])).dataSync(), [2, 3, 64, 64]) }));
+for (const [name, naming] of full) {
+  const model = createResNet(name, { numClasses: 7, inputShape: [64, 64, 3], zeroGamma: false, seed: 3 });
+  const uniform = mulberry32(seed++);
+  for (const layer of model.layers) {
+    if (layer.getClassName() !== 'BatchNormalization') continue;
+    const values = layer.weights.map((w) => {
+      const kind = w.originalName.slice(w.originalName.lastIndexOf('/') + 1);
+      const n = w.shape[0];
+      const draw = kind === 'gamma' || kind === 'moving_variance' ? () => 0.8 + 0.4 * uniform() : () => 0.2 * (uniform() - 0.5);
+      return tf.tensor(Float32Array.from({ length: n }, draw), w.shape);
+    });
+    layer.setWeights(values);
+    tf.dispose(values);
+  }
+  const y = model.predict(x64);
+  writeFileSync(join(out, `full-${name}.safetensors`), toSafetensors(model, { naming }));
+  writeFileSync(join(out, `full-${name}.logits.safetensors`), writeSafetensors({ logits: float32Tensor(y.dataSync(), y.shape) }));
+  y.dispose();
+  model.dispose();
+}
+// Keys and shapes only (no weights written) for the deeper nets.
+const specs = {};
+for (const name of ['resnet34', 'resnet101b', 'resnet152b', 'resnet101d']) {
+  const model = createResNet(name);
+  specs[name] = torchTensorSpecs(model).map(({ key, shape }) => [key, shape]);
+  model.dispose();
+}
+writeFileSync(join(out, 'full-specs.json'), JSON.stringify(specs));

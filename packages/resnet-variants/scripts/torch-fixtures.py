@@ -331,7 +331,9 @@ def check_our_exports():
                     'exportMaxAbsDiff': float((y - ours_logits).abs().max()),
                     'torchLogitsMaxAbs': float(io[key].abs().max()),
                 })
+        full = check_full_size(tmp)
     record = {
+        'fullSize': full,
         '_what': 'import: the fixture file loaded by loadSafetensors, our eval logits against PyTorch\'s; export: the '
                  'model given its own weights (each fixture weight times 1 + 0.05 N(0,1)), written by toSafetensors, '
                  'loaded into the same PyTorch module with load_state_dict(strict=True), PyTorch\'s logits against '
@@ -353,7 +355,53 @@ def check_our_exports():
     worst = max(max(r['importMaxAbsDiff'], r['exportMaxAbsDiff']) for r in results)
     if worst > TOLERANCE:
         sys.exit(f'FAIL: a logit differs by {worst:.3g} between PyTorch and ours (tolerance {TOLERANCE}).')
+    print('\nFull size, ours -> PyTorch at 64 px (real torchvision constructors; timm resnet50d layout):')
+    for r in full['logits']:
+        print(f'  {r["model"]} into {r["torch"]}: strict load ok, max |logit diff| {r["maxAbsDiff"]:.2g} '
+              f'(logits up to {r["torchLogitsMaxAbs"]:.3g})')
+    print(f'  keys and shapes equal: {", ".join(full["specsEqual"])}')
+    worst = max([worst] + [r['maxAbsDiff'] for r in full['logits']])
+    if worst > TOLERANCE:
+        sys.exit(f'FAIL: a full-size logit differs by {worst:.3g} (tolerance {TOLERANCE}).')
     print(f'\nall within {TOLERANCE} (worst {worst:.2g})')
+
+
+def check_full_size(tmp):
+    """Full-width models from export-for-torch.mjs into torchvision's own resnet18/resnet50 and timm's resnet50d
+    layout; and our key/shape lists for deeper nets against torchvision's state_dict."""
+    x = load_file(os.path.join(tmp, 'full-input.safetensors'))['input']
+    peers = {
+        'resnet18': ('torchvision.models.resnet18(num_classes=7)', lambda: torchvision.models.resnet18(num_classes=7)),
+        'resnet50b': ('torchvision.models.resnet50(num_classes=7)', lambda: torchvision.models.resnet50(num_classes=7)),
+        'resnet50d': ("timm resnet50d layout (stem_width=32, stem_type='deep', avg_down=True), 7 classes",
+                      lambda: TimmResNet(TimmBottleneck, [3, 4, 6, 3], [64, 128, 256, 512], 7, stem_width=32,
+                                         stem_type='deep', avg_down=True)),
+    }
+    logits = []
+    for name, (what, build) in peers.items():
+        m = build().eval()
+        m.load_state_dict(load_file(os.path.join(tmp, f'full-{name}.safetensors')), strict=True)
+        ours = load_file(os.path.join(tmp, f'full-{name}.logits.safetensors'))['logits']
+        with torch.no_grad():
+            y = m(x)
+        logits.append({'model': name, 'torch': what, 'maxAbsDiff': float((y - ours).abs().max()),
+                       'torchLogitsMaxAbs': float(y.abs().max())})
+    with open(os.path.join(tmp, 'full-specs.json')) as fh:
+        specs = json.load(fh)
+    torch_peers = {'resnet34': torchvision.models.resnet34, 'resnet101b': torchvision.models.resnet101,
+                   'resnet152b': torchvision.models.resnet152,
+                   'resnet101d': lambda: TimmResNet(TimmBottleneck, [3, 4, 23, 3], [64, 128, 256, 512], 1000,
+                                                    stem_width=32, stem_type='deep', avg_down=True)}
+    equal = []
+    for name, build in torch_peers.items():
+        want = {k: list(v.shape) for k, v in build().state_dict().items() if not k.endswith('num_batches_tracked')}
+        got = {k: shape for k, shape in specs[name]}
+        if want != got:
+            sys.exit(f'FAIL: {name}: our PyTorch keys/shapes differ: missing {sorted(set(want) - set(got))[:5]}, '
+                     f'extra {sorted(set(got) - set(want))[:5]}, '
+                     f'shape {[k for k in want if k in got and want[k] != got[k]][:5]}')
+        equal.append(f'{name} ({len(got)} tensors)')
+    return {'logits': logits, 'specsEqual': equal}
 
 
 if __name__ == '__main__':
