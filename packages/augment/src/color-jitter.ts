@@ -1,6 +1,7 @@
-import type { Batch, BatchTransform } from '@bag-of-tricks/core';
+import type { BatchTransform } from '@bag-of-tricks/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { checkBatch, factorRange, tidyBatch, type FactorRange } from './checks';
+import { factorRange, type FactorRange } from './checks';
+import { opTransform, perImage, type AugmentOp } from './ops';
 
 /** floor-mod for a positive divisor, through floor (tf.mod is slow on wasm). */
 function modPositive(x: tf.Tensor, m: number): tf.Tensor {
@@ -119,6 +120,17 @@ export function yiqHueMatrix(alpha: number): number[][] {
   return mul(mul(FROM_YIQ, bt), TO_YIQ);
 }
 
+/** Each form's defaults (the paper's HSV jitter; GluonCV's ColorJitterAug). */
+export const COLOR_JITTER_DEFAULTS = Object.freeze({
+  hsv: Object.freeze({ form: 'hsv', brightness: 0.4, saturation: 0.4, hue: 0.4, clip: true }),
+  gluoncv: Object.freeze({ form: 'gluoncv', brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0, clip: true }),
+} as const);
+
+/** One image's jitter: HSV scale factors [hue, saturation, value], or GluonCV's factors and hue matrix. */
+export type ColorJitterDraw =
+  | { readonly form: 'hsv'; readonly factors: readonly [number, number, number] }
+  | { readonly form: 'gluoncv'; readonly brightness: number; readonly contrast: number; readonly saturation: number; readonly hueMatrix?: number[][] };
+
 function hueOption(hue: number, form: string): number {
   if (!(hue >= 0) || (form === 'gluoncv' && hue > 1)) {
     throw new RangeError(`colorJitter: hue must be ${form === 'gluoncv' ? 'in [0, 1]' : '>= 0'}, got ${hue}.`);
@@ -126,57 +138,63 @@ function hueOption(hue: number, form: string): number {
   return hue;
 }
 
-/**
- * Colour jitter, one set of coefficients per image. See {@link ColorJitterOptions} for the two forms.
- * Images are RGB in [0, 255]; 3 channels required.
- */
-export function colorJitter(options: ColorJitterOptions = {}): BatchTransform {
-  const { form = 'hsv', clip = true } = options;
+/** Colour jitter as an augmentation op: one set of coefficients per image (see {@link ColorJitterOptions}). */
+export function colorJitterOp(options: ColorJitterOptions = {}): AugmentOp<ColorJitterDraw> {
+  const form = options.form ?? 'hsv';
   if (form !== 'hsv' && form !== 'gluoncv') throw new Error(`colorJitter: form must be 'hsv' or 'gluoncv', got ${JSON.stringify(form)}.`);
   const where = `colorJitter(${form})`;
-  const brightness = factorRange(options.brightness ?? 0.4, 'brightness', where);
-  const saturation = factorRange(options.saturation ?? 0.4, 'saturation', where);
-  const hue = hueOption(options.hue ?? (form === 'hsv' ? 0.4 : 0), form);
+  const defaults = COLOR_JITTER_DEFAULTS[form];
+  const clip = options.clip ?? defaults.clip;
+  const brightness = factorRange(options.brightness ?? defaults.brightness, 'brightness', where);
+  const saturation = factorRange(options.saturation ?? defaults.saturation, 'saturation', where);
+  const hue = hueOption(options.hue ?? defaults.hue, form);
   if (form === 'hsv') {
     if (options.contrast !== undefined && options.contrast !== 0) {
       throw new Error(`${where}: the HSV form has no contrast; use form: 'gluoncv' for contrast jitter.`);
     }
     const hueRange = factorRange(hue, 'hue', where);
-    return (batch: Batch, rng) =>
-      tidyBatch(() => {
-        checkBatch(batch, where, 3);
-        const n = batch.images.shape[0];
-        const coef: number[] = [];
-        for (let i = 0; i < n; i++) {
-          coef.push(rng.uniform(hueRange[0], hueRange[1]), rng.uniform(saturation[0], saturation[1]), rng.uniform(brightness[0], brightness[1]));
-        }
-        const [h, s, v] = imageToHsvPlanes(tf.mul(batch.images, 1 / 255) as tf.Tensor4D);
-        const coefficient = (k: number) => tf.tensor2d(coef.filter((_, i) => i % 3 === k), [n, 1]);
+    return {
+      name: where,
+      channels: 3,
+      options: { form, brightness, saturation, hue, clip },
+      sample: (rng, n) =>
+        perImage(n, () => ({
+          form,
+          factors: [rng.uniform(hueRange[0], hueRange[1]), rng.uniform(saturation[0], saturation[1]), rng.uniform(brightness[0], brightness[1])] as const,
+        })),
+      applyTensor(images, draws) {
+        const n = draws.length;
+        const factors = draws.map((d) => (d as Extract<ColorJitterDraw, { form: 'hsv' }>).factors);
+        const [h, s, v] = imageToHsvPlanes(tf.mul(images, 1 / 255) as tf.Tensor4D);
+        const coefficient = (k: number) => tf.tensor2d(factors.map((f) => f[k]!), [n, 1]);
         const hs = tf.mul(h, coefficient(0));
         const s2 = tf.clipByValue(tf.mul(s, coefficient(1)), 0, 1);
         const v2 = tf.mul(v, coefficient(2));
         const rgb = hsvToPlanes(tf.sub(hs, tf.floor(hs)), s2, clip ? tf.clipByValue(v2, 0, 1) : v2);
-        const images = fromPlanes(rgb.map((c) => tf.mul(c, 255)), batch.images.shape);
-        return { images, labels: tf.clone(batch.labels) };
-      });
+        return fromPlanes(rgb.map((c) => tf.mul(c, 255)), images.shape);
+      },
+      applyPixels(draw, into) {
+        into.hsv = (draw as Extract<ColorJitterDraw, { form: 'hsv' }>).factors;
+      },
+      pixelOptions: { clip },
+    };
   }
-  const contrast = factorRange(options.contrast ?? 0.4, 'contrast', where);
-  return (batch: Batch, rng) =>
-    tidyBatch(() => {
-      checkBatch(batch, where, 3);
-      const n = batch.images.shape[0];
-      const ab: number[] = [];
-      const ac: number[] = [];
-      const as: number[] = [];
-      const hueMatrices: number[] = [];
-      for (let i = 0; i < n; i++) {
-        ab.push(rng.uniform(brightness[0], brightness[1]));
-        ac.push(rng.uniform(contrast[0], contrast[1]));
-        as.push(rng.uniform(saturation[0], saturation[1]));
-        // Transposed, so that pixels (row vectors) times it give M rgb.
-        if (hue > 0) hueMatrices.push(...yiqHueMatrix(rng.uniform(-hue, hue)).flatMap((_, r, m) => m.map((row) => row[r]!)));
-      }
-      const x = batch.images;
+  const contrast = factorRange(options.contrast ?? COLOR_JITTER_DEFAULTS.gluoncv.contrast, 'contrast', where);
+  type GluonDraw = Extract<ColorJitterDraw, { form: 'gluoncv' }>;
+  return {
+    name: where,
+    channels: 3,
+    options: { form, brightness, contrast, saturation, hue, clip },
+    sample: (rng, n) =>
+      perImage(n, (): GluonDraw => {
+        const b = rng.uniform(brightness[0], brightness[1]);
+        const c = rng.uniform(contrast[0], contrast[1]);
+        const s = rng.uniform(saturation[0], saturation[1]);
+        return { form, brightness: b, contrast: c, saturation: s, ...(hue > 0 ? { hueMatrix: yiqHueMatrix(rng.uniform(-hue, hue)) } : {}) };
+      }),
+    applyTensor(x, all) {
+      const draws = all as readonly GluonDraw[];
+      const n = draws.length;
       const col = (v: number[]) => tf.tensor4d(v, [n, 1, 1, 1]);
       // MXNet: brightness x -> b x; contrast x -> c x + (1 - c) mean(luma); saturation
       // x -> s x + (1 - s) luma(x). The luma weights sum to 1, so luma is unchanged by saturation and
@@ -185,17 +203,32 @@ export function colorJitter(options: ColorJitterOptions = {}): BatchTransform {
       const [, height, width] = x.shape;
       const luma = tf.reshape(tf.matMul(tf.reshape(x, [n * height * width, 3]), tf.tensor2d([...LUMA], [3, 1])), [n, height, width, 1]);
       const meanLuma = tf.mean(luma, [1, 2], true);
-      const c = col(ac);
-      const s = col(as);
+      const c = col(draws.map((d) => d.contrast));
+      const s = col(draws.map((d) => d.saturation));
       const oneMinus = (t: tf.Tensor) => tf.sub(1, t);
       let out: tf.Tensor = tf.add(tf.add(tf.mul(tf.mul(c, s), x), tf.mul(tf.mul(c, oneMinus(s)), luma)), tf.mul(oneMinus(c), meanLuma));
-      out = tf.mul(col(ab), out);
+      out = tf.mul(col(draws.map((d) => d.brightness)), out);
       if (hue > 0) {
         // Applied after the others (MXNet's order is random; the YIQ rotation nearly commutes).
-        const m = tf.tensor3d(hueMatrices, [n, 3, 3]);
+        // Transposed, so that pixels (row vectors) times it give M rgb.
+        const m = tf.tensor3d(draws.flatMap((d) => d.hueMatrix!.flatMap((_, r, rows) => rows.map((row) => row[r]!))), [n, 3, 3]);
         out = tf.reshape(tf.matMul(tf.reshape(out, [n, height * width, 3]) as tf.Tensor3D, m), [n, height, width, 3]);
       }
       if (clip) out = tf.clipByValue(out, 0, 255);
-      return { images: out as tf.Tensor4D, labels: tf.clone(batch.labels) };
-    });
+      return out as tf.Tensor4D;
+    },
+    applyPixels(draw, into) {
+      const d = draw as GluonDraw;
+      into.gluoncv = { brightness: d.brightness, contrast: d.contrast, saturation: d.saturation, ...(d.hueMatrix ? { hueMatrix: d.hueMatrix.flat() } : {}) };
+    },
+    pixelOptions: { clip },
+  };
+}
+
+/**
+ * Colour jitter, one set of coefficients per image. See {@link ColorJitterOptions} for the two forms.
+ * Images are RGB in [0, 255]; 3 channels required.
+ */
+export function colorJitter(options: ColorJitterOptions = {}): BatchTransform {
+  return opTransform(colorJitterOp(options));
 }

@@ -1,28 +1,39 @@
-import type { Batch, BatchTransform } from '@bag-of-tricks/core';
+import type { BatchTransform } from '@bag-of-tricks/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { checkBatch, tidyBatch } from './checks';
+import { opTransform, perImage, withDefaults, type AugmentOp } from './ops';
 
 export interface HorizontalFlipOptions {
   /** Probability of flipping each image (default 0.5). */
   p?: number;
 }
 
-/** Mirrors each image left-right with probability `p`, one draw per image. Exact (a reversal). */
-export function horizontalFlip({ p = 0.5 }: HorizontalFlipOptions = {}): BatchTransform {
+export const HORIZONTAL_FLIP_DEFAULTS: Required<HorizontalFlipOptions> = Object.freeze({ p: 0.5 });
+
+/** Mirror left-right with probability `p`, one draw per image (`true`: flip). Exact (a reversal) on both paths. */
+export function horizontalFlipOp(options: HorizontalFlipOptions = {}): AugmentOp<boolean> {
+  const { p } = withDefaults(HORIZONTAL_FLIP_DEFAULTS, options);
   if (!(p >= 0 && p <= 1)) throw new RangeError(`horizontalFlip: p must be in [0, 1], got ${p}.`);
-  return (batch: Batch, rng) =>
-    tidyBatch(() => {
-      checkBatch(batch, 'horizontalFlip');
-      const n = batch.images.shape[0];
-      const flags = Array.from({ length: n }, () => rng.bernoulli(p));
-      const labels = tf.clone(batch.labels);
-      if (!flags.includes(true)) return { images: tf.clone(batch.images), labels };
+  return {
+    name: 'horizontalFlip',
+    options: { p },
+    sample: (rng, n) => perImage(n, () => rng.bernoulli(p)),
+    applyTensor(images, flags) {
+      if (!flags.includes(true)) return tf.clone(images);
       // One cropAndResize with per-image boxes: [0, 1, 1, 0] samples columns W-1, W-2, ... 0 at
       // exact integer positions (zero interpolation weight), so it is an exact mirror, and it is
       // far faster on wasm than tf.reverse plus a broadcast tf.where.
-      const [, height, width] = batch.images.shape;
+      const [n, height, width] = images.shape;
       const boxes = tf.tensor2d(flags.flatMap((f) => (f ? [0, 1, 1, 0] : [0, 0, 1, 1])), [n, 4]);
       const boxInd = tf.tensor1d(Array.from({ length: n }, (_, i) => i), 'int32');
-      return { images: tf.image.cropAndResize(batch.images, boxes, boxInd, [height, width], 'bilinear'), labels };
-    });
+      return tf.image.cropAndResize(images, boxes, boxInd, [height, width], 'bilinear');
+    },
+    applyPixels(flip, into) {
+      into.flip = flip;
+    },
+  };
+}
+
+/** Mirrors each image left-right with probability `p`, one draw per image. Exact (a reversal). */
+export function horizontalFlip(options: HorizontalFlipOptions = {}): BatchTransform {
+  return opTransform(horizontalFlipOp(options));
 }

@@ -18,16 +18,18 @@ export {
   type ResizeShorterCenterCropTransformOptions,
   type Size,
 } from './random-resized-crop';
-export { horizontalFlip, type HorizontalFlipOptions } from './horizontal-flip';
-export { colorJitter, hsvToRgb, rgbToHsv, yiqHueMatrix, type ColorJitterOptions } from './color-jitter';
-export { IMAGENET_EIGVAL, IMAGENET_EIGVEC, pcaLighting, pcaLightingOffset, type PcaLightingOptions } from './pca-lighting';
+export { HORIZONTAL_FLIP_DEFAULTS, horizontalFlip, horizontalFlipOp, type HorizontalFlipOptions } from './horizontal-flip';
+export { COLOR_JITTER_DEFAULTS, colorJitter, colorJitterOp, hsvToRgb, rgbToHsv, yiqHueMatrix, type ColorJitterDraw, type ColorJitterOptions } from './color-jitter';
+export { IMAGENET_EIGVAL, IMAGENET_EIGVEC, PCA_LIGHTING_DEFAULTS, pcaLighting, pcaLightingOffset, pcaLightingOp, type PcaLightingOptions } from './pca-lighting';
 export {
   FASHION_MNIST_MEAN,
   FASHION_MNIST_STD,
   IMAGENET_MEAN,
   IMAGENET_STD,
   normalize,
+  NORMALIZE_DEFAULTS,
   normalizeGrey,
+  normalizeOp,
   type NormalizeGreyOptions,
   type NormalizeOptions,
 } from './normalize';
@@ -36,19 +38,9 @@ export { cutmix, cutmixBatch, sampleCutmix, type CutmixDraw, type CutmixOptions 
 export { compose } from './compose';
 export { evalPipeline, trainPipeline, type EvalPipelineOptions, type PipelinePreset, type TrainPipelineOptions } from './pipeline';
 export { checkBatch, type FactorRange } from './checks';
-export {
-  applyPixelDraw,
-  applyPixelDrawResized,
-  flipPixels,
-  gluoncvJitterPixels,
-  hsvJitterPixels,
-  normalizePixels,
-  pcaLightingPixels,
-  pixelKernel,
-  pixelPipeline,
-  type PixelDraw,
-  type PixelPassOptions,
-  type PixelPipeline,
-  type PixelPipelineOptions,
-  type Pixels,
-} from './pixels';
+export { applyPixelDraw, flipPixels, gluoncvJitterPixels, hsvJitterPixels, normalizePixels, pcaLightingPixels, pixelKernel, type PixelDraw, type PixelPassOptions, type Pixels } from './pixel-kernel';
+export { applyPixelDrawResized } from './pixel-resize';
+export { pixelPipeline, type PixelPipeline, type PixelPipelineOptions } from './pixel-pipeline';
+export { opTransform, type AugmentOp } from './ops';
+export { PHOTOMETRIC_KEYS, PRESETS, resolvePreset, type PhotometricOptions, type PresetSettings, type ResolvedPreset } from './presets';
+export { tidyBatch } from './checks';

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inMemoryDataset, type InMemoryDataset } from './dataset';
-import { readIdx } from './idx';
+import { readIdx, readIdxHeader } from './idx';
 
 /** Fashion-MNIST's ten classes, in label order. */
 export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
@@ -47,6 +47,45 @@ function findFile(dir: string, split: IdxSplit, kind: 'images' | 'labels'): stri
 }
 
 /**
+ * The rule that train and test images have one size: a model built for one cannot read the other, and
+ * [N, 14, 56] against [N, 28, 28] has the same byte count, so nothing else would notice.
+ */
+function assertSameImageSize(train: { file: string; dims: readonly number[] }, test: { file: string; dims: readonly number[] }): void {
+  const shape = (dims: readonly number[]) => dims.slice(1).join('x');
+  if (shape(train.dims) === shape(test.dims)) return;
+  const sameBytes = train.dims.slice(1).reduce((a, b) => a * b, 1) === test.dims.slice(1).reduce((a, b) => a * b, 1);
+  throw new Error(
+    `IDX train and test images differ in size: ${train.file} holds ${train.dims[0]} images of ${shape(train.dims)}, ` +
+      `${test.file} holds ${test.dims[0]} of ${shape(test.dims)}` +
+      (sameBytes ? ' (the same bytes per image, laid out differently)' : '') +
+      '; both splits must come from one data set with one image size: re-export the test split at the train size.',
+  );
+}
+
+/**
+ * Checks an MNIST-format folder before loading it, from the headers alone: both splits' image files
+ * exist and their images have the same height x width. `testDir` takes the test split from another
+ * folder (default `dir`). Returns the files and dims.
+ */
+export function checkIdxSplits(
+  dir: string,
+  { testDir = dir }: { testDir?: string } = {},
+): { train: { file: string; dims: readonly number[] }; test: { file: string; dims: readonly number[] } } {
+  const header = (split: IdxSplit) => {
+    const file = findFile(split === 'train' ? dir : testDir, split, 'images');
+    const { dtype, dims } = readIdxHeader(file);
+    if (dtype !== 'uint8' || dims.length !== 3) {
+      throw new Error(`${file}: expected uint8 images [N, height, width] (magic 0x00000803), found ${dtype} with ${dims.length} dims.`);
+    }
+    return { file, dims };
+  };
+  const train = header('train');
+  const test = header('test');
+  assertSameImageSize(train, test);
+  return { train, test };
+}
+
+/**
  * Loads the `train` or `test` split of an MNIST-format data set from `dir` (standard file
  * names, gzipped or raw). Images must be uint8 [N, H, W] (magic 0x00000803), labels uint8 [N]
  * (0x00000801), with the same N.
@@ -82,6 +121,7 @@ export function loadIdxDataset(dir: string, split: IdxSplit, options: LoadIdxDat
 /** Both splits of Fashion-MNIST from `dir` (default: Debian's location), with class names. */
 export function loadFashionMnist(dir: string = DEBIAN_FASHION_MNIST_DIR): { train: InMemoryDataset; test: InMemoryDataset } {
   const options = { classNames: FASHION_MNIST_CLASSES };
+  checkIdxSplits(dir);
   return { train: loadIdxDataset(dir, 'train', options), test: loadIdxDataset(dir, 'test', options) };
 }
 

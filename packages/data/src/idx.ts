@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
 
 /** The element types an IDX file can hold (its third magic byte). */
 export type IdxDtype = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
@@ -100,6 +100,42 @@ export function readIdx(source: string | Uint8Array, options: ReadIdxOptions = {
     );
   }
   return { dtype, dims, data: decodeBody(view, headerBytes, count, dtype) };
+}
+
+/**
+ * The element type and dims of an IDX file (gzipped or raw) from its first bytes, without reading or
+ * inflating the body: for checks before loading.
+ */
+export function readIdxHeader(path: string): { dtype: IdxDtype; dims: readonly number[] } {
+  let bytes: Uint8Array;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      // 4 KiB holds a gzip header (with a file name) and the deflated first bytes many times over.
+      const buffer = Buffer.alloc(4096);
+      bytes = buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    throw new Error(`${path}: cannot read the IDX file (${(err as Error).message})`);
+  }
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      // Z_SYNC_FLUSH: inflate what this prefix holds instead of failing on the missing end.
+      bytes = gunzipSync(bytes, { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    } catch (err) {
+      throw new Error(`${path}: corrupt gzip data (${(err as Error).message}); the download may be truncated`);
+    }
+  }
+  const type = DTYPES[bytes[2] as number];
+  if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0 || !type) {
+    throw new Error(`${path}: not an IDX file (an IDX file starts with 00 00, a dtype byte and the number of dims, e.g. 0x00000803 for images)`);
+  }
+  const rank = bytes[3] as number;
+  if (bytes.length < 4 + 4 * rank) throw new Error(`${path}: truncated header: ${rank} dims need ${4 + 4 * rank} header bytes`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { dtype: type.dtype, dims: Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i)) };
 }
 
 function decodeBody(view: DataView, offset: number, count: number, dtype: IdxDtype): IdxData {

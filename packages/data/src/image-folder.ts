@@ -2,8 +2,9 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import sharp from 'sharp';
 import type { Rng } from '@bag-of-tricks/core';
-import { resizeShorterCenterCropBox, sampleRandomResizedCrop, type CropBox } from '@bag-of-tricks/augment';
+import { DEFAULT_RATIO, DEFAULT_SCALE, resizeShorterCenterCropBox, sampleRandomResizedCrop, type CropBox } from '@bag-of-tricks/augment';
 import type { Dataset, Sample, SkippedSample } from './dataset';
+import { CORRUPT_FIX, pixelLimitProblem, resolveLimitInputPixels, sniffImageFormat, TAIL_BYTES, TOO_LARGE_FIX, truncationProblem } from './image-checks';
 
 export interface ImageFolderOptions {
   /**
@@ -43,6 +44,14 @@ export interface ImageFolderOptions {
   skipCorrupt?: boolean;
   /** File extensions taken as images (default .jpg .jpeg .png .webp, any case). */
   extensions?: readonly string[];
+  /**
+   * Most pixels (width x height) an image may have; a larger one is refused before it is decoded, and
+   * sharp gets the same limit (default `DEFAULT_LIMIT_INPUT_PIXELS`, Pillow's 89,478,485). Not skipped by
+   * `skipCorrupt`: raise the limit or downscale the file.
+   */
+  limitInputPixels?: number;
+  /** Files to leave out, e.g. the corrupt ones `checkImageFolders` found with `skipCorrupt` (absolute paths). */
+  exclude?: Iterable<string>;
 }
 
 /** A dataset over `root/<class>/**\/<image>`: classes are the sorted subfolder names. */
@@ -54,7 +63,7 @@ export interface ImageFolderDataset extends Dataset {
   get(index: number, rng: Rng): Promise<Sample | SkippedSample>;
 }
 
-const DEFAULT_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'];
+export const DEFAULT_IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp'];
 
 function listImages(dir: string, extensions: Set<string>): string[] {
   const out: string[] = [];
@@ -66,6 +75,42 @@ function listImages(dir: string, extensions: Set<string>): string[] {
     else if (extensions.has(extname(entry.name).toLowerCase())) out.push(path);
   }
   return out;
+}
+
+/** An image folder's listing: class names (sorted subfolders), and every image with its class. */
+export interface ImageFolderListing {
+  readonly classNames: readonly string[];
+  /** Absolute paths, sorted by class then path. */
+  readonly files: readonly string[];
+  readonly labels: Int32Array;
+}
+
+/**
+ * Lists `root/<class>/**\/<image>`: the one rule for which folders are classes and which files are images,
+ * shared by `imageFolderDataset` and `checkImageFolders`. Throws when root is unreadable or has no class folder;
+ * an empty class is listed (with no files), for the caller to judge.
+ */
+export function listImageFolder(root: string, extensions: readonly string[] = DEFAULT_IMAGE_EXTENSIONS, caller = 'imageFolderDataset'): ImageFolderListing {
+  let classNames: string[];
+  try {
+    classNames = readdirSync(root, { withFileTypes: true })
+      .filter((e) => e.isDirectory() || (e.isSymbolicLink() && statSync(join(root, e.name)).isDirectory()))
+      .map((e) => e.name)
+      .sort();
+  } catch (err) {
+    throw new Error(`${caller}: cannot read ${root} (${(err as Error).message}).`);
+  }
+  if (classNames.length === 0) throw new Error(`${caller}: ${root} has no class subfolders; expected root/<class>/<image>.`);
+  const wanted = new Set(extensions.map((e) => e.toLowerCase()));
+  const files: string[] = [];
+  const labels: number[] = [];
+  classNames.forEach((name, label) => {
+    for (const file of listImages(join(root, name), wanted)) {
+      files.push(file);
+      labels.push(label);
+    }
+  });
+  return { classNames, files, labels: Int32Array.from(labels) };
 }
 
 /**
@@ -117,6 +162,44 @@ function readImageFile(file: string): Buffer {
   return readFileSync(file);
 }
 
+/** A file that cannot be decoded; the message names the file, the problem and the fix. */
+export class ImageDecodeError extends Error {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+  ) {
+    super(`${file}: ${reason}; ${CORRUPT_FIX}.`);
+    this.name = 'ImageDecodeError';
+  }
+}
+
+/** An image over `limitInputPixels`, refused before it is decoded (never skipped by `skipCorrupt`). */
+export class ImageTooLargeError extends Error {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+  ) {
+    super(`${file}: ${reason}; ${TOO_LARGE_FIX}.`);
+    this.name = 'ImageTooLargeError';
+  }
+}
+
+/**
+ * sharp's reason for a failed decode, led by what the bytes show (a cut-off file) when they show it: with
+ * several decodes in flight libvips often loses its message and sharp says only "Unknown error".
+ */
+function describeDecodeFailure(bytes: Uint8Array, err: unknown): string {
+  const message = (err as Error).message.replace(/\s+$/, '');
+  const format = sniffImageFormat(bytes);
+  const truncated = truncationProblem(format, bytes.subarray(0, 16), bytes.subarray(Math.max(0, bytes.length - TAIL_BYTES)), bytes.length);
+  if (truncated) return `${truncated}; sharp: ${message}`;
+  if (bytes.length === 0) return 'empty file (0 bytes)';
+  if (/^Unknown error\.?$/.test(message)) {
+    return `${format ? `damaged ${format.toUpperCase()} data` : 'unrecognised image data'}; libvips gave no reason ("Unknown error")`;
+  }
+  return message;
+}
+
 /** Rounds a box to whole pixels inside the image; sharp's extract wants integers. */
 function clampBox(box: CropBox, height: number, width: number): { left: number; top: number; width: number; height: number } {
   const top = Math.min(Math.max(0, Math.round(box.y)), height - 1);
@@ -140,8 +223,8 @@ export function imageFolderDataset(root: string, options: ImageFolderOptions = {
     size = 224,
     greyscale = false,
     skipCorrupt = false,
-    scale = [0.08, 1],
-    ratio = [3 / 4, 4 / 3],
+    scale = DEFAULT_SCALE,
+    ratio = DEFAULT_RATIO,
   } = options;
   const resize = options.resize ?? Math.round(size / 0.875);
   const resample = options.resample ?? 'lanczos3';
@@ -152,29 +235,17 @@ export function imageFolderDataset(root: string, options: ImageFolderOptions = {
   if (!(flipP >= 0 && flipP <= 1)) throw new RangeError(`imageFolderDataset: flip.p must be in [0, 1], got ${flipP}.`);
   if (!['train', 'eval', 'full'].includes(mode)) throw new Error(`imageFolderDataset: mode must be 'train', 'eval' or 'full', got '${mode}'.`);
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`imageFolderDataset: size must be a positive integer, got ${size}.`);
-  let classDirs: string[];
-  try {
-    classDirs = readdirSync(root, { withFileTypes: true })
-      .filter((e) => e.isDirectory() || (e.isSymbolicLink() && statSync(join(root, e.name)).isDirectory()))
-      .map((e) => e.name)
-      .sort();
-  } catch (err) {
-    throw new Error(`imageFolderDataset: cannot read ${root} (${(err as Error).message}).`);
-  }
-  if (classDirs.length === 0) throw new Error(`imageFolderDataset: ${root} has no class subfolders; expected root/<class>/<image>.`);
-  const extensions = new Set((options.extensions ?? DEFAULT_EXTENSIONS).map((e) => e.toLowerCase()));
-  const files: string[] = [];
-  const labelList: number[] = [];
-  classDirs.forEach((name, label) => {
-    for (const file of listImages(join(root, name), extensions)) {
-      files.push(file);
-      labelList.push(label);
-    }
-  });
+  const limitInputPixels = resolveLimitInputPixels(options.limitInputPixels, 'imageFolderDataset');
+  const extensions = options.extensions ?? DEFAULT_IMAGE_EXTENSIONS;
+  const listing = listImageFolder(root, extensions);
+  const classDirs = listing.classNames;
+  const exclude = new Set(options.exclude ?? []);
+  const keep = exclude.size === 0 ? null : listing.files.map((f) => !exclude.has(f));
+  const files = keep ? listing.files.filter((_, i) => keep[i]) : listing.files;
+  const labels = keep ? listing.labels.filter((_, i) => keep[i]) : listing.labels;
   if (files.length === 0) {
-    throw new Error(`imageFolderDataset: no ${[...extensions].join('/')} images under ${root}'s class folders (${classDirs.join(', ')}).`);
+    throw new Error(`imageFolderDataset: no ${extensions.join('/')} images under ${root}'s class folders (${classDirs.join(', ')}).`);
   }
-  const labels = Int32Array.from(labelList);
   const channels = greyscale ? 1 : 3;
   const sampleOptions = { scale: [scale[0], scale[1]] as [number, number], ratio: [ratio[0], ratio[1]] as [number, number] };
 
@@ -187,16 +258,21 @@ export function imageFolderDataset(root: string, options: ImageFolderOptions = {
     try {
       bytes = readImageFile(file);
     } catch (err) {
-      throw new Error(`${file}: cannot read the file (${(err as Error).message}).`);
+      throw new ImageDecodeError(file, `cannot read the file (${(err as Error).message})`);
     }
+    let meta: { width?: number | undefined; height?: number | undefined };
     try {
-      // failOn 'truncated': a cut-off JPEG/PNG is an error, not a half-grey image.
-      const meta = imageHeaderSize(bytes) ?? (await sharp(bytes, { failOn: 'truncated' }).metadata());
+      meta = imageHeaderSize(bytes) ?? (await sharp(bytes, { failOn: 'truncated', limitInputPixels: false }).metadata());
       if (!meta.width || !meta.height) throw new Error('no image dimensions in the header');
+    } catch (err) {
+      throw new ImageDecodeError(file, `corrupt or unsupported image (${describeDecodeFailure(bytes, err)})`);
+    }
+    const tooLarge = pixelLimitProblem(meta.width, meta.height, limitInputPixels);
+    if (tooLarge) throw new ImageTooLargeError(file, tooLarge);
+    try {
       return await decodeWith(bytes, meta.height, meta.width);
     } catch (err) {
-      const message = (err as Error).message.replace(/\s+$/, '');
-      throw new Error(`${file}: corrupt or unsupported image (${message}).`);
+      throw new ImageDecodeError(file, `corrupt or unsupported image (${describeDecodeFailure(bytes, err)})`);
     }
   }
 
@@ -218,7 +294,7 @@ export function imageFolderDataset(root: string, options: ImageFolderOptions = {
         height: Math.min(height, b.top + b.height + 1) - top,
         width: Math.min(width, b.left + b.width + 1) - left,
       };
-      let image = sharp(bytes, { failOn: 'truncated', sequentialRead: true });
+      let image = sharp(bytes, { failOn: 'truncated', sequentialRead: true, limitInputPixels });
       if (region.height !== height || region.width !== width) image = image.extract(region);
       image = image.removeAlpha();
       image = greyscale ? image.greyscale() : image.toColourspace('srgb');
@@ -236,7 +312,7 @@ export function imageFolderDataset(root: string, options: ImageFolderOptions = {
   /** Default mode: sharp crops, flips and resizes (lanczos3) to size x size. */
   const decode = (file: string, rng: Rng): Promise<Uint8Array> =>
     withImage(file, async (bytes, height, width) => {
-      let image = sharp(bytes, { failOn: 'truncated', sequentialRead: true });
+      let image = sharp(bytes, { failOn: 'truncated', sequentialRead: true, limitInputPixels });
       if (mode !== 'full') {
         image = image.extract(clampBox(sampleBox(rng, height, width), height, width));
         if (mode === 'train' && flipP > 0 && rng.bernoulli(flipP)) image = image.flop();
@@ -266,9 +342,8 @@ export function imageFolderDataset(root: string, options: ImageFolderOptions = {
         const label = labels[index] as number;
         return resample === 'bilinear' ? await decodeRegion(file, rng, label) : { pixels: await decode(file, rng), label };
       } catch (err) {
-        if (!skipCorrupt) throw err;
-        const message = (err as Error).message;
-        return { skipped: true, file, reason: message.startsWith(file) ? message.slice(file.length + 2) : message };
+        if (!skipCorrupt || err instanceof ImageTooLargeError) throw err;
+        return { skipped: true, file, reason: err instanceof ImageDecodeError ? err.reason : (err as Error).message };
       }
     },
   };

@@ -1,4 +1,4 @@
-export { encodeIdx, idxMagic, readIdx, type IdxArray, type IdxData, type IdxDtype, type ReadIdxOptions } from './idx';
+export { encodeIdx, idxMagic, readIdx, readIdxHeader, type IdxArray, type IdxData, type IdxDtype, type ReadIdxOptions } from './idx';
 export {
   inMemoryDataset,
   isSkipped,
@@ -11,6 +11,7 @@ export {
   type SkippedSample,
 } from './dataset';
 export {
+  checkIdxSplits,
   DEBIAN_FASHION_MNIST_DIR,
   EMBEDDED_FASHION_MNIST_DIR,
   FASHION_MNIST_CLASSES,
@@ -20,6 +21,25 @@ export {
   type IdxSplit,
   type LoadIdxDatasetOptions,
 } from './fashion-mnist';
-export { imageFolderDataset, imageHeaderSize, type ImageFolderDataset, type ImageFolderOptions } from './image-folder';
+export {
+  DEFAULT_IMAGE_EXTENSIONS,
+  ImageDecodeError,
+  ImageTooLargeError,
+  imageFolderDataset,
+  imageHeaderSize,
+  listImageFolder,
+  type ImageFolderDataset,
+  type ImageFolderListing,
+  type ImageFolderOptions,
+} from './image-folder';
+export { DEFAULT_LIMIT_INPUT_PIXELS } from './image-checks';
+export {
+  checkImageFolder,
+  checkImageFolders,
+  DatasetCheckError,
+  type CheckImageFoldersOptions,
+  type ImageFolderCheck,
+  type ImageProblem,
+} from './preflight';
 export { createLoader, type EpochStats, type Loader, type LoaderOptions } from './loader';
 export { fileSystemIO, registerFileRouter, removeStaleTempFiles, writeFileAtomic } from './file-io';

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { compose, cutmix, evalPipeline, mixup, pixelPipeline, trainPipeline, type EvalPipelineOptions, type PixelPipeline, type PixelPipelineOptions, type TrainPipelineOptions } from '@bag-of-tricks/augment';
+import { compose, cutmix, evalPipeline, PHOTOMETRIC_KEYS, mixup, pixelPipeline, trainPipeline, type EvalPipelineOptions, type PixelPipeline, type PixelPipelineOptions, type TrainPipelineOptions } from '@bag-of-tricks/augment';
 import { initBackend, type BackendName } from '@bag-of-tricks/backend';
 import { createRng, rngFromState, type Batch, type BatchTransform } from '@bag-of-tricks/core';
 import {
@@ -28,6 +28,7 @@ import { createOptimizer } from '../optimizer';
 import { createStepLoss, type StepLossConfig } from '../step-loss';
 import { splitDecayVariables } from '../weight-decay';
 import { createDataParallelStep, type DataParallelStep } from './data-parallel';
+import { checkData, recordSkipped, type DataCheck } from './data-check';
 import { appendJsonl, latestCheckpoint, readCheckpointFile, readCheckpointHeader, saveCheckpointFile } from './files';
 import { resolveEvalPreprocessing, type ModelMetadata } from '../model-metadata';
 import { gitCommit, saveModel } from './model-io';
@@ -85,15 +86,16 @@ interface Data {
 }
 
 /** augment's options for an image folder: the crop's scale/ratio go to the dataset, the rest to the pixel pass. */
-const PIXEL_OPTION_KEYS = ['preset', 'channels', 'flip', 'colorJitter', 'lighting', 'normalize'] as const;
+const PIXEL_OPTION_KEYS = PHOTOMETRIC_KEYS;
 
-function loadData(config: TrainConfig): Data {
+function loadData(config: TrainConfig, check: DataCheck | null = null): Data {
   const d = config.data;
   if (d.source === 'image-folder') {
     const size = d.size;
     for (const dir of [d.dir, d.evalDir]) if (!existsSync(dir)) throw new Error(`data: image folder not found: ${resolve(dir)}`);
     const channels = d.greyscale ? 1 : 3;
     const { scale, ratio, ...rest } = config.augment as { scale?: [number, number]; ratio?: [number, number] } & Record<string, unknown>;
+    const files = { skipCorrupt: d.skipCorrupt ?? false, ...(d.limitInputPixels ? { limitInputPixels: d.limitInputPixels } : {}) };
     const unknown = Object.keys(rest).filter((k) => !(PIXEL_OPTION_KEYS as readonly string[]).includes(k));
     if (unknown.length > 0) {
       throw new Error(
@@ -104,8 +106,8 @@ function loadData(config: TrainConfig): Data {
     return {
       // The dataset crops (random-resized for train, resize + centre crop for eval); flip, jitter, lighting and
       // normalize run per image in the loader's fused pass, which also resizes the crop in 'bilinear' mode.
-      train: imageFolderDataset(d.dir, { mode: 'train', size, greyscale: d.greyscale, resample: d.resample, flip: false, ...(scale ? { scale } : {}), ...(ratio ? { ratio } : {}) }),
-      test: imageFolderDataset(d.evalDir, { mode: 'eval', size, ...(d.resize ? { resize: d.resize } : {}), greyscale: d.greyscale, resample: d.resample }),
+      train: imageFolderDataset(d.dir, { mode: 'train', size, greyscale: d.greyscale, resample: d.resample, flip: false, ...(scale ? { scale } : {}), ...(ratio ? { ratio } : {}), ...files, exclude: check?.exclude.train ?? [] }),
+      test: imageFolderDataset(d.evalDir, { mode: 'eval', size, ...(d.resize ? { resize: d.resize } : {}), greyscale: d.greyscale, resample: d.resample, ...files, exclude: check?.exclude.eval ?? [] }),
       pixel: pixelPipeline({ channels, ...(channels === 1 ? { preset: 'greyscale' } : {}), ...(rest as PixelPipelineOptions) }),
       eval: { channels, resize: false, crop: size, ...(channels === 1 ? { preset: 'greyscale' } : {}) },
     };
@@ -156,6 +158,8 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   if (options.resume === true && !resumePath) throw new Error(`--resume: no checkpoint in ${resolve(config.out, 'checkpoints')}.`);
   // Only the header now (fails early on a missing or foreign file); the tensors are decoded once a backend exists.
   const checkpointHeader = resumePath ? readCheckpointHeader(resumePath) : null;
+  // Headers only, before the backend starts: class lists, empty classes, corrupt files, pixel limit, IDX sizes.
+  const dataCheck = await checkData(config, log);
   // `workers` spreads the step over that many cores. parallel 'data': that many replicas (this thread and
   // worker_threads), each on its own single-threaded backend and shard of the batch. parallel 'threads':
   // XNNPACK threads in one wasm backend (bitwise the same result as 1 thread); the cpu backend has none.
@@ -174,11 +178,11 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   mkdirSync(out, { recursive: true });
   const metricsPath = join(out, 'metrics.jsonl');
 
-  const data = loadData(config);
+  const data = loadData(config, dataCheck);
   // Batches carry their rows' dataset indices (cached teacher logits are looked up by them).
-  const trainLoader: Loader = createLoader(data.train, { batchSize: config.batchSize, seed: config.seed, shuffle: true, dropLast: true, ...(data.pixel ? { pixelTransform: data.pixel } : {}) });
+  const trainLoader: Loader = createLoader(data.train, { batchSize: config.batchSize, seed: config.seed, shuffle: true, dropLast: true, ...(data.pixel ? { pixelTransform: data.pixel } : {}), onEpochEnd: recordSkipped('train', metricsPath, log) });
   const evalTransform = evalPipeline(data.eval);
-  const evalLoader = createLoader(data.test, { batchSize: config.evalBatchSize, seed: config.seed, shuffle: false, transform: evalTransform });
+  const evalLoader = createLoader(data.test, { batchSize: config.evalBatchSize, seed: config.seed, shuffle: false, transform: evalTransform, onEpochEnd: recordSkipped('eval', metricsPath, log) });
   const stepsPerEpoch = trainLoader.stepsPerEpoch;
   const numClasses = data.train.numClasses;
   // What inference needs, kept in model.json: class names and the eval pipeline resolved to numbers.
@@ -293,6 +297,7 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
     writeFileSync(metricsPath, '');
     appendJsonl(metricsPath, { type: 'start', config, backend, stepsPerEpoch, excludedFromDecay });
   }
+  if (dataCheck) appendJsonl(metricsPath, dataCheck.record);
 
   const totalSteps = stepsPerEpoch * config.epochs;
   const progress = createProgress({ enabled: options.progress ?? Boolean(process.stderr.isTTY), total: totalSteps, start: position.step, epochs: config.epochs });
