@@ -45,7 +45,7 @@ const modelFor = (name: string, overrides: Partial<ResNetConfig> = {}): tfl.Laye
 
 /** NCHW (PyTorch) → NHWC (ours). */
 const nhwc = (t: SafetensorsTensor): tf.Tensor4D =>
-  tf.tidy(() => tf.transpose(tf.tensor(safetensorsToFloat32(t), t.shape), [0, 2, 3, 1]) as tf.Tensor4D);
+  tf.tidy(() => tf.transpose(tf.tensor4d(safetensorsToFloat32(t), t.shape as [number, number, number, number]), [0, 2, 3, 1]));
 
 /** Rewrites a safetensors file through a function of its tensor list. */
 function edit(bytes: Uint8Array, change: (entries: [string, SafetensorsTensor][]) => [string, SafetensorsTensor][]): Uint8Array {
@@ -271,11 +271,11 @@ describe('safetensors format', () => {
 
   it('converts F16, BF16 and F64 to float32 (values worked by hand)', () => {
     const u16 = (...xs: number[]) => new Uint8Array(Uint16Array.from(xs).buffer);
-    const half = { dtype: 'F16', shape: [5], data: u16(0x3c00, 0xc000, 0x7bff, 0x0001, 0x3555) } as const;
+    const half: SafetensorsTensor = { dtype: 'F16', shape: [5], data: u16(0x3c00, 0xc000, 0x7bff, 0x0001, 0x3555) };
     expect([...safetensorsToFloat32(half)]).toEqual([1, -2, 65504, 2 ** -24, Math.fround(0.333251953125)]);
-    const bf16 = { dtype: 'BF16', shape: [2], data: u16(0x3f80, 0xc0a0) } as const;
+    const bf16: SafetensorsTensor = { dtype: 'BF16', shape: [2], data: u16(0x3f80, 0xc0a0) };
     expect([...safetensorsToFloat32(bf16)]).toEqual([1, -5]);
-    const f64 = { dtype: 'F64', shape: [1], data: new Uint8Array(Float64Array.of(0.1).buffer) } as const;
+    const f64: SafetensorsTensor = { dtype: 'F64', shape: [1], data: new Uint8Array(Float64Array.of(0.1).buffer) };
     expect([...safetensorsToFloat32(f64)]).toEqual([Math.fround(0.1)]);
   });
 
