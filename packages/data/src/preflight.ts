@@ -70,6 +70,7 @@ async function checkFile(file: string, limit: number): Promise<{ kind: 'corrupt'
   }
   if (size === 0) return { kind: 'corrupt', reason: 'empty file (0 bytes)' };
   const format = sniffImageFormat(head);
+  const truncated = truncationProblem(format, head, tail.subarray(0, tailLength), size);
   // JPEG SOF / PNG IHDR parsed here (~10x faster than a sharp round trip); sharp's metadata() for the rest.
   let dims = imageHeaderSize(head);
   if (!dims) {
@@ -78,6 +79,7 @@ async function checkFile(file: string, limit: number): Promise<{ kind: 'corrupt'
       if (!meta.width || !meta.height) return { kind: 'corrupt', reason: 'no image dimensions in the header' };
       dims = { width: meta.width, height: meta.height };
     } catch (err) {
+      if (truncated) return { kind: 'corrupt', reason: truncated };
       const message = (err as Error).message.replace(/\s+$/, '');
       const shown = [...head.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
       return { kind: 'corrupt', reason: /^Unknown error\.?$/.test(message) ? `unrecognised image data (starts ${shown})` : `${message} (starts ${shown})` };
@@ -85,7 +87,6 @@ async function checkFile(file: string, limit: number): Promise<{ kind: 'corrupt'
   }
   const tooLarge = pixelLimitProblem(dims.width, dims.height, limit);
   if (tooLarge) return { kind: 'tooLarge', reason: tooLarge };
-  const truncated = truncationProblem(format, head, tail.subarray(0, tailLength), size);
   if (truncated) {
     // Some valid files carry bytes after their end marker: only a file the decoder also refuses is corrupt.
     try {

@@ -49,6 +49,13 @@ export const dataSchema = z
          * float tolerance; 1.7x torchvision per core); 'lanczos3' resizes with sharp (antialiased, slower).
          */
         resample: z.enum(['bilinear', 'lanczos3']).default('bilinear'),
+        /**
+         * Skip corrupt or truncated images instead of refusing the data: those the check before training finds
+         * are left out, those that fail at decode are skipped; both are counted, logged and written to metrics.jsonl.
+         */
+        skipCorrupt: z.boolean().optional(),
+        /** Most pixels per image, checked in the headers before training and passed to sharp (default: data's DEFAULT_LIMIT_INPUT_PIXELS). */
+        limitInputPixels: positiveInt.optional(),
       })
       .strict(),
   ])
