@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# The ladder's background chain on a shared machine, nice'd so it takes idle CPU only:
-#   1. the pilot: rungs 0 and 4, seed 0 (into results/, reused by the ladder);
-#   2. the PyTorch column: rungs 0, 4, 7 x seeds 0-2 (results-torch/), with its own ResNet-56-D teacher;
-#   3. the whole ladder (results/): finished runs are skipped, interrupted ones continue from their checkpoints.
+# The ladder's background chain on a shared 2-core machine, nice'd so it takes idle CPU only:
+#   1. the pilot: rungs 0 and 4, seed 0, at the chosen epoch count (into results/, reused by the ladder);
+#   2. the convergence check: rung 0 at twice the epochs (results-pilot/): does the baseline gain from more?
+#   3. the PyTorch column: rungs 0, 4, 7 x seeds 0-2 (results-torch/), with its own ResNet-56-D teacher;
+#   4. the whole ladder (results/): finished runs are skipped, interrupted ones continue from their checkpoints.
+# Two runs at a time, one core each (BN over the whole batch, as in PyTorch; no replica synchronisation).
 #   nohup nice -n 15 examples/ablation/background.sh 15 > examples/ablation/logs/background.log 2>&1 &
 set -u
 cd "$(dirname "$0")/../.."
 EPOCHS=${1:-15}
-WORKERS=${WORKERS:-2}
+PARALLEL=${PARALLEL:-2}
+export BOT_NATIVE_THREADS=${BOT_NATIVE_THREADS:-1}
+ladder() { node examples/ablation/ladder.mjs --parallel "$PARALLEL" --workers 1 "$@"; }
 echo "[background] $(date -u +%FT%TZ) pilot: rungs 0,4 seed 0, $EPOCHS epochs"
-node examples/ablation/ladder.mjs --rungs 0,4 --seeds 0 --epochs "$EPOCHS" --workers "$WORKERS"
+ladder --rungs 0,4 --seeds 0 --epochs "$EPOCHS"
+echo "[background] $(date -u +%FT%TZ) convergence check: rung 0 seed 0 at $((2 * EPOCHS)) epochs"
+ladder --rungs 0 --seeds 0 --epochs "$((2 * EPOCHS))" --results examples/ablation/results-pilot --runs examples/ablation/runs/pilot
 echo "[background] $(date -u +%FT%TZ) PyTorch column: rungs 0,4,7, $EPOCHS epochs"
-/usr/bin/python3 examples/ablation/torch_ladder.py --rungs 0,4,7 --seeds 0,1,2 --epochs "$EPOCHS" --threads "$WORKERS"
+/usr/bin/python3 examples/ablation/torch_ladder.py --rungs 0,4,7 --seeds 0,1,2 --epochs "$EPOCHS" --threads 2
 echo "[background] $(date -u +%FT%TZ) the ladder, $EPOCHS epochs"
-node examples/ablation/ladder.mjs --epochs "$EPOCHS" --workers "$WORKERS"
+ladder --epochs "$EPOCHS"
 echo "[background] $(date -u +%FT%TZ) done"

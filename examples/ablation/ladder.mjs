@@ -165,12 +165,13 @@ export async function main(argv = process.argv.slice(2)) {
 
   const ordered = orderRungs(rungs);
   const needsTeacher = ordered.some((r) => rungById(r).teacher);
-  // Seed-major within each group, so a whole ladder for seed 0 lands before seed 1 starts.
+  // The teacher first (with --parallel > 1 it trains beside the other rungs), then seed-major, so a whole ladder for
+  // seed 0 lands before seed 1 starts; the rungs that learn from the teacher last.
   const jobs = [];
   const plain = ordered.filter((r) => !rungById(r).teacher);
   const taught = ordered.filter((r) => rungById(r).teacher);
-  for (const seed of seeds) for (const rung of plain) jobs.push({ rung, seed, title: rungById(rung).title });
   if (needsTeacher) jobs.push({ rung: TEACHER.rung, seed: TEACHER.seed, title: `teacher: ${TEACHER.model} (ResNet-D) with rung ${TEACHER.from}'s recipe` });
+  for (const seed of seeds) for (const rung of plain) jobs.push({ rung, seed, title: rungById(rung).title });
   for (const seed of seeds) for (const rung of taught) jobs.push({ rung, seed, title: rungById(rung).title });
 
   console.log(`[ablation] ${jobs.length} runs, ${epochs} base epochs, seeds ${seeds.join(',')}, ${parallel} at a time x ${workers} replicas; results in ${results}`);
