@@ -43,55 +43,59 @@ describe('writeFileAtomic', () => {
     const d = mkdtempSync(join(dir, 'c-'));
     const p = join(d, 'big.bin');
     const size = 1 << 20;
-    const A = Buffer.alloc(size, 0x61);
-    const B = Buffer.alloc(size, 0x62);
+    const [A, B, STOP] = [0x61, 0x62, 0x63].map((byte) => Buffer.alloc(size, byte)) as [Buffer, Buffer, Buffer];
     writeFileAtomic(p, A);
-    // A separate process reads the file in a tight loop while this one rewrites it.
+    // A separate process reads the file in a tight loop while this one rewrites it, A and B in turn. No
+    // clocks: the reader reports each change it sees ('t'), this side writes until the reader has seen 20
+    // changes, then writes STOP, which ends the reader's loop. Any read that is not all-A, all-B or all-STOP
+    // (empty, short, mixed) is a partial file.
     const reader = spawn(process.execPath, [
       '-e',
       `const fs = require('fs'); const p = ${JSON.stringify(p)}; const n = ${size};
-       const a = Buffer.alloc(n, 0x61), b = Buffer.alloc(n, 0x62);
-       let reads = 0, bad = 0, seenB = 0; const end = Date.now() + 1500;
+       const kinds = [0x61, 0x62, 0x63].map((c) => Buffer.alloc(n, c));
+       let reads = 0, bad = 0, seenB = 0, last = 0;
        process.stdout.write('ready\\n');
-       while (Date.now() < end) { const x = fs.readFileSync(p); reads++; if (x.equals(b)) seenB++; else if (!x.equals(a)) bad++; }
+       for (;;) {
+         const x = fs.readFileSync(p); reads++;
+         const kind = kinds.findIndex((k) => x.equals(k));
+         if (kind < 0) { bad++; continue; }
+         if (kind === 2) break;
+         if (kind === 1) seenB++;
+         if (kind !== last) { last = kind; process.stdout.write('t\\n'); }
+       }
        process.stdout.write(JSON.stringify({ reads, bad, seenB }) + '\\n');`,
     ]);
     let out = '';
-    reader.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    await new Promise<void>((resolve) => {
-      const check = () => (out.includes('ready') ? resolve() : setTimeout(check, 5));
-      check();
+    let changes = 0;
+    let signal: (() => void) | undefined;
+    const next = () => new Promise<void>((resolve) => (signal = resolve));
+    const ready = next();
+    reader.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      changes = (out.match(/^t$/gm) ?? []).length;
+      if (out.includes('ready')) signal?.();
     });
-    const end = Date.now() + 1200;
+    let errors = '';
+    reader.stderr.on('data', (c: Buffer) => (errors += c.toString()));
+    let exited = false;
+    const closed = new Promise((resolve) => reader.on('close', resolve)).then(() => (exited = true));
+    // the reader failing to start must fail the test, not hang it
+    await Promise.race([ready, closed.then(() => Promise.reject(new Error(`reader exited before starting: ${errors}`)))]);
     let writes = 0;
-    while (Date.now() < end) writeFileAtomic(p, writes++ % 2 ? A : B);
-    await new Promise((resolve) => reader.on('close', resolve));
-    const result = JSON.parse(out.split('\n')[1]!) as { reads: number; bad: number; seenB: number };
-    expect(writes).toBeGreaterThan(10);
-    expect(result.reads).toBeGreaterThan(10);
-    expect(result.seenB).toBeGreaterThan(0); // the reader did see rewrites happen
-    expect(result.bad).toBe(0);
+    const maxWrites = 20_000; // a bound instead of a deadline: fail rather than hang if the reader stalls
+    while (changes < 20 && writes < maxWrites && !exited) {
+      writeFileAtomic(p, writes++ % 2 ? A : B);
+      await new Promise((resolve) => setImmediate(resolve)); // let the reader's reports in
+    }
+    writeFileAtomic(p, STOP);
+    await closed;
+    expect(errors).toBe('');
+    const result = JSON.parse(out.split('\n').find((l) => l.startsWith('{'))!) as { reads: number; bad: number; seenB: number };
+    expect(changes, `the reader saw ${changes} rewrites in ${writes} writes`).toBeGreaterThanOrEqual(20);
+    expect(result.seenB).toBeGreaterThan(0);
+    expect(result.reads).toBeGreaterThan(20);
+    expect(result.bad, `${result.bad} of ${result.reads} reads saw a partial file`).toBe(0);
     expect(readdirSync(d)).toEqual(['big.bin']);
-  });
-});
-
-describe('removeStaleTempFiles', () => {
-  it("deletes the temp files of a killed writer, keeps a live process's and every other file", () => {
-    const d = mkdtempSync(join(dir, 's-'));
-    writeFileSync(join(d, 'ckpt-00000001.ckpt'), 'done');
-    writeFileSync(join(d, '.notes.txt'), 'a dot file that is not ours');
-    // A writer killed by SIGKILL between opening its temp file and the rename: the file stays behind.
-    const script = `const fs = require('node:fs'); fs.openSync(${JSON.stringify(join(d, '.ckpt-00000002.ckpt.'))} + process.pid + '.mabc.0.tmp', 'wx'); process.kill(process.pid, 'SIGKILL');`;
-    const child = spawnSync(process.execPath, ['-e', script]);
-    expect(child.signal).toBe('SIGKILL');
-    const stale = readdirSync(d).filter((f) => f.endsWith('.tmp'));
-    expect(stale).toEqual([`.ckpt-00000002.ckpt.${child.pid}.mabc.0.tmp`]);
-    // One "in flight" in this (live) process: not touched.
-    const live = `.ckpt-00000003.ckpt.${process.pid}.mabc.1.tmp`;
-    writeFileSync(join(d, live), '');
-    expect(removeStaleTempFiles(d)).toEqual([join(d, stale[0]!)]);
-    expect(readdirSync(d).sort()).toEqual([live, '.notes.txt', 'ckpt-00000001.ckpt'].sort());
-    expect(removeStaleTempFiles(join(d, 'missing'))).toEqual([]);
   });
 });
 
