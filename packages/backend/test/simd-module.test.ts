@@ -158,18 +158,33 @@ describe('instantiating on a memory', () => {
     const memory = new WebAssembly.Memory({ initial: 2 });
     const backend = { wasm: { asm: { memory } } } as unknown as Parameters<typeof simdKernels>[0];
     const original = WebAssembly.Instance;
+    const instantiate = WebAssembly.instantiate;
+    // The background instantiation is awaited through the promise it starts, not a sleep.
+    const started: Promise<unknown>[] = [];
+    (WebAssembly as { instantiate: unknown }).instantiate = (...args: Parameters<typeof instantiate>) => {
+      const p = instantiate(...args);
+      started.push(p);
+      return p;
+    };
     // What Chrome throws for modules over 4 KB on the main thread.
     (WebAssembly as { Instance: unknown }).Instance = function refuse() {
       throw new RangeError('WebAssembly.Instance is disallowed on the main thread, if the buffer size is larger than 4KB.');
     };
     try {
       expect(simdKernels(backend)).toBeNull();
-      expect(simdKernels(backend)).toBeNull(); // still pending
+      expect(simdKernels(backend)).toBeNull(); // still pending: no second instantiation
     } finally {
       (WebAssembly as { Instance: unknown }).Instance = original;
+      (WebAssembly as { instantiate: unknown }).instantiate = instantiate;
     }
-    await new Promise((r) => setTimeout(r, 50));
-    const k = simdKernels(backend);
+    expect(started).toHaveLength(1);
+    await started[0];
+    // its continuation (which stores the instance) was queued before ours: a few microtask turns at most
+    let k = simdKernels(backend);
+    for (let turn = 0; turn < 5 && !k; turn++) {
+      await Promise.resolve();
+      k = simdKernels(backend);
+    }
     expect(k).not.toBeNull();
     // It runs on that memory: 2 x [1,4] + per-channel [4] at byte offsets 0, 64, 128.
     const f = new Float32Array(memory.buffer);
