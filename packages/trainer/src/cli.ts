@@ -2,9 +2,10 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ConfigError, type TrainConfigInput } from './config';
+import { BACKENDS, ConfigError, type TrainConfigInput } from './config';
 import { readCheckpointHeader } from './node/files';
 import { train } from './node/train';
+import { addModelCommands } from './node/verbs';
 
 const int = (name: string) => (value: string): number => {
   const n = Number(value);
@@ -31,7 +32,7 @@ export function createProgram(): Command {
     .option('--batch-size <n>', 'batch size (overrides "batchSize"; the lr scales linearly with it)', int('--batch-size'))
     .option('--seed <n>', 'random seed for init, data order and augmentation (overrides "seed")', int('--seed'))
     .option('--data <dir>', "training data: an IDX folder (e.g. /usr/share/datasets/fashion-mnist) or 'embedded' (overrides \"data\")")
-    .addOption(new Option('--backend <name>', 'TensorFlow.js backend (overrides "backend"; env BOT_BACKEND wins)').choices(['auto', 'tensorflow', 'wasm', 'cpu']))
+    .addOption(new Option('--backend <name>', 'TensorFlow.js backend (overrides "backend"; env BOT_BACKEND wins)').choices(BACKENDS))
     .option('--workers <n>', 'cores to train on (overrides "workers"): data-parallel replicas, or wasm threads with --parallel threads', int('--workers'))
     .addOption(
       new Option('--parallel <mode>', 'how --workers is used (overrides "parallel"): data = replicas on worker_threads, threads = wasm threads').choices(['data', 'threads']),
@@ -47,6 +48,8 @@ Config fields (JSON; defaults in brackets):
   model            { "name": "resnet18d", "options": { "stem": "small", "width": 0.25, ... } }  (required)
   data             { "source": "embedded" } | { "source": "idx", "dir": DIR } |
                    { "source": "image-folder", "dir": DIR, "evalDir": DIR, "size": 224 }  [embedded]
+                   image folders also: "skipCorrupt": true (leave corrupt files out, counted in metrics.jsonl),
+                   "limitInputPixels": N (most pixels per image; data's DEFAULT_LIMIT_INPUT_PIXELS by default)
   epochs           number of epochs (required)
   batchSize        [128]
   optimizer        { "kind": "nag", "momentum": 0.9 } | { "kind": "sgd", "momentum": 0 } | { "kind": "adam", ... }  [nag 0.9]
@@ -114,9 +117,12 @@ Examples:
         `${result.stopped ? 'Stopped' : 'Done'} after ${result.steps} steps in ${result.seconds.toFixed(1)} s on ${result.backend}: ` +
           `top-1 ${pct(result.top1)}, top-5 ${pct(result.top5)}`,
       );
+      result.model.dispose();
+      console.log(`Model: ${result.modelDir}${result.bestDir ? ` (best epoch: ${result.bestDir})` : ''}`);
       if (result.reportPath) console.log(`Report: ${result.reportPath}`);
       if (result.lastCheckpoint) console.log(`Last checkpoint: ${result.lastCheckpoint}`);
     });
+  addModelCommands(program);
   return program;
 }
 

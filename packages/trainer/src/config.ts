@@ -89,6 +89,9 @@ const scheduleSchema = z
   ])
   .default({ kind: 'cosine', floor: 0 });
 
+/** TensorFlow.js backends: 'auto' picks tensorflow (tfjs-node) when installed, else wasm. */
+export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+
 /** Weight precisions of a saved model: 'float16' halves the bytes; tfjs decodes it to float32 on load. */
 export const WEIGHT_FORMATS = ['float32', 'float16'] as const;
 
@@ -195,7 +198,7 @@ export const trainConfigSchema = z
     logEvery: positiveInt.default(1),
     /** Batch size for evaluation (default 500). */
     evalBatchSize: positiveInt.default(500),
-    backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+    backend: z.enum(BACKENDS).default('auto'),
     /** What the run writes besides checkpoints: out/model (always) and out/best (optional). */
     export: exportSchema,
     /** Fine-tuning: start from another model's weights instead of a random init. */
