@@ -163,27 +163,33 @@ function installProject(w, blocks) {
   mkdirSync(dir);
   writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ name: `docs-${w.folder}`, private: true, type: 'module' }, null, 2)}\n`);
   const imported = new Set(blocks.filter((b) => !b.skip && b.lang !== 'sh').flatMap((b) => importsOf(b.code)));
-  const peers = w.pkg.peerDependencies ?? {};
-  const optional = w.pkg.peerDependenciesMeta ?? {};
   const bag = [w.pkg.name];
-  const registry = [];
-  for (const [name, range] of Object.entries(peers)) {
-    if (optional[name]?.optional && !imported.has(name)) continue; // optional peers only when the README uses them
-    (name.startsWith('@bag-of-tricks/') ? bag : registry).push(name.startsWith('@bag-of-tricks/') ? name : `${name}@${range}`);
-  }
   const extras = [];
+  // A trick is installed alone; other packages' READMEs may use a sibling (native-kernels' uses backend).
   for (const name of imported) {
-    if (name === w.pkg.name || peers[name] || w.pkg.dependencies?.[name]) continue;
-    if (BACKENDS.has(name)) registry.push(`${name}@${peers['@tensorflow/tfjs-core'] ?? '^4.22.0'}`);
-    else if (name.startsWith('@bag-of-tricks/') && !TRICKS.has(w.folder)) bag.push(name); // e.g. native-kernels' README uses backend
-    else continue; // not installed: the block fails, which is the point (an undeclared import)
-    extras.push(name);
+    if (name.startsWith('@bag-of-tricks/') && name !== w.pkg.name && !TRICKS.has(w.folder)) bag.push(name), extras.push(name);
   }
-  const specs = [...[...bagDepsClosure(bag)].map((n) => tarballs.get(n)), ...registry];
+  const closure = [...bagDepsClosure(bag)];
+  // The peers these packages declare: required ones always (npm would add them too), optional ones
+  // only when the README imports them.
+  const registry = new Map();
+  for (const pkg of closure.map((n) => byName.get(n).pkg)) {
+    for (const [name, range] of Object.entries(pkg.peerDependencies ?? {})) {
+      if (name.startsWith('@bag-of-tricks/') || registry.has(name)) continue;
+      if (!pkg.peerDependenciesMeta?.[name]?.optional || imported.has(name)) registry.set(name, range);
+    }
+  }
+  for (const name of imported) {
+    if (BACKENDS.has(name) && !registry.has(name) && !closure.some((n) => byName.get(n).pkg.dependencies?.[name])) {
+      registry.set(name, w.pkg.peerDependencies?.['@tensorflow/tfjs-core'] ?? '^4.22.0'), extras.push(name);
+    }
+  }
+  // Anything else a README imports is not installed: its block fails, which is the point (an undeclared import).
+  const specs = [...closure.map((n) => tarballs.get(n)), ...[...registry].map(([n, r]) => `${n}@${r}`)];
   const t0 = Date.now();
   const r = run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...specs], { cwd: dir });
-  const names = [...bagDepsClosure(bag)].map((n) => n.replace('@bag-of-tricks/', '')).join(', ');
-  const note = `${names} + ${registry.join(', ')}${extras.length ? `; for the README: ${extras.join(', ')}` : ''}; ${((Date.now() - t0) / 1000).toFixed(0)} s`;
+  const names = closure.map((n) => n.replace('@bag-of-tricks/', '')).join(', ');
+  const note = `${names} + ${[...registry.keys()].join(', ')}${extras.length ? `; for the README: ${extras.join(', ')}` : ''}; ${((Date.now() - t0) / 1000).toFixed(0)} s`;
   record(`install ${w.pkg.name}`, r.ok ? 'passed' : 'failed', r.ok ? note : tail(r.output), 'package');
   return r.ok ? dir : null;
 }
@@ -200,8 +206,8 @@ async function runBlock(block, cwd, index, { pkgName } = {}) {
     let code = block.code;
     // `npm i @bag-of-tricks/x` installs the tarball just packed (the package is not on the registry yet).
     code = code.replace(/^(\s*npm\s+(?:i|install)\b[^\n#]*)/gm, (line) =>
-      line.replace(/@bag-of-tricks\/[\w-]+/g, (name) => (tarballs.has(name) ? [...bagDepsClosure([name])].map((n) => tarballs.get(n)).join(' ') : name)) +
-      (pkgName ? ' --prefer-offline' : ''),
+      line.trimEnd().replace(/@bag-of-tricks\/[\w-]+/g, (name) => (tarballs.has(name) ? [...bagDepsClosure([name])].map((n) => tarballs.get(n)).join(' ') : name)) +
+      (pkgName ? ' --prefer-offline ' : ' '),
     );
     writeFileSync(`${base}.sh`, code);
     r = run('bash', ['-eo', 'pipefail', `${base}.sh`], { cwd, env: { PATH: `${join(cwd, 'node_modules', '.bin')}:${process.env.PATH}` } });
