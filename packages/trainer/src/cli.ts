@@ -37,6 +37,7 @@ export function createProgram(): Command {
     .addOption(
       new Option('--parallel <mode>', 'how --workers is used (overrides "parallel"): data = replicas on worker_threads, threads = wasm threads').choices(['data', 'threads']),
     )
+    .option('--init <path>', 'fine-tune from a model folder, a checkpoint (.ckpt) or a PyTorch .safetensors file (sets "init.from")')
     .option('--stop-after <steps>', 'stop (with a checkpoint) once this many steps are done; resume later with --resume', int('--stop-after'))
     .option('--no-progress', 'no progress bar (default: shown when stderr is a terminal)')
     .option('--no-report', 'do not write report.html at the end')
@@ -59,8 +60,12 @@ Config fields (JSON; defaults in brackets):
   weightDecay      L2 added to the gradients [1e-4];  noBiasDecay: decay conv/dense kernels only [false]
   labelSmoothing   { "epsilon": 0.1, "form": "uniform" | "paper" }  [off]
   mixup            { "alpha": 0.2, "offEpochs": 0 }  [off];  cutmix: { "alpha": 1, "offEpochs": 0 }  [off]
-  distillation     { "teacher": "DIR/model.json", "temperature": 20, "form": "paper" | "weighted",
+  distillation     { "teacher": "RUN/model" (an earlier run's out/model, or any LayersModel folder / model.json),
+                     "temperature": 20, "form": "paper" | "weighted",
                      "hardWeight": 0.5, "softTerm": "cross-entropy" | "kl", "cache": false }  [off]
+  init             fine-tuning: { "from": MODEL_DIR | CKPT | FILE.safetensors,
+                     "freeze": "none" | "stem" | "backbone" | ["stem", "layer1", ...], "backboneLrScale": 1 }  [off]
+  export           { "weights": "float32" | "float16", "best": false }: out/model always, out/best with best: true
   augment          options for augment's trainPipeline  [greyscale preset for 1-channel data]
   seed [0]   backend [auto]   out [runs/train]   logEvery [1]   evalBatchSize [500]
   workers          cores to train on [1]
@@ -75,7 +80,8 @@ Examples:
   bag-of-tricks train --resume runs/exp1/checkpoints/ckpt-00000400.ckpt --epochs 20
   bag-of-tricks train config.json --data /usr/share/datasets/fashion-mnist --backend wasm
   bag-of-tricks train config.json --workers 2                     # 2 data-parallel replicas
-  bag-of-tricks train config.json --workers 2 --parallel threads  # 2 wasm threads`,
+  bag-of-tricks train config.json --workers 2 --parallel threads  # 2 wasm threads
+  bag-of-tricks train finetune.json --init runs/exp1/model         # fine-tune from an earlier run's model`,
     )
     .action(async (configPath: string | undefined, opts: Record<string, unknown>) => {
       let raw: Record<string, unknown>;
@@ -102,6 +108,7 @@ Examples:
       if (opts.backend !== undefined) raw.backend = opts.backend;
       if (opts.workers !== undefined) raw.workers = opts.workers;
       if (opts.parallel !== undefined) raw.parallel = opts.parallel;
+      if (typeof opts.init === 'string') raw.init = { ...(raw.init as object | undefined), from: opts.init };
       if (typeof opts.data === 'string') raw.data = opts.data === 'embedded' ? { source: 'embedded' } : { source: 'idx', dir: opts.data };
       const quiet = opts.quiet === true;
       const result = await train(raw as TrainConfigInput, {

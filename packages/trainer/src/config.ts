@@ -161,7 +161,7 @@ export const trainConfigSchema = z
       .optional(),
     distillation: z
       .object({
-        /** Path or URL of the teacher's model.json (a saved tfjs LayersModel). */
+        /** A saved tfjs LayersModel: an earlier run's out/model folder, a model folder or model.json path, or a URL. */
         teacher: z.string().min(1),
         temperature: z.number().positive().default(20),
         form: z.enum(['paper', 'weighted']).default('paper'),

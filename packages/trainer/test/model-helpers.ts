@@ -24,3 +24,32 @@ export function smallIdx(train = 256, test = 200): string {
   }
   return dir;
 }
+
+/**
+ * An image folder (train/<class>/*.png, val/<class>/*.png) of 28x28 greyscale PNGs cut from the embedded
+ * Fashion-MNIST test subset: `perClass` images of each of the given Fashion-MNIST labels, folder names = the
+ * Fashion-MNIST class names with '/' replaced. Returns the root.
+ */
+export async function fashionImageFolder(labels: readonly number[], perClass = 8): Promise<string> {
+  const sharp = (await import('sharp')).default;
+  const { FASHION_MNIST_CLASSES } = await import('@bag-of-tricks/data');
+  const root = tempOut('folder');
+  const test = loadEmbeddedFashionMnist().test;
+  const px = test.height * test.width;
+  for (const label of labels) {
+    const name = FASHION_MNIST_CLASSES[label]!.replace('/', '-');
+    const rows = [...test.labels.keys()].filter((i) => test.labels[i] === label).slice(0, 2 * perClass);
+    for (const [split, part] of [
+      ['train', rows.slice(0, perClass)],
+      ['val', rows.slice(perClass)],
+    ] as const) {
+      mkdirSync(join(root, split, name), { recursive: true });
+      for (const i of part) {
+        await sharp(Buffer.from(test.images.subarray(i * px, (i + 1) * px)), { raw: { width: 28, height: 28, channels: 1 } })
+          .png()
+          .toFile(join(root, split, name, `${i}.png`));
+      }
+    }
+  }
+  return root;
+}

@@ -32,6 +32,8 @@ import { checkData, recordSkipped, type DataCheck } from './data-check';
 import { appendJsonl, latestCheckpoint, readCheckpointFile, readCheckpointHeader, saveCheckpointFile } from './files';
 import { resolveEvalPreprocessing, type ModelMetadata } from '../model-metadata';
 import { gitCommit, saveModel } from './model-io';
+import { initFromPretrained } from './sources';
+import { freezeLayers, scaleBackboneGradients } from '../finetune';
 import { createProgress } from './progress';
 import { renderReport } from './report';
 
@@ -217,6 +219,19 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
     top1: Number.isFinite(top1) ? top1 : null,
   });
   const bestDir = config.export.best ? join(out, 'best') : null;
+  // Fine-tuning: weights by name from init.from (a resumed run takes them from its checkpoint instead), then
+  // freezing, before the optimiser, weight-decay groups and train step see the trainable variables.
+  if (config.init) {
+    if (!checkpoint) {
+      const r = await initFromPretrained(model, config.init.from);
+      log(
+        `[trainer] init: ${r.loaded.length} weights from ${r.source} (${r.kind})` +
+          (r.reinitialised.length ? `; classifier re-initialised (${numClasses} classes here, another number there): ${r.reinitialised.join(', ')}` : ''),
+      );
+    }
+    const frozen = freezeLayers(model, config.init.freeze);
+    if (frozen.length > 0) log(`[trainer] frozen (${JSON.stringify(config.init.freeze)}): ${frozen.length} layers, BatchNorm on moving statistics — ${formatNames(frozen)}`);
+  }
   const fingerprint = modelFingerprint(model, `${modelName} ${JSON.stringify(config.model.options)}`);
   const schedule = learningRateSchedule(config, stepsPerEpoch);
   const optimizer = createOptimizer(config.optimizer, schedule(0));
@@ -233,6 +248,10 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
         ? `[trainer] weight decay ${config.weightDecay} on ${decay.decay.length} variables; excluded (no bias decay): ${excludedFromDecay.length} — ${formatNames(excludedFromDecay)}`
         : `[trainer] weight decay ${config.weightDecay} on all ${decay.decay.length} trainable variables (noBiasDecay off; none excluded)`,
   );
+  if (config.init && config.init.backboneLrScale !== 1) {
+    scaleBackboneGradients(optimizer, model, config.init.backboneLrScale);
+    log(`[trainer] discriminative lr: backbone at ${config.init.backboneLrScale} x lr, classifier (fc) at lr`);
+  }
 
   // Augmentation: train pipeline, label smoothing (affine, so before or after mixing is the same), then mixup/CutMix.
   const base: BatchTransform | null = data.augment ? trainPipeline({ ...data.augment, ...(config.augment as TrainPipelineOptions) }) : null;
