@@ -38,6 +38,7 @@ describe('train() on an image folder of JPEGs (wasm, end to end)', () => {
   for (const resample of ['bilinear', 'lanczos3'] as const) {
     it(`${resample}: decodes, crops, augments per image in the loader, learns the colours and leaks nothing`, async () => {
       const before = tf.memory().numTensors;
+      const beforeBuffers = tf.memory().numDataBuffers;
       const result = await train(
         tinyConfig({
           data: { source: 'image-folder', dir: join(root, 'train'), evalDir: join(root, 'val'), size: 24, resample },
@@ -52,7 +53,9 @@ describe('train() on an image folder of JPEGs (wasm, end to end)', () => {
       expect(result.steps).toBe(3 * Math.floor(48 / 8));
       expect(result.top1).toBeGreaterThanOrEqual(0.9); // chance is 0.5; the classes differ by colour
       result.model.dispose();
-      expect(tf.memory().numTensors).toBeLessThanOrEqual(before + 2);
+      // no slack: every tensor train() made is freed once the caller disposes the model it returned
+      expect(tf.memory().numTensors).toBe(before);
+      expect(tf.memory().numDataBuffers).toBe(beforeBuffers);
     });
   }
 
