@@ -247,8 +247,10 @@ export const trainConfigSchema = z
         message: 'frozen layers are not passed to data-parallel replicas; set workers: 1 (or parallel: "threads") when freezing',
       });
     }
-    if (c.warmupEpochs > c.epochs) {
-      ctx.addIssue({ code: 'custom', path: ['warmupEpochs'], message: `must be at most epochs (${c.epochs})` });
+    // Cosine decays over the epochs after the warmup, so it needs some (warmupCosine's rule, found here before start-up).
+    if (c.schedule.kind === 'cosine' ? c.warmupEpochs >= c.epochs : c.warmupEpochs > c.epochs) {
+      const rule = c.schedule.kind === 'cosine' ? 'be less than epochs' : 'be at most epochs';
+      ctx.addIssue({ code: 'custom', path: ['warmupEpochs'], input: c.warmupEpochs, message: `must ${rule} (${c.epochs}): lower warmupEpochs or raise epochs` });
     }
   });
 
