@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { checkIdxSplits, checkImageFolders, DatasetCheckError, EMBEDDED_FASHION_MNIST_DIR, type EpochStats, type ImageFolderCheck } from '@bag-of-tricks/data';
 import type { TrainConfig } from '../config';
 import { appendJsonl } from './files';
@@ -20,6 +21,9 @@ const MAX_FILES_IN_METRICS = 100;
  */
 export async function checkData(config: TrainConfig, log: (message: string) => void): Promise<DataCheck | null> {
   const d = config.data;
+  // A missing folder is loadData's to name (data.dir / data.evalDir / data.eval.dir: folder not found).
+  const folders = d.source === 'idx' ? [d.dir] : d.source === 'image-folder' ? [d.dir, d.evalDir] : 'eval' in d && d.eval ? [(d.eval as { dir: string }).dir] : [];
+  if (!folders.every((f) => existsSync(f))) return null;
   if (d.source === 'idx' || (d.source === 'embedded' && 'eval' in d && d.eval)) {
     const dir = d.source === 'idx' ? d.dir : EMBEDDED_FASHION_MNIST_DIR;
     const testDir = d.source === 'idx' ? d.dir : (d as { eval: { dir: string } }).eval.dir;
