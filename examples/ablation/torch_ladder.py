@@ -147,14 +147,14 @@ class CifarResNet(nn.Module):
         ws = [max(1, round(16 * width)), max(1, round(32 * width)), max(1, round(64 * width))]
         self.conv1 = nn.Conv2d(in_ch, ws[0], 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(ws[0])
-        layers, cin = [], ws[0]
+        stages, cin = [], ws[0]
         for s, w in enumerate(ws):
             blocks = []
             for b in range(layers[s]):
                 blocks.append(Block(cin, w, 2 if s > 0 and b == 0 else 1, avg_down, zero_gamma))
                 cin = w
-            layers.append(nn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3 = layers
+            stages.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3 = stages
         self.fc = nn.Linear(cin, num_classes)
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
