@@ -22,12 +22,11 @@ const MAX_FILES_IN_METRICS = 100;
 export async function checkData(config: TrainConfig, log: (message: string) => void): Promise<DataCheck | null> {
   const d = config.data;
   // A missing folder is loadData's to name (data.dir / data.evalDir / data.eval.dir: folder not found).
-  const folders = d.source === 'idx' ? [d.dir] : d.source === 'image-folder' ? [d.dir, d.evalDir] : 'eval' in d && d.eval ? [(d.eval as { dir: string }).dir] : [];
+  const folders = d.source === 'idx' ? [d.dir] : d.source === 'image-folder' ? [d.dir, d.evalDir] : d.eval ? [d.eval.dir] : [];
   if (!folders.every((f) => existsSync(f))) return null;
-  if (d.source === 'idx' || (d.source === 'embedded' && 'eval' in d && d.eval)) {
-    const dir = d.source === 'idx' ? d.dir : EMBEDDED_FASHION_MNIST_DIR;
-    const testDir = d.source === 'idx' ? d.dir : (d as { eval: { dir: string } }).eval.dir;
-    const { train, test } = checkIdxSplits(dir, { testDir });
+  if (d.source === 'idx' || (d.source === 'embedded' && d.eval)) {
+    // The embedded training set against the IDX test split that data.eval names.
+    const { train, test } = d.source === 'idx' ? checkIdxSplits(d.dir) : checkIdxSplits(EMBEDDED_FASHION_MNIST_DIR, { testDir: d.eval!.dir });
     return { exclude: { train: [], eval: [] }, record: { type: 'data-check', train, test } };
   }
   if (d.source !== 'image-folder') return null;
