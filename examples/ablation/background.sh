@@ -18,6 +18,9 @@ echo "[background] $(date -u +%FT%TZ) convergence check: rung 0 seed 0 at $((2 *
 ladder --rungs 0 --seeds 0 --epochs "$((2 * EPOCHS))" --results examples/ablation/results-pilot --runs examples/ablation/runs/pilot
 echo "[background] $(date -u +%FT%TZ) PyTorch column: rungs 0,4,7, $EPOCHS epochs"
 /usr/bin/python3 examples/ablation/torch_ladder.py --rungs 0,4,7 --seeds 0,1,2 --epochs "$EPOCHS" --threads 2
-echo "[background] $(date -u +%FT%TZ) the ladder, $EPOCHS epochs"
-ladder --epochs "$EPOCHS"
+# Up to 3 passes: a pass retries what failed in the one before (finished runs are skipped).
+for pass in 1 2 3; do
+  echo "[background] $(date -u +%FT%TZ) the ladder, $EPOCHS epochs (pass $pass)"
+  ladder --epochs "$EPOCHS" && break
+done
 echo "[background] $(date -u +%FT%TZ) done"

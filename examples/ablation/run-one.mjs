@@ -9,6 +9,9 @@ import { latestCheckpoint, train } from '@bag-of-tricks/trainer';
 import { gitCommit, RESULT_FORMAT } from './ladder.mjs';
 
 const { job, config, resultFile, title } = JSON.parse(process.argv[2]);
+// Some dependency catches SIGTERM without exiting: stop at once (the last epoch checkpoint is kept, the result file
+// is only written at the end, so nothing is left half-written).
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
 const log = (m) => console.log(m);
 
 const checkpoint = existsSync(join(config.out, 'checkpoints')) ? latestCheckpoint(config.out) : null;
