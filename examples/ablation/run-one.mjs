@@ -9,8 +9,8 @@ import { latestCheckpoint, train } from '@bag-of-tricks/trainer';
 import { gitCommit, RESULT_FORMAT } from './ladder.mjs';
 
 const { job, config, resultFile, title } = JSON.parse(process.argv[2]);
-// Some dependency catches SIGTERM without exiting: stop at once (the last epoch checkpoint is kept, the result file
-// is only written at the end, so nothing is left half-written).
+// Some dependency catches SIGTERM without exiting: exit when the signal is seen (the training loop may only yield to
+// the event loop between epochs; ladder.mjs sends SIGKILL). Checkpoints and the result file are written atomically.
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
 const log = (m) => console.log(m);
 
