@@ -119,18 +119,25 @@ export async function encodeCheckpoint(meta: CheckpointMeta, model: LayersModel,
   ];
   const tensors: TensorEntry[] = [];
   const chunks: Uint8Array[] = [];
+  const nonFinite: string[] = [];
   let offset = 0;
-  for (const { group, name, tensor } of items) {
-    const dtype = tensor.dtype === 'int32' ? 'int32' : 'float32';
-    if (tensor.dtype !== 'int32' && tensor.dtype !== 'float32') throw new Error(`Checkpoint: cannot store ${name} of dtype ${tensor.dtype}.`);
-    const data = (await tensor.data()) as Float32Array | Int32Array;
-    const bytes = new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
-    tensors.push({ group, name, shape: [...tensor.shape], dtype, byteOffset: offset, byteLength: bytes.byteLength });
-    chunks.push(bytes);
-    offset += bytes.byteLength;
+  try {
+    for (const { group, name, tensor } of items) {
+      const dtype = tensor.dtype === 'int32' ? 'int32' : 'float32';
+      if (tensor.dtype !== 'int32' && tensor.dtype !== 'float32') throw new Error(`Checkpoint: cannot store ${name} of dtype ${tensor.dtype}.`);
+      const data = (await tensor.data()) as Float32Array | Int32Array;
+      if (dtype === 'float32' && !allFinite(data)) nonFinite.push(`${group === 'model' ? '' : 'optimizer '}${name}`);
+      const bytes = new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+      tensors.push({ group, name, shape: [...tensor.shape], dtype, byteOffset: offset, byteLength: bytes.byteLength });
+      chunks.push(bytes);
+      offset += bytes.byteLength;
+    }
+  } finally {
+    // The iteration count is a fresh scalar from getWeights; the slots are the optimiser's own variables.
+    optimizerWeights[0]?.tensor.dispose();
   }
-  // The iteration count is a fresh scalar from getWeights; the slots are the optimiser's own variables.
-  optimizerWeights[0]?.tensor.dispose();
+  // A checkpoint is a state to resume from: one holding NaN/Infinity would only diverge again.
+  if (nonFinite.length > 0) throw new NonFiniteStateError(`step ${meta.step}`, nonFinite, items.length);
   const header: CheckpointHeader = { format: 'bag-of-tricks-checkpoint', version: 1, ...meta, tensors };
   const headerBytes = new TextEncoder().encode(JSON.stringify(header));
   const start = align8(12 + headerBytes.byteLength);
@@ -147,6 +154,28 @@ export async function encodeCheckpoint(meta: CheckpointMeta, model: LayersModel,
 }
 
 const align8 = (n: number): number => Math.ceil(n / 8) * 8;
+
+/** True when every value is finite (no NaN, no ±Infinity). */
+function allFinite(values: Float32Array | Int32Array): boolean {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i] as number)) return false;
+  return true;
+}
+
+/** A model or optimiser state holding NaN or Infinity: refused as a checkpoint, to write or to resume from. */
+export class NonFiniteStateError extends Error {
+  constructor(
+    readonly where: string,
+    /** The tensors holding NaN or Infinity (optimiser slots prefixed with 'optimizer '). */
+    readonly tensors: readonly string[],
+    readonly total: number,
+  ) {
+    super(
+      `${where}: ${tensors.length} of ${total} tensors hold NaN or Infinity (${tensors.slice(0, 5).join(', ')}` +
+        `${tensors.length > 5 ? `, … ${tensors.length - 5} more` : ''}); the training diverged before it.`,
+    );
+    this.name = 'NonFiniteStateError';
+  }
+}
 
 /**
  * Reads only the header of a buffer written by {@link encodeCheckpoint}: no tensors are made, so it works
@@ -186,6 +215,20 @@ export function decodeCheckpoint(bytes: Uint8Array, where: string): Checkpoint {
   const start = checkpointDataStart(headerLength);
   const modelWeights: tf.Tensor[] = [];
   const optimizerWeights: NamedTensor[] = [];
+  const nonFinite = header.tensors.filter((t) => {
+    if (t.dtype !== 'float32') return false;
+    const begin = bytes.byteOffset + start + t.byteOffset;
+    // Aligned views need an aligned offset; checkpoints align the data start to 8 bytes.
+    const values = begin % 4 === 0 ? new Float32Array(bytes.buffer, begin, t.byteLength / 4) : new Float32Array(bytes.slice(begin - bytes.byteOffset, begin - bytes.byteOffset + t.byteLength).buffer);
+    return !allFinite(values);
+  });
+  if (nonFinite.length > 0) {
+    throw new NonFiniteStateError(
+      `Checkpoint ${where} cannot be resumed from (it was written by a diverging run, before checkpoints were checked)`,
+      nonFinite.map((t) => `${t.group === 'model' ? '' : 'optimizer '}${t.name}`),
+      header.tensors.length,
+    );
+  }
   for (const t of header.tensors) {
     const begin = start + t.byteOffset;
     const copy = bytes.slice(begin, begin + t.byteLength).buffer;

@@ -7,6 +7,7 @@ export { createStepLoss, type StepLossConfig } from './step-loss';
 export { evaluate, scoreBatch, type EvalResult } from './evaluate';
 export {
   runTrainingLoop,
+  stateIsFinite,
   TrainingDivergedError,
   type LoopHooks,
   type LoopOptions,
@@ -19,6 +20,7 @@ export {
   decodeCheckpointHeader,
   encodeCheckpoint,
   modelFingerprint,
+  NonFiniteStateError,
   restoreCheckpoint,
   type Checkpoint,
   type CheckpointHeader,

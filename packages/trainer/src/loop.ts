@@ -9,21 +9,52 @@ import { evaluate } from './evaluate';
 import { createTrainStep, type StepLoss } from './train-step';
 import type { DecaySplit } from './weight-decay';
 
-/** Thrown when the loss turns NaN or infinite; names the step and the last good checkpoint. */
+/**
+ * Thrown when training diverges: the loss of a step is NaN or infinite (`reason: 'loss'`), or after a step's
+ * update the weights or optimiser slots hold NaN/Infinity (`reason: 'weights'`). `step` is the 1-based step
+ * that diverged, as numbered in metrics.jsonl; `lastCheckpoint` is the newest checkpoint written, which is
+ * finite (a checkpoint is written only from a finite state).
+ */
 export class TrainingDivergedError extends Error {
   constructor(
     readonly step: number,
     readonly epoch: number,
     readonly loss: number,
     readonly lastCheckpoint: string | null,
+    readonly reason: 'loss' | 'weights' = 'loss',
   ) {
     super(
-      `Training diverged: the loss is ${loss} at step ${step} (epoch ${epoch + 1}). ` +
+      (reason === 'loss'
+        ? `Training diverged: the loss is ${loss} at step ${step} (epoch ${epoch + 1}). `
+        : `Training diverged: after step ${step} (epoch ${epoch + 1}) the weights or optimizer state hold NaN or Infinity ` +
+          `(that step's loss was ${loss}). `) +
         (lastCheckpoint
           ? `Last good checkpoint: ${lastCheckpoint} (resume from it with a lower learning rate or more warmup).`
-          : 'No checkpoint was written before this step.'),
+          : 'No checkpoint was written before this step (lower the learning rate or add warmup).'),
     );
     this.name = 'TrainingDivergedError';
+  }
+}
+
+/**
+ * True when every model weight (BN moving statistics included) and every optimiser slot is finite: one
+ * `x * 0` sum per tensor (NaN for NaN or ±Infinity, else exactly 0), added up and read back as one number.
+ */
+export async function stateIsFinite(model: LayersModel, optimizer: tf.Optimizer): Promise<boolean> {
+  const slots = await optimizer.getWeights();
+  try {
+    const tensors = [...model.weights.map((w) => w.read() as tf.Tensor), ...slots.slice(1).map((s) => s.tensor)].filter((t) => t.dtype === 'float32');
+    if (tensors.length === 0) return true;
+    const flag = tf.tidy(() => {
+      const zero = tf.scalar(0);
+      return tf.addN(tensors.map((t) => tf.sum(tf.mul(t, zero))));
+    });
+    const value = (await flag.data())[0] as number;
+    flag.dispose();
+    return Number.isFinite(value);
+  } finally {
+    // getWeights' first entry is a fresh iteration-count scalar; the slots are the optimiser's own variables.
+    slots[0]?.tensor.dispose();
   }
 }
 
@@ -35,6 +66,11 @@ export interface LoopPosition {
   /** Sum and count of the step losses of `epoch` so far, so a resumed epoch reports the same mean. */
   epochLossSum?: number;
   epochLossCount?: number;
+  /**
+   * The schedule is read at `step + scheduleOffset` (default 0). A run resumed with another batch size keeps
+   * counting optimiser steps but re-derives its place on the schedule from the samples seen.
+   */
+  scheduleOffset?: number;
 }
 
 export interface LoopHooks {
@@ -107,8 +143,20 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopResult> {
   const history = o.history;
   const hooks = o.hooks ?? {};
   let lastCheckpoint: string | null = null;
+  const scheduleOffset = position.scheduleOffset ?? 0;
+  // The last step whose state was checked finite, and that step's loss and epoch (for the error).
+  let checkedStep = -1;
+  let lastLoss = Number.NaN;
+  let lastEpoch = position.epoch;
+  const checkFinite = async (): Promise<void> => {
+    if (checkedStep === position.step) return;
+    if (!(await stateIsFinite(o.model, o.optimizer))) throw new TrainingDivergedError(position.step, lastEpoch, lastLoss, lastCheckpoint, 'weights');
+    checkedStep = position.step;
+  };
   const save = async (reason: 'every' | 'epoch' | 'stop' | 'end'): Promise<void> => {
-    if (hooks.checkpoint) lastCheckpoint = await hooks.checkpoint({ ...position }, history, reason);
+    if (!hooks.checkpoint) return;
+    await checkFinite(); // a checkpoint is written only from a finite state
+    lastCheckpoint = await hooks.checkpoint({ ...position }, history, reason);
   };
 
   for (let epoch = position.epoch; epoch < o.epochs; epoch++) {
@@ -117,15 +165,13 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopResult> {
     const resuming = epoch === position.epoch;
     let lossSum = resuming ? (position.epochLossSum ?? 0) : 0;
     let lossCount = resuming ? (position.epochLossCount ?? 0) : 0;
-    let batchIndex = 0;
+    // The batches of this epoch done before the checkpoint we resumed from are not read again.
+    const fromBatch = resuming ? Math.min(position.batchInEpoch, o.trainLoader.stepsPerEpoch) : 0;
+    let batchIndex = fromBatch;
     let lastTime = now();
-    for await (const raw of o.trainLoader.epoch(epoch)) {
+    for await (const raw of o.trainLoader.epoch(epoch, { fromBatch })) {
       const b = batchIndex++;
-      if (epoch === position.epoch && b < position.batchInEpoch) {
-        tf.dispose([raw.images, raw.labels]); // done before the checkpoint we resumed from
-        continue;
-      }
-      const lr = o.schedule(position.step);
+      const lr = o.schedule(position.step + scheduleOffset);
       applyLearningRate(o.optimizer, lr);
       const stepRng = o.rng.fork();
       const batch = tf.tidy(() => {
@@ -147,12 +193,16 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopResult> {
           lossValue = (await lossTensor.data())[0] as number;
           lossTensor.dispose();
         }
+      } catch (err) {
+        throw tagPhase(err, 'train');
       } finally {
         tf.dispose([batch.images, batch.labels]);
         if (teacherLogits) teacherLogits.dispose();
       }
-      if (!Number.isFinite(lossValue)) throw new TrainingDivergedError(position.step, epoch, lossValue, lastCheckpoint);
+      if (!Number.isFinite(lossValue)) throw new TrainingDivergedError(position.step + 1, epoch, lossValue, lastCheckpoint);
       position.step++;
+      lastLoss = lossValue;
+      lastEpoch = epoch;
       position.batchInEpoch = b + 1;
       position.epoch = epoch;
       lossSum += lossValue;
@@ -170,13 +220,17 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopResult> {
       lastTime = t;
       if (position.step % o.logEvery === 0) history.steps.push(record);
       hooks.onStep?.(record);
+      // Divergence shows in the weights before (or without) the loss: check them once per logged step.
+      if (position.step % o.logEvery === 0) await checkFinite();
       if (o.stopAfterStep !== undefined && position.step >= o.stopAfterStep) {
         await save('stop');
         return { position, history, stopped: true, lastCheckpoint };
       }
       if (o.checkpointEvery > 0 && position.step % o.checkpointEvery === 0) await save('every');
     }
-    const result = await evaluate(o.model, o.evalLoader.epoch(0));
+    const result = await evaluate(o.model, o.evalLoader.epoch(0)).catch((err: unknown) => {
+      throw tagPhase(err, 'eval');
+    });
     const record: EpochRecord = {
       epoch,
       step: position.step,
@@ -184,7 +238,7 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopResult> {
       top1: result.top1,
       top5: result.top5,
       evalLoss: result.loss,
-      lr: o.schedule(Math.max(position.step - 1, 0)),
+      lr: o.schedule(Math.max(position.step + scheduleOffset - 1, 0)),
       seconds: (now() - epochStart) / 1000,
     };
     history.epochs.push(record);
@@ -198,6 +252,12 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopResult> {
     else if (o.checkpointEvery === 0) await save('epoch');
   }
   return { position, history, stopped: false, lastCheckpoint };
+}
+
+/** Marks where an error came from ('train' step or 'eval'), so resource errors can name the batch size at fault. */
+function tagPhase(err: unknown, phase: 'train' | 'eval'): unknown {
+  if (err !== null && typeof err === 'object' && !('trainingPhase' in err)) (err as { trainingPhase?: string }).trainingPhase = phase;
+  return err;
 }
 
 function cachedIndices(

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
@@ -29,7 +29,9 @@ import { createStepLoss, type StepLossConfig } from '../step-loss';
 import { splitDecayVariables } from '../weight-decay';
 import { createDataParallelStep, type DataParallelStep } from './data-parallel';
 import { checkData, recordSkipped, type DataCheck } from './data-check';
-import { appendJsonl, latestCheckpoint, readCheckpointFile, readCheckpointHeader, saveCheckpointFile } from './files';
+import { describeResourceError } from './resources';
+import { planResume } from './resume';
+import { appendJsonl, ensureDir, fileError, latestCheckpoint, removeStaleFiles, truncateMetrics, readCheckpointFile, readCheckpointHeader, saveCheckpointFile } from './files';
 import { resolveEvalPreprocessing, type ModelMetadata } from '../model-metadata';
 import { gitCommit, saveModel } from './model-io';
 import { initFromPretrained } from './sources';
@@ -177,7 +179,10 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   const checkpoint = resumePath && checkpointHeader ? readCheckpointFile(resumePath) : null;
   registerFileRouter();
   const out = resolve(config.out);
-  mkdirSync(out, { recursive: true });
+  ensureDir(out);
+  // A run killed during an atomic write leaves its temp file; no process writes them any more.
+  const stale = removeStaleFiles(out);
+  if (stale.length > 0) log(`[trainer] removed ${stale.length} temp file(s) left by a killed run: ${stale.join(', ')}`);
   const metricsPath = join(out, 'metrics.jsonl');
 
   const data = loadData(config, dataCheck);
@@ -186,6 +191,8 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   const evalTransform = evalPipeline(data.eval);
   const evalLoader = createLoader(data.test, { batchSize: config.evalBatchSize, seed: config.seed, shuffle: false, transform: evalTransform, onEpochEnd: recordSkipped('eval', metricsPath, log) });
   const stepsPerEpoch = trainLoader.stepsPerEpoch;
+  // How a changed config resumes (or why it cannot), decided from the header before any tensor is restored.
+  const resumePlan = checkpointHeader && resumePath ? planResume(checkpointHeader, config, stepsPerEpoch, data.train.size, resolve(resumePath)) : null;
   const numClasses = data.train.numClasses;
   // What inference needs, kept in model.json: class names and the eval pipeline resolved to numbers.
   const classNames: string[] =
@@ -298,22 +305,21 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   if (checkpoint && resumePath) {
     await restoreCheckpoint(checkpoint, model, optimizer, fingerprint, resolve(resumePath));
     const h = checkpoint.header;
-    position = { step: h.step, epoch: h.epoch, batchInEpoch: h.batchInEpoch, epochLossSum: (h as { epochLossSum?: number }).epochLossSum ?? 0, epochLossCount: (h as { epochLossCount?: number }).epochLossCount ?? 0 };
+    position = resumePlan?.position ?? position;
     history = h.history;
     rng = rngFromState(h.rng);
-    const changed = Object.keys({ ...h.config, ...config }).filter(
-      (k) => !['out', 'backend', 'workers', 'parallel'].includes(k) && JSON.stringify((h.config as Record<string, unknown>)[k]) !== JSON.stringify((config as Record<string, unknown>)[k]),
-    );
-    // Data-parallel replicas normalise BN over their shard, so the replica count shapes the curve.
-    const replicas = (c: { workers?: number; parallel?: string }) => (c.parallel === 'threads' ? 1 : (c.workers ?? 1));
-    if (replicas(h.config) !== replicas(config)) changed.push(`data-parallel replicas (${replicas(h.config)} -> ${replicas(config)})`);
-    if (changed.length > 0) {
-      log(`[trainer] warning: the config differs from the checkpoint's in ${changed.join(', ')}; the run will not follow the original curve exactly.`);
-    }
-    log(`[trainer] resumed from ${resolve(resumePath)} at step ${h.step} (epoch ${h.epoch + 1}, batch ${h.batchInEpoch} of ${stepsPerEpoch})`);
-    appendJsonl(metricsPath, { type: 'resume', step: h.step, checkpoint: resolve(resumePath) });
+    for (const note of resumePlan?.notes ?? []) log(`[trainer] resume: ${note}`);
+    log(`[trainer] resumed from ${resolve(resumePath)} at step ${h.step} (epoch ${h.epoch + 1}, batch ${position.batchInEpoch} of ${stepsPerEpoch})`);
+    // Lines the stopped or killed run wrote past this checkpoint (and a torn last line) go, so no step appears twice.
+    const repair = truncateMetrics(metricsPath, { step: h.step, epochsDone: h.history.epochs.length });
+    if (repair.dropped + repair.torn > 0) log(`[trainer] metrics.jsonl: dropped ${repair.dropped} line(s) past step ${h.step}${repair.torn ? ` and ${repair.torn} torn line(s)` : ''}`);
+    appendJsonl(metricsPath, { type: 'resume', step: h.step, checkpoint: resolve(resumePath), ...(resumePlan?.notes.length ? { notes: resumePlan.notes } : {}) });
   } else {
-    writeFileSync(metricsPath, '');
+    try {
+      writeFileSync(metricsPath, '');
+    } catch (err) {
+      throw fileError(err, metricsPath, 'create the metrics file');
+    }
     appendJsonl(metricsPath, { type: 'start', config, backend, stepsPerEpoch, excludedFromDecay });
   }
   if (dataCheck) appendJsonl(metricsPath, dataCheck.record);
@@ -371,12 +377,13 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
           );
         },
         checkpoint: async (pos, hist) => {
-          const meta: CheckpointMeta & { epochLossSum: number; epochLossCount: number; modelMetadata: ModelMetadata } = {
+          const meta: CheckpointMeta & { epochLossSum: number; epochLossCount: number; scheduleOffset: number; modelMetadata: ModelMetadata } = {
             step: pos.step,
             epoch: pos.epoch,
             batchInEpoch: pos.batchInEpoch,
             epochLossSum: pos.epochLossSum ?? 0,
             epochLossCount: pos.epochLossCount ?? 0,
+            scheduleOffset: pos.scheduleOffset ?? 0,
             rng: rng.getState(),
             config,
             fingerprint,
@@ -394,11 +401,12 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   } catch (err) {
     progress.stop();
     if (err instanceof TrainingDivergedError) {
-      appendJsonl(metricsPath, { type: 'diverged', step: err.step, loss: String(err.loss), lastCheckpoint });
+      appendJsonl(metricsPath, { type: 'diverged', step: err.step, reason: err.reason, loss: String(err.loss), lastCheckpoint });
       // The loop knows checkpoints of this session only; a resumed run's starting checkpoint counts too.
-      if (err.lastCheckpoint === null && lastCheckpoint) throw new TrainingDivergedError(err.step, err.epoch, err.loss, lastCheckpoint);
+      if (err.lastCheckpoint === null && lastCheckpoint) throw new TrainingDivergedError(err.step, err.epoch, err.loss, lastCheckpoint, err.reason);
     }
-    throw err;
+    // Out of memory on wasm, a full or read-only disk: say which batch, memory or file, and what to do.
+    throw describeResourceError(err, { backend, batchSize: config.batchSize, evalBatchSize: config.evalBatchSize, trainSize: data.train.size }) ?? err;
   } finally {
     progress.stop();
     await dp?.dispose();
