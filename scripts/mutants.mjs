@@ -7,6 +7,8 @@
 //   node scripts/mutants.mjs --package losses  one package's mutants
 //   node scripts/mutants.mjs --only bn-        mutants whose id contains "bn-"
 //   node scripts/mutants.mjs --list            print the mutants, run nothing
+//   node scripts/mutants.mjs --tests-from <commit>  run the test files as they were at <commit>
+//                                              (to show which mutants an older suite let through)
 //
 // Why not StrykerJS: its vitest runner mutates every operator of every file; on this suite
 // (minutes of tfjs kernels per package) that is hours on 2 cores. These mutants are the ones a
@@ -314,13 +316,14 @@ export const MUTANTS = [
 ];
 
 function parseArgs(argv) {
-  const args = { package: undefined, only: undefined, list: false, keep: false };
+  const args = { package: undefined, only: undefined, list: false, keep: false, testsFrom: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--package') args.package = argv[++i];
     else if (a === '--only') args.only = argv[++i];
     else if (a === '--list') args.list = true;
     else if (a === '--keep') args.keep = true;
+    else if (a === '--tests-from') args.testsFrom = argv[++i];
     else throw new Error(`mutants: unknown argument ${a} (use --package <name>, --only <id part>, --list, --keep)`);
   }
   return args;
@@ -370,10 +373,29 @@ if (args.list) {
 
 const dir = scratchCopy();
 console.log(`scratch copy: ${dir}`);
+if (args.testsFrom) {
+  // Older test files (with the helpers beside them) replace the current ones in the copy.
+  for (const m of chosen) {
+    for (const t of [...m.tests, 'test/helpers.ts']) {
+      const path = `packages/${m.pkg}/${t}`;
+      const r = spawnSync('git', ['show', `${args.testsFrom}:${path}`], { cwd: repo, encoding: 'utf8', maxBuffer: 1 << 26 });
+      if (r.status === 0) writeFileSync(join(dir, path), r.stdout);
+      else if (t !== 'test/helpers.ts') m.missing = true;
+    }
+  }
+  // and the shared test helpers of that time
+  const files = spawnSync('git', ['ls-tree', '-r', '--name-only', args.testsFrom, 'packages/test-utils/src'], { cwd: repo, encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+  for (const path of files) writeFileSync(join(dir, path), spawnSync('git', ['show', `${args.testsFrom}:${path}`], { cwd: repo, encoding: 'utf8' }).stdout);
+  console.log(`tests as of ${args.testsFrom}`);
+}
 const results = [];
 const baselines = new Map();
 try {
   for (const m of chosen) {
+    if (m.missing) {
+      results.push({ ...m, status: 'no test', detail: `its tests did not exist at ${args.testsFrom}` });
+      continue;
+    }
     const key = `${m.pkg}|${m.tests.join(',')}|${m.grep ?? ''}`;
     if (!baselines.has(key)) {
       const b = runTests(dir, m);

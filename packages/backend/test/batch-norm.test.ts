@@ -53,8 +53,8 @@ function closedFormGradients(x: Float32Array, dy: Float32Array, gamma: Float32Ar
     const inv = 1 / Math.sqrt(variance + eps);
     const xhat = (i: number) => (x[i * c + k]! - mean) * inv;
     for (let i = 0; i < m; i++) {
-      dbeta[k] += dy[i * c + k]!;
-      dgamma[k] += dy[i * c + k]! * xhat(i);
+      dbeta[k]! += dy[i * c + k]!;
+      dgamma[k]! += dy[i * c + k]! * xhat(i);
     }
     for (let i = 0; i < m; i++) dx[i * c + k] = gamma[k]! * inv * (dy[i * c + k]! - dbeta[k]! / m - (xhat(i) * dgamma[k]!) / m);
   }
