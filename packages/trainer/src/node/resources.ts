@@ -28,8 +28,8 @@ export function wasmHeapBytes(): number | null {
 
 const gib = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 
-/** The largest power of two below `n` (at least 1): a batch size to suggest. */
-const halfBatch = (n: number): number => Math.max(1, 2 ** Math.floor(Math.log2(Math.max(1, n - 1))));
+/** Half of `n` (at least 1): a batch size to suggest. */
+const halfBatch = (n: number): number => Math.max(1, Math.floor(n / 2));
 
 /**
  * Turns an out-of-memory on the wasm backend or a file-system failure (disk full, read-only, no permission)
@@ -44,8 +44,8 @@ export function describeResourceError(err: unknown, ctx: ResourceContext): Error
     const batch = phase === 'eval' ? `evalBatchSize ${ctx.evalBatchSize}` : `batchSize ${ctx.batchSize}`;
     const suggestion =
       phase === 'eval'
-        ? `lower evalBatchSize (say ${halfBatch(ctx.evalBatchSize)})`
-        : `lower batchSize (say ${halfBatch(ctx.batchSize)}; with linearScaling the learning rate follows it)`;
+        ? `lower evalBatchSize (say ${halfBatch(ctx.evalBatchSize)} or less)`
+        : `lower batchSize (say ${halfBatch(ctx.batchSize)} or less; with linearScaling the learning rate follows it)`;
     return new Error(
       `Out of memory on the wasm backend ${phase === 'eval' ? 'while evaluating' : 'in a training step'} with ${batch}` +
         `${phase === 'eval' ? '' : ` (of ${ctx.trainSize} training images)`}: the wasm heap had grown to ${heap === null ? 'an unknown size' : gib(heap)}, ` +
