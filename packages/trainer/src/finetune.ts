@@ -110,7 +110,7 @@ export function scaleBackboneGradients(optimizer: tf.Optimizer, model: LayersMod
   if (scale === 1) return;
   const head = new Set(model.getLayer(HEAD_LAYER).weights.map((w) => (w.read() as tf.Variable).name));
   const apply = optimizer.applyGradients.bind(optimizer);
-  optimizer.applyGradients = (grads: tf.NamedTensorMap | tf.NamedTensor[]) => {
+  optimizer.applyGradients = (grads: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[]) => {
     const scaleOne = (name: string, g: tf.Tensor): tf.Tensor => (head.has(name) ? g : tf.mul(g, scale));
     const scaled = Array.isArray(grads)
       ? grads.map(({ name, tensor }) => ({ name, tensor: scaleOne(name, tensor) }))

@@ -58,8 +58,8 @@ describe('resolveEvalPreprocessing', () => {
     ];
     for (const [options, h, w, c] of cases) {
       const p = resolveEvalPreprocessing(options);
-      const x = tf.randomUniform([2, h, w, c], 0, 255, 'float32', 1);
-      const batch = { images: x, labels: tf.cast(tf.oneHot([1, 2], 10), 'float32') };
+      const x = tf.randomUniform([2, h, w, c], 0, 255, 'float32', 1) as tf.Tensor4D;
+      const batch = { images: x, labels: tf.cast(tf.oneHot([1, 2], 10), 'float32') as tf.Tensor2D };
       const a = evalPipeline(options)(batch, createRng(0)).images;
       const b = evalPipelineFromPreprocessing(p)(batch, createRng(0)).images;
       expect(b.shape).toEqual(a.shape);
@@ -126,7 +126,7 @@ describe('every run writes out/model (and out/best), loadable by stock tf.loadLa
     const meta = JSON.parse(readFileSync(join(result.modelDir, 'model.json'), 'utf8')).userDefinedMetadata as ModelMetadata;
     const s32 = saveModel(dir32, result.model, meta);
     const s16 = saveModel(dir16, result.model, meta, { weights: 'float16' });
-    const values = result.model.weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0); // BN moving statistics included
+    const values = result.model.weights.reduce((n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1), 0); // BN moving statistics included
     expect(s32.weightBytes).toBe(4 * values);
     expect(s16.weightBytes).toBe(2 * values);
     const manifest = JSON.parse(readFileSync(join(dir16, 'model.json'), 'utf8')).weightsManifest[0].weights as { quantization?: { dtype: string } }[];

@@ -34,7 +34,7 @@ function encodeModelWeights(model: LayersModel, format: WeightFormat): { specs: 
     if (w.dtype !== 'float32') throw new Error(`saveModel: weight ${w.originalName} has dtype ${w.dtype}; only float32 weights are written.`);
     const data = format === 'float16' ? toFloat16(values as Float32Array) : (values as Float32Array);
     parts.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    specs.push({ name: w.originalName, shape: [...w.shape], dtype: 'float32', ...(format === 'float16' ? { quantization: { dtype: 'float16' as const } } : {}) });
+    specs.push({ name: w.originalName, shape: [...(w.shape as number[])], dtype: 'float32', ...(format === 'float16' ? { quantization: { dtype: 'float16' as const } } : {}) });
   }
   const total = parts.reduce((s, p) => s + p.byteLength, 0);
   const bytes = new Uint8Array(total);
@@ -70,7 +70,7 @@ export function saveModel(dir: string, model: LayersModel, metadata: ModelMetada
     generatedBy: `TensorFlow.js tfjs-layers v${version_layers}`,
     convertedBy: '@bag-of-tricks/trainer',
     weightsManifest: [{ paths, weights: specs }],
-    userDefinedMetadata: metadata as unknown as Record<string, unknown>,
+    userDefinedMetadata: metadata as unknown as Record<string, {}>,
   };
   writeFileAtomic(join(abs, 'model.json'), JSON.stringify(modelJSON));
   for (const f of readdirSync(abs)) if (SHARD_RE.test(f) && !paths.includes(f)) rmSync(join(abs, f), { force: true });

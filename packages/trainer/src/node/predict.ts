@@ -14,15 +14,22 @@ export interface Prediction {
 
 /**
  * Decodes an image file (JPEG, PNG, WebP, … anything sharp reads; any size; grey, RGB or with alpha) to
- * 0..255 float pixels [1, H, W, channels] at its own size: alpha dropped, converted to 1 (luminance) or 3 (sRGB) channels.
+ * 0..255 float pixels [1, H, W, channels]: alpha dropped, converted to 1 (luminance) or 3 (sRGB) channels, and,
+ * when `shorterSide` is given and the image is larger, shrunk (antialiased) so its shorter side is `shorterSide`.
  */
-export async function decodeImage(file: string, channels: 1 | 3): Promise<tf.Tensor4D> {
+export async function decodeImage(file: string, channels: 1 | 3, shorterSide?: number): Promise<tf.Tensor4D> {
   const abs = resolve(file);
   if (!existsSync(abs)) throw new Error(`predict: image not found: ${abs}`);
   let data: Buffer;
   let info: sharp.OutputInfo;
   try {
     let image = sharp(abs, { failOn: 'error' }).removeAlpha();
+    if (shorterSide) {
+      // Shrinking is antialiased here (sharp's lanczos3), as tensor bilinear resizing cannot; images no larger
+      // than `shorterSide` are left to the tensor pipeline, exactly as the training run's eval resized them.
+      const { width = 0, height = 0 } = await image.metadata();
+      if (Math.min(width, height) > shorterSide) image = image.resize(width <= height ? { width: shorterSide } : { height: shorterSide });
+    }
     image = channels === 1 ? image.greyscale() : image.toColourspace('srgb');
     ({ data, info } = await image.raw().toBuffer({ resolveWithObject: true }));
   } catch (err) {
@@ -42,7 +49,7 @@ export async function predictFiles(model: LayersModel, metadata: ModelMetadata, 
   const k = Math.min(top, metadata.classNames.length);
   const out: Prediction[] = [];
   for (const file of files) {
-    const pixels = await decodeImage(file, p.channels);
+    const pixels = await decodeImage(file, p.channels, p.resize === false ? undefined : p.resize);
     const probs = tf.tidy(() => {
       const batch = pipeline({ images: pixels, labels: tf.zeros([1, metadata.classNames.length]) }, createRng(0));
       return tf.softmax(model.predict(batch.images) as tf.Tensor2D);

@@ -48,7 +48,7 @@ export interface InitResult {
 }
 
 async function namedWeightsOf(model: LayersModel): Promise<NamedWeight[]> {
-  return Promise.all(model.weights.map(async (w) => ({ name: w.originalName, shape: [...w.shape], values: (await w.read().data()) as Float32Array })));
+  return Promise.all(model.weights.map(async (w) => ({ name: w.originalName, shape: [...(w.shape as number[])], values: (await w.read().data()) as Float32Array })));
 }
 
 /**
