@@ -37,7 +37,7 @@ const RUN_LANGS = new Map([
   ['js', 'js'], ['mjs', 'js'], ['javascript', 'js'],
   ['ts', 'ts'], ['typescript', 'ts'],
 ]);
-const BLOCK_TIMEOUT_MS = 300_000;
+const BLOCK_TIMEOUT_MS = 600_000; // the trainer's quick start trains 5 epochs: ~2 min on 2 idle cores
 const started = Date.now();
 const tmp = mkdtempSync(join(tmpdir(), 'bot-test-docs-'));
 const rel = (p) => relative(root, p) || '.';
@@ -200,7 +200,11 @@ async function runBlock(block, cwd, index, { pkgName } = {}) {
   const where = `${rel(block.file)}:${block.line} (${block.lang})`;
   if (block.skip) return record(where, 'skipped', block.skip);
   if (!cwd) return record(where, 'failed', '    not run: its project failed to install');
-  const base = join(cwd, `readme-block-${index}`);
+  // A package's blocks are files in its temp project; the repository root gets none of ours (they would be
+  // left in a user's checkout): its sh blocks are written to the temp folder, its js blocks next to the
+  // README (to resolve the workspace's packages) and removed after.
+  const inRoot = cwd === root;
+  const base = inRoot ? join(block.lang === 'sh' ? tmp : dirname(block.file), `.test-docs-block-${index}`) : join(cwd, `readme-block-${index}`);
   let r;
   if (block.lang === 'sh') {
     let code = block.code;
@@ -220,13 +224,17 @@ async function runBlock(block, cwd, index, { pkgName } = {}) {
         '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--lib', 'es2022,dom',
         '--types', 'node', '--typeRoots', join(root, 'node_modules', '@types'), `${base}.ts`,
       ], { cwd });
-      if (!tsc.ok) return record(where, 'failed', `    type check failed (tsc, against the installed .d.ts):\n${tail(tsc.output)}`);
+      if (!tsc.ok) {
+        if (inRoot) rmSync(`${base}.ts`, { force: true });
+        return record(where, 'failed', `    type check failed (tsc, against the installed .d.ts):\n${tail(tsc.output)}`);
+      }
       esbuild ??= await import('esbuild');
       code = (await esbuild.transform(code, { loader: 'ts', format: 'esm', target: 'node20' })).code;
     }
     writeFileSync(`${base}.mjs`, code);
     r = run(process.execPath, [`${base}.mjs`], { cwd });
   }
+  if (inRoot) for (const ext of ['.sh', '.ts', '.mjs']) rmSync(`${base}${ext}`, { force: true });
   record(where, r.ok ? 'passed' : 'failed', r.ok ? '' : `    exit ${r.status} in ${rel(cwd)}:\n${tail(r.output)}`);
 }
 
