@@ -14,6 +14,11 @@ export interface EvalPreprocessing {
   readonly channels: 1 | 3;
   readonly mean: readonly number[];
   readonly std: readonly number[];
+  /**
+   * How image-folder runs resized their eval crops (data's `imageFolderDataset` `resample`): `evaluate` on an image
+   * folder uses the same, so it reproduces the run's own eval. Absent for IDX/embedded runs (tensor bilinear).
+   */
+  readonly resample?: 'bilinear' | 'lanczos3';
 }
 
 /** `model.json`'s `userDefinedMetadata` of every model the trainer writes. */
@@ -44,7 +49,7 @@ export const MODEL_FORMAT = 'bag-of-tricks-model';
  * tensor pipeline, so their options say `resize: false`). `evalPipelineFromPreprocessing(result)` equals
  * `evalPipeline(options)` on the same input (a test checks it).
  */
-export function resolveEvalPreprocessing(options: EvalPipelineOptions, resize?: number): EvalPreprocessing {
+export function resolveEvalPreprocessing(options: EvalPipelineOptions, resize?: number, resample?: 'bilinear' | 'lanczos3'): EvalPreprocessing {
   const channels = options.channels ?? (options.preset === 'greyscale' ? 1 : 3);
   const grey = channels === 1;
   const crop = options.crop ?? (grey ? 28 : 224);
@@ -59,6 +64,7 @@ export function resolveEvalPreprocessing(options: EvalPipelineOptions, resize?: 
     channels,
     mean: [...mean],
     std: [...std],
+    ...(resample ? { resample } : {}),
   };
 }
 

@@ -63,5 +63,14 @@ describe('teacher → student → fine-tune, each an out/model of the run before
     expect(ft.out).toMatch(/classifier re-initialised \(3 classes here, another number there\): fc\/kernel, fc\/bias/);
     const meta = JSON.parse(readFileSync(join(ft.dir, 'model', 'model.json'), 'utf8')).userDefinedMetadata as { classNames: string[] };
     expect(meta.classNames).toEqual(['Bag', 'Sneaker', 'Trouser']);
+
+    // evaluate on the image folder: 3 class folders matched to the model's classes by name, 8 images each.
+    const ev = spawnSync(process.execPath, [cli, 'evaluate', join(ft.dir, 'model'), '--data', join(folder, 'val'), '--json'], { encoding: 'utf8', timeout: 120_000 });
+    expect(ev.status, ev.stderr).toBe(0);
+    const report = JSON.parse(ev.stdout) as { samples: number; dataKind: string; top1: number; confusion: number[][] };
+    expect(report).toMatchObject({ samples: 24, dataKind: 'image-folder' });
+    expect(report.confusion.map((row) => row.reduce((a, b) => a + b, 0))).toEqual([8, 8, 8]);
+    const end = readFileSync(join(ft.dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; top1: number }).find((l) => l.type === 'end')!;
+    expect(report.top1).toBeCloseTo(end.top1, 10); // the run's own eval of the same folder
   }, 300_000);
 });

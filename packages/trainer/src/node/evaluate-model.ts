@@ -47,7 +47,7 @@ function testData(spec: string, meta: ModelMetadata): { dataset: Dataset; kind: 
     return { dataset, kind: 'idx', where: dir, labelToClass: Array.from({ length: dataset.numClasses }, (_, i) => i) };
   }
   // Image folders: the dataset does the resize + centre crop in sharp, the tensor pipeline the rest.
-  const dataset = imageFolderDataset(dir, { mode: 'eval', size: p.crop, ...(p.resize ? { resize: p.resize } : {}), greyscale: p.channels === 1 });
+  const dataset = imageFolderDataset(dir, { mode: 'eval', size: p.crop, ...(p.resize ? { resize: p.resize } : {}), greyscale: p.channels === 1, ...(p.resample ? { resample: p.resample } : {}) });
   const labelToClass = dataset.classNames.map((name) => {
     const i = meta.classNames.indexOf(name);
     if (i < 0) throw new Error(`evaluate --data ${dir}: class folder '${name}' is not one of the model's classes (${meta.classNames.join(', ')}).`);

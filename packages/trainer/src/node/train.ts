@@ -202,7 +202,8 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
         ? [...FASHION_MNIST_CLASSES]
         : Array.from({ length: numClasses }, (_, i) => String(i));
   const d = config.data;
-  const preprocessing = resolveEvalPreprocessing(data.eval, d.source === 'image-folder' ? (d.resize ?? Math.round(d.size / 0.875)) : undefined);
+  const preprocessing =
+    d.source === 'image-folder' ? resolveEvalPreprocessing(data.eval, d.resize ?? Math.round(d.size / 0.875), d.resample) : resolveEvalPreprocessing(data.eval);
   const commit = gitCommit();
 
   const modelName = config.model.name;
