@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadLayersModel, type LayersModel } from '@tensorflow/tfjs-layers';
@@ -64,8 +64,11 @@ describe('fine-tuning (config init)', () => {
   }, 60_000);
 
   it('backboneLrScale 0 with freeze [stem]: the unfrozen backbone keeps its weights (zero lr) while its BN statistics still move; the head learns', async () => {
-    const { run, logs } = fineTune({ from: source, freeze: ['stem'], backboneLrScale: 0 });
+    const { run, logs } = fineTune({ from: source, freeze: ['stem'], backboneLrScale: 0 }, { export: { weights: 'float16', best: false } });
     const r = await run;
+    // export.weights 'float16' applies to out/model.
+    const manifest = JSON.parse(readFileSync(join(r.modelDir, 'model.json'), 'utf8')).weightsManifest[0].weights as { quantization?: { dtype: string } }[];
+    expect(manifest.every((w) => w.quantization?.dtype === 'float16')).toBe(true);
     expect(logs.join('\n')).toMatch(/discriminative lr: backbone at 0 x lr, classifier \(fc\) at lr/);
     const after = weightsByName(r.model);
     for (const [name, values] of after) {
