@@ -1,7 +1,7 @@
 // One run of the ladder, in its own process (started by ladder.mjs): trains with the trainer's train(), continuing
 // from the run's newest checkpoint if an earlier attempt was interrupted, then writes the result file atomically.
 // Usage (internal): node run-one.mjs '<json: { job, config, resultFile, title }>'
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { arch, cpus, platform } from 'node:os';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '@bag-of-tricks/data';
@@ -14,6 +14,12 @@ const { job, config, resultFile, title } = JSON.parse(process.argv[2]);
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
 const log = (m) => console.log(m);
 
+// A checkpoint continues only the very run that wrote it: same config (epochs, schedule, …), else start over.
+const stamp = join(config.out, 'ladder-config.json');
+const sameRun = existsSync(stamp) && readFileSync(stamp, 'utf8') === JSON.stringify(config);
+if (!sameRun) rmSync(join(config.out, 'checkpoints'), { recursive: true, force: true });
+mkdirSync(config.out, { recursive: true });
+writeFileAtomic(stamp, JSON.stringify(config));
 const checkpoint = existsSync(join(config.out, 'checkpoints')) ? latestCheckpoint(config.out) : null;
 let result;
 if (checkpoint) {
