@@ -14,7 +14,7 @@ describe('stateIsFinite and the checkpoint guard', () => {
     const optimizer = createOptimizer({ kind: 'nag', momentum: 0.9 }, 0.01);
     const step = createTrainStep({ model, optimizer, loss: createStepLoss({}), decayVariables: [], weightDecay: 0 });
     const x = tf.randomNormal([4, 8, 8, 1], 0, 1, 'float32', 3);
-    const y = tf.oneHot(tf.tensor1d([0, 1, 2, 0], 'int32'), 3).cast('float32');
+    const y = tf.cast(tf.oneHot(tf.tensor1d([0, 1, 2, 0], 'int32'), 3), 'float32');
     step({ images: x as tf.Tensor4D, labels: y as tf.Tensor2D }).dispose(); // creates the momentum slots
     const before = tf.memory().numTensors;
     expect(await stateIsFinite(model, optimizer)).toBe(true);

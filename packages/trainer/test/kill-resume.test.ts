@@ -8,7 +8,7 @@ import { tempOut, tinyConfig } from './helpers';
 // What a user runs: the built CLI in a fresh process, killed with SIGKILL (no handler can run), then `--resume`d.
 // BOT_TRAINER_CLI runs these tests against another build (say, the one before a fix).
 const cli = process.env.BOT_TRAINER_CLI ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli.js');
-const STEPS = 30;
+const STEPS = 40;
 const KILLS = 22;
 
 /** mulberry32: the kill schedule is seeded, so a failure names a reproducible plan. */
@@ -74,15 +74,18 @@ describe('kill -9 at random moments, then --resume, through the CLI', () => {
     const out = tempOut('killed');
     writeFileSync(`${out}.json`, JSON.stringify({ ...config, out }));
     mkdirSync(join(out, 'checkpoints'), { recursive: true }); // so the watcher below can see temp files appear
+    // A first leg writes ckpt-1, so every killed leg after it is a `--resume`.
+    const first = spawnSync(process.execPath, [cli, 'train', `${out}.json`, '--stop-after', '1', '--no-progress', '--no-report', '--quiet'], { encoding: 'utf8' });
+    expect(first.status, first.stderr).toBe(0);
     const random = seeded(20261205);
     const kinds = { startup: 0, steps: 0, checkpointWrite: 0 };
     let kills = 0;
     let leftTemp = 0; // kills that left a temp file behind: proof they landed inside a checkpoint write
-    let resumes = 0;
+    let resumes = 0; // --resume runs that were killed
     while (kills < KILLS) {
-      const resume = hasCheckpoint(out);
-      resumes += resume ? 1 : 0;
-      const child = start(`${out}.json`, resume);
+      expect(hasCheckpoint(out)).toBe(true);
+      resumes++;
+      const child = start(`${out}.json`, true);
       const done = exited(child);
       const kind = (['startup', 'steps', 'checkpointWrite'] as const)[kills % 3]!;
       const kill = () => child.kill('SIGKILL');
@@ -92,8 +95,8 @@ describe('kill -9 at random moments, then --resume, through the CLI', () => {
         const timer = setTimeout(kill, 200 + random() * 2500);
         stop = () => clearTimeout(timer);
       } else if (kind === 'steps') {
-        // After 1-4 more step lines, plus up to 150 ms: inside a step, a log line or a checkpoint.
-        const target = stepCount(out) + 1 + Math.floor(random() * 4);
+        // After 1-3 more step lines, plus up to 150 ms: inside a step, a log line or a checkpoint.
+        const target = stepCount(out) + 1 + Math.floor(random() * 3);
         const extra = random() * 150;
         const timer = setInterval(() => {
           if (stepCount(out) >= target) {
@@ -124,7 +127,7 @@ describe('kill -9 at random moments, then --resume, through the CLI', () => {
       }
     }
     // The last leg runs to the end undisturbed.
-    const last = await exited(start(`${out}.json`, hasCheckpoint(out)));
+    const last = await exited(start(`${out}.json`, true));
     expect(last.code, last.output).toBe(0);
 
     const lines = readLines(out); // every line whole JSON (JSON.parse would throw on a torn line)
@@ -136,7 +139,7 @@ describe('kill -9 at random moments, then --resume, through the CLI', () => {
     expect(new Set(checkpointLines).size).toBe(checkpointLines.length);
     console.log(
       `[kill-resume] ${kills} SIGKILLs (${kinds.startup} at random times, ${kinds.steps} during steps, ${kinds.checkpointWrite} on a checkpoint temp file; ` +
-        `${leftTemp} left a temp file), ${resumes} resumes; all ${STEPS} step losses equal the uninterrupted run's`,
+        `${leftTemp} left a temp file), each followed by one of ${resumes + 1} --resume runs; all ${STEPS} step losses equal the uninterrupted run's`,
     );
     expect(kills).toBeGreaterThanOrEqual(20);
     expect(leftTemp).toBeGreaterThan(0);
