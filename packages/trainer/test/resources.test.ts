@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, readFileSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -129,6 +129,34 @@ describe('resource errors through the CLI', () => {
     expect(r.status).toBe(1);
     expect(r.out).toContain(`bag-of-tricks: cannot create the output folder ${out}: ${cause}`);
     expect(r.out).not.toMatch(/ENOENT/);
+  }, 120_000);
+
+  it('disk full during a checkpoint write: exit 1 naming the checkpoint file, no temp file, whole metrics lines', () => {
+    // A 320 KiB tmpfs where this process may mount (root with CAP_SYS_ADMIN); elsewhere a folder under /dev/full's
+    // directory cannot be made, so the same error comes from the unit test above (fileError) only.
+    const dir = tempOut('small');
+    mkdirSync(dir, { recursive: true });
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=320k', 'none', dir], { stdio: 'ignore' });
+    } catch {
+      expect(fileError(errno('ENOSPC', 'write'), join(dir, 'ckpt'), 'write the checkpoint').message).toContain('the disk is full (ENOSPC)');
+      return;
+    }
+    mounts.push(dir);
+    const out = join(dir, 'run');
+    const configPath = `${tempOut('cfg')}.json`;
+    mkdirSync(dirname(configPath), { recursive: true });
+    // One checkpoint of the tiny model is ~646 KB: the first one cannot fit.
+    writeFileSync(configPath, JSON.stringify({ ...tinyConfig(), out, epochs: 1, checkpoint: { every: 2, keep: 1 } }));
+    const r = run([configPath, '--stop-after', '4']);
+    expect(r.status).toBe(1);
+    expect(r.out).toMatch(
+      new RegExp(`bag-of-tricks: cannot write the checkpoint ${join(out, 'checkpoints', 'ckpt-00000002.ckpt')}: the disk is full \\(ENOSPC\\): free space or choose another --out\\.`),
+    );
+    expect(readdirSync(join(out, 'checkpoints'))).toEqual([]);
+    const text = readFileSync(join(out, 'metrics.jsonl'), 'utf8');
+    expect(text.endsWith('\n')).toBe(true);
+    for (const line of text.trim().split('\n')) JSON.parse(line);
   }, 120_000);
 
   it('a torn last line in metrics.jsonl (crash or full disk) is repaired on --resume: every line parses, no step twice', () => {
