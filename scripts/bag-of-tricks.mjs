@@ -11,7 +11,8 @@ const cli = join(root, 'packages', 'trainer', 'dist', 'cli.js');
 if (!existsSync(cli)) {
   console.error('[bag-of-tricks] first run in this clone: building the packages (npm run build)…');
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  const r = spawnSync(npm, ['run', 'build', '--silent'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  // The build's output goes to stderr, so stdout stays the command's own (e.g. --json).
+  const r = spawnSync(npm, ['run', 'build', '--silent'], { cwd: root, stdio: ['ignore', 2, 2] });
   if (r.status !== 0 || !existsSync(cli)) {
     console.error(`[bag-of-tricks] the build failed (exit ${r.status}); run \`npm run build\` in ${root} and try again.`);
     process.exit(1);
