@@ -21,7 +21,7 @@ function readmeConfig(): Record<string, unknown> {
 describe("the README's config", () => {
   it('with only "epochs": 1 changed fails in the config check, naming warmupEpochs, before the backend starts', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bot-readme-config-'));
-    const config = { ...readmeConfig(), epochs: 1 };
+    const config: Record<string, unknown> = { ...readmeConfig(), epochs: 1 };
     expect(config.warmupEpochs).toBe(1); // the case the README invites: a 1-epoch try of its own config
     writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
     const r = spawnSync(process.execPath, [cli, 'train', 'config.json', '--no-progress', '--no-report'], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
