@@ -260,6 +260,16 @@ export const MUTANTS = [
     why: "int32 sums taken by our float32 AvgPool path instead of the stock kernel",
   },
   {
+    id: 'backend-binary-int32-through-simd',
+    pkg: 'backend',
+    file: 'packages/backend/src/kernels/binary.ts',
+    from: "if (a.dtype === 'float32' && b.dtype === 'float32') {",
+    to: "if (a.dtype !== 'bool' && b.dtype !== 'bool') {",
+    tests: ['test/binary.test.ts'],
+    grep: 'int32',
+    why: 'int32 operands sent to our float32 SIMD pass instead of the stock kernel',
+  },
+  {
     id: 'backend-binary-same-shape-simd',
     pkg: 'backend',
     file: 'packages/backend/src/kernels/binary.ts',
