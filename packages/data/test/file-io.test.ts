@@ -99,6 +99,26 @@ describe('writeFileAtomic', () => {
   });
 });
 
+describe('removeStaleTempFiles', () => {
+  it("deletes the temp files of a killed writer, keeps a live process's and every other file", () => {
+    const d = mkdtempSync(join(dir, 's-'));
+    writeFileSync(join(d, 'ckpt-00000001.ckpt'), 'done');
+    writeFileSync(join(d, '.notes.txt'), 'a dot file that is not ours');
+    // A writer killed by SIGKILL between opening its temp file and the rename: the file stays behind.
+    const script = `const fs = require('node:fs'); fs.openSync(${JSON.stringify(join(d, '.ckpt-00000002.ckpt.'))} + process.pid + '.mabc.0.tmp', 'wx'); process.kill(process.pid, 'SIGKILL');`;
+    const child = spawnSync(process.execPath, ['-e', script]);
+    expect(child.signal).toBe('SIGKILL');
+    const stale = readdirSync(d).filter((f) => f.endsWith('.tmp'));
+    expect(stale).toEqual([`.ckpt-00000002.ckpt.${child.pid}.mabc.0.tmp`]);
+    // One "in flight" in this (live) process: not touched.
+    const live = `.ckpt-00000003.ckpt.${process.pid}.mabc.1.tmp`;
+    writeFileSync(join(d, live), '');
+    expect(removeStaleTempFiles(d)).toEqual([join(d, stale[0]!)]);
+    expect(readdirSync(d).sort()).toEqual([live, '.notes.txt', 'ckpt-00000001.ckpt'].sort());
+    expect(removeStaleTempFiles(join(d, 'missing'))).toEqual([]);
+  });
+});
+
 function smallModel(): tfl.LayersModel {
   const model = tfl.sequential();
   model.add(tfl.layers.dense({ inputShape: [5], units: 8, activation: 'relu', name: 'hidden' }));
