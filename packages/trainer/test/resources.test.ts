@@ -96,6 +96,36 @@ describe('file errors name the file, the cause and the fix', () => {
   });
 });
 
+describe('appendJsonl on a disk that fills up mid-line', () => {
+  it('a short write then ENOSPC: the file is cut back to its last whole line, and the error names it', () => {
+    // An 8 KiB tmpfs (two pages) where this process may mount; elsewhere only /dev/full (no partial write) is possible.
+    const dir = tempOut('tiny-disk');
+    mkdirSync(dir, { recursive: true });
+    let mounted = true;
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8k', 'none', dir], { stdio: 'ignore' });
+      mounts.push(dir);
+    } catch {
+      mounted = false;
+    }
+    const path = mounted ? join(dir, 'metrics.jsonl') : '/dev/full';
+    if (mounted) {
+      writeFileSync(join(dir, 'filler'), Buffer.alloc(4096)); // one page taken
+      appendJsonl(path, { type: 'start', pad: 'x'.repeat(3900) }); // most of the second page
+    }
+    const before = mounted ? readFileSync(path) : Buffer.alloc(0);
+    // ~300 bytes: the first ~170 fit in the second page, the rest needs a third that does not exist.
+    expect(() => appendJsonl(path, { type: 'step', step: 1, pad: 'y'.repeat(300) })).toThrow(
+      `cannot append to the metrics file ${path}: the disk is full (ENOSPC): free space or choose another --out.`,
+    );
+    if (mounted) {
+      const after = readFileSync(path);
+      expect(after.equals(before)).toBe(true);
+      expect(after.toString('utf8').endsWith('\n')).toBe(true);
+    }
+  });
+});
+
 describe('resource errors through the CLI', () => {
   it('disk full while appending metrics.jsonl: exit 1 naming the file (metrics.jsonl on /dev/full)', () => {
     const out = tempOut('full');
