@@ -2,6 +2,7 @@ import type { Batch, BatchTransform, Rng } from '@bag-of-tricks/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { checkBatch, tidyBatch } from './checks';
 import type { CropBox } from './crop-box';
+import { withDefaults } from './ops';
 import { samplePartners, type MixPartner } from './mixup';
 
 export interface CutmixOptions {
@@ -10,6 +11,9 @@ export interface CutmixOptions {
   /** Default 'permutation'. */
   partner?: MixPartner;
 }
+
+/** CutMix's own: alpha 1 (lambda uniform), a random permutation as partners. */
+export const CUTMIX_DEFAULTS: Readonly<Required<CutmixOptions>> = Object.freeze({ alpha: 1, partner: 'permutation' });
 
 /** One CutMix draw: the pasted box, the label weight of the ORIGINAL image (by actual area) and partners. */
 export interface CutmixDraw {
@@ -23,7 +27,8 @@ export interface CutmixDraw {
  * sqrt(1 - lambda), centre uniform over the image, clipped to it; lambda is then recomputed
  * from the clipped box's area. Draws: lambda, centre row, centre column, then the partners.
  */
-export function sampleCutmix(rng: Rng, n: number, height: number, width: number, { alpha = 1, partner = 'permutation' }: CutmixOptions = {}): CutmixDraw {
+export function sampleCutmix(rng: Rng, n: number, height: number, width: number, options: CutmixOptions = {}): CutmixDraw {
+  const { alpha, partner } = withDefaults(CUTMIX_DEFAULTS, options);
   if (!(alpha > 0) || !Number.isFinite(alpha)) throw new RangeError(`cutmix: alpha must be > 0, got ${alpha}.`);
   if (partner !== 'permutation' && partner !== 'reverse') {
     throw new Error(`cutmix: partner must be 'permutation' or 'reverse', got ${JSON.stringify(partner)}.`);

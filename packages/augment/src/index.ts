@@ -33,8 +33,8 @@ export {
   type NormalizeGreyOptions,
   type NormalizeOptions,
 } from './normalize';
-export { mixBatch, mixup, sampleMixup, samplePartners, type MixPartner, type MixupDraw, type MixupOptions } from './mixup';
-export { cutmix, cutmixBatch, sampleCutmix, type CutmixDraw, type CutmixOptions } from './cutmix';
+export { MIXUP_DEFAULTS, mixBatch, mixup, sampleMixup, samplePartners, type MixPartner, type MixupDraw, type MixupOptions } from './mixup';
+export { CUTMIX_DEFAULTS, cutmix, cutmixBatch, sampleCutmix, type CutmixDraw, type CutmixOptions } from './cutmix';
 export { compose } from './compose';
 export { evalPipeline, trainPipeline, type EvalPipelineOptions, type PipelinePreset, type TrainPipelineOptions } from './pipeline';
 export { checkBatch, type FactorRange } from './checks';

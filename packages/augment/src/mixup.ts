@@ -1,6 +1,7 @@
 import type { Batch, BatchTransform, Rng } from '@bag-of-tricks/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { checkBatch, tidyBatch } from './checks';
+import { withDefaults } from './ops';
 
 /** Who mixes with whom: a random permutation (timm, fastai) or the batch reversed (GluonCV: x[::-1]). */
 export type MixPartner = 'permutation' | 'reverse';
@@ -13,6 +14,9 @@ export interface MixupOptions {
   /** Default 'permutation'. */
   partner?: MixPartner;
 }
+
+/** The paper's mixup: alpha 0.2, one lambda per batch, a random permutation as partners. */
+export const MIXUP_DEFAULTS: Readonly<Required<MixupOptions>> = Object.freeze({ alpha: 0.2, perSample: false, partner: 'permutation' });
 
 /** The random part of one mixup step: lambda per sample and the partner index of each sample. */
 export interface MixupDraw {
@@ -32,7 +36,8 @@ export function samplePartners(rng: Rng, n: number, partner: MixPartner): number
 }
 
 /** Draws lambda (first) then the partners, as {@link mixup} does. */
-export function sampleMixup(rng: Rng, n: number, { alpha = 0.2, perSample = false, partner = 'permutation' }: MixupOptions = {}): MixupDraw {
+export function sampleMixup(rng: Rng, n: number, options: MixupOptions = {}): MixupDraw {
+  const { alpha, perSample, partner } = withDefaults(MIXUP_DEFAULTS, options);
   checkMixOptions(alpha, partner, 'sampleMixup');
   const lambda = perSample ? Array.from({ length: n }, () => rng.beta(alpha, alpha)) : new Array<number>(n).fill(rng.beta(alpha, alpha));
   return { lambda, partner: samplePartners(rng, n, partner) };
@@ -64,7 +69,7 @@ export function mixBatch(batch: Batch, { lambda, partner }: MixupDraw): Batch {
  * Labels must be one-hot or soft [N, K]; the output labels are soft and still sum to 1 per row.
  */
 export function mixup(options: MixupOptions = {}): BatchTransform {
-  const { alpha = 0.2, partner = 'permutation' } = options;
+  const { alpha, partner } = withDefaults(MIXUP_DEFAULTS, options);
   checkMixOptions(alpha, partner, 'mixup');
   return (batch: Batch, rng) => {
     checkBatch(batch, 'mixup');

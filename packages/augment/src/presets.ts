@@ -1,7 +1,7 @@
 import { colorJitterOp, type ColorJitterOptions } from './color-jitter';
 import { DEFAULT_RATIO, DEFAULT_SCALE } from './crop-box';
 import { horizontalFlipOp, type HorizontalFlipOptions } from './horizontal-flip';
-import type { MixupOptions } from './mixup';
+import { MIXUP_DEFAULTS, type MixupOptions } from './mixup';
 import { FASHION_MNIST_MEAN, FASHION_MNIST_STD, IMAGENET_MEAN, IMAGENET_STD, normalizeOp, type NormalizeOptions } from './normalize';
 import { withDefaults, type AugmentOp } from './ops';
 import { pcaLightingOp, type PcaLightingOptions } from './pca-lighting';
@@ -39,7 +39,7 @@ export const PRESETS: Readonly<Record<PipelinePreset, PresetSettings>> = Object.
     ratio: DEFAULT_RATIO,
     jitter: { form: 'hsv', brightness: 0.4, saturation: 0.4, hue: 0.4 },
     lighting: { alphaStd: 0.1 },
-    mixup: { alpha: 0.2, perSample: false, partner: 'permutation' },
+    mixup: MIXUP_DEFAULTS,
   },
   gluoncv: {
     channels: 3,
@@ -49,7 +49,7 @@ export const PRESETS: Readonly<Record<PipelinePreset, PresetSettings>> = Object.
     ratio: DEFAULT_RATIO,
     jitter: { form: 'gluoncv', brightness: 0.4, contrast: 0.4, saturation: 0.4 },
     lighting: { alphaStd: 0.1 },
-    mixup: { alpha: 0.2, perSample: false, partner: 'reverse' },
+    mixup: { ...MIXUP_DEFAULTS, partner: 'reverse' },
   },
   greyscale: {
     channels: 1,
@@ -59,7 +59,7 @@ export const PRESETS: Readonly<Record<PipelinePreset, PresetSettings>> = Object.
     ratio: DEFAULT_RATIO,
     jitter: false,
     lighting: false,
-    mixup: { alpha: 0.2, perSample: false, partner: 'permutation' },
+    mixup: MIXUP_DEFAULTS,
   },
 });
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { CUTMIX_DEFAULTS, MIXUP_DEFAULTS } from '@bag-of-tricks/augment';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKENDS, ConfigError, type TrainConfigInput } from './config';
 import { readCheckpointHeader } from './node/files';
@@ -59,7 +60,7 @@ Config fields (JSON; defaults in brackets):
   schedule         { "kind": "cosine", "floor": 0 } | { "kind": "step", "milestones": [30, 60, 90], "gamma": 0.1 }  [cosine]
   weightDecay      L2 added to the gradients [1e-4];  noBiasDecay: decay conv/dense kernels only [false]
   labelSmoothing   { "epsilon": 0.1, "form": "uniform" | "paper" }  [off]
-  mixup            { "alpha": 0.2, "offEpochs": 0 }  [off];  cutmix: { "alpha": 1, "offEpochs": 0 }  [off]
+  mixup            { "alpha": ${MIXUP_DEFAULTS.alpha}, "offEpochs": 0 }  [off];  cutmix: { "alpha": ${CUTMIX_DEFAULTS.alpha}, "offEpochs": 0 }  [off]
   distillation     { "teacher": "RUN/model" (an earlier run's out/model, or any LayersModel folder / model.json),
                      "temperature": 20, "form": "paper" | "weighted",
                      "hardWeight": 0.5, "softTerm": "cross-entropy" | "kl", "cache": false }  [off]

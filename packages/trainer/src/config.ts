@@ -1,3 +1,4 @@
+import { CUTMIX_DEFAULTS, MIXUP_DEFAULTS } from '@bag-of-tricks/augment';
 import { z } from 'zod';
 
 const positiveInt = z.number().int().positive();
@@ -149,14 +150,14 @@ export const trainConfigSchema = z
       .optional(),
     mixup: z
       .object({
-        alpha: z.number().positive().default(0.2),
+        alpha: z.number().positive().default(MIXUP_DEFAULTS.alpha),
         /** The last N epochs train without mixup. */
         offEpochs: z.number().int().nonnegative().default(0),
       })
       .strict()
       .optional(),
     cutmix: z
-      .object({ alpha: z.number().positive().default(1), offEpochs: z.number().int().nonnegative().default(0) })
+      .object({ alpha: z.number().positive().default(CUTMIX_DEFAULTS.alpha), offEpochs: z.number().int().nonnegative().default(0) })
       .strict()
       .optional(),
     distillation: z
@@ -218,6 +219,9 @@ export const trainConfigSchema = z
     }
     if (c.mixup && c.mixup.offEpochs > c.epochs) {
       ctx.addIssue({ code: 'custom', path: ['mixup', 'offEpochs'], message: `must be at most epochs (${c.epochs})` });
+    }
+    if (c.cutmix && c.cutmix.offEpochs > c.epochs) {
+      ctx.addIssue({ code: 'custom', path: ['cutmix', 'offEpochs'], message: `must be at most epochs (${c.epochs})` });
     }
     if (c.parallel === 'data' && c.workers > c.batchSize) {
       ctx.addIssue({
