@@ -199,6 +199,7 @@ let esbuild;
 async function runBlock(block, cwd, index, { pkgName } = {}) {
   const where = `${rel(block.file)}:${block.line} (${block.lang})`;
   if (block.skip) return record(where, 'skipped', block.skip);
+  const t0 = Date.now();
   if (!cwd) return record(where, 'failed', '    not run: its project failed to install');
   // A package's blocks are files in its temp project; the repository root gets none of ours (they would be
   // left in a user's checkout): its sh blocks are written to the temp folder, its js blocks next to the
@@ -235,7 +236,7 @@ async function runBlock(block, cwd, index, { pkgName } = {}) {
     r = run(process.execPath, [`${base}.mjs`], { cwd });
   }
   if (inRoot) for (const ext of ['.sh', '.ts', '.mjs']) rmSync(`${base}${ext}`, { force: true });
-  record(where, r.ok ? 'passed' : 'failed', r.ok ? '' : `    exit ${r.status} in ${rel(cwd)}:\n${tail(r.output)}`);
+  record(where, r.ok ? 'passed' : 'failed', r.ok ? `${((Date.now() - t0) / 1000).toFixed(0)} s` : `    exit ${r.status} in ${rel(cwd)}:\n${tail(r.output)}`);
 }
 
 const readmes = [
