@@ -113,6 +113,7 @@ export function plotSpec(ours, torch) {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'Ablation ladder on Fashion-MNIST (ResNet-20, 6k train / 10k test)',
+    resolve: { scale: { color: 'independent' }, legend: { color: 'independent' } },
     vconcat: [
       {
         width: 520,
@@ -135,10 +136,10 @@ export function plotSpec(ours, torch) {
         height: 220,
         data: { values: curves },
         title: 'Eval top-1 by epoch (tfjs, mean over seeds)',
-        mark: { type: 'line', point: false },
+        mark: { type: 'line', point: { size: 12 } },
         encoding: {
           x: { field: 'epoch', type: 'quantitative' },
-          y: { field: 'top1', type: 'quantitative', scale: { domain: [80, 95], clamp: true }, title: 'top-1 (%)' },
+          y: { field: 'top1', type: 'quantitative', scale: { zero: false }, title: 'top-1 (%)' },
           color: { field: 'rung', type: 'nominal', sort: order },
         },
       },
