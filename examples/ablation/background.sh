@@ -7,10 +7,10 @@
 #      - the whole ladder (results/), two single-core runs at a time; up to 3 passes, each retrying what failed
 #        (finished runs are skipped, interrupted ones continue from their checkpoints).
 # Single-core runs: BN over the whole batch, as in PyTorch, and no replica synchronisation.
-#   nohup nice -n 15 examples/ablation/background.sh 15 > examples/ablation/logs/background.log 2>&1 &
+#   nohup nice -n 15 examples/ablation/background.sh [EPOCHS] > examples/ablation/logs/background.log 2>&1 &
 set -u
 cd "$(dirname "$0")/../.."
-EPOCHS=${1:-15}
+EPOCHS=${1:-$(node -e "import('./examples/ablation/rungs.mjs').then((m) => console.log(m.LADDER_EPOCHS))")}
 PARALLEL=${PARALLEL:-2}
 LOGS=examples/ablation/logs
 mkdir -p "$LOGS"

@@ -3,8 +3,8 @@
 // process, each writing results/<rung>/seed-<k>.json when it has finished. A finished run is skipped when the command
 // starts again; an interrupted one continues from its last epoch checkpoint (runs/<rung>/seed-<k>/checkpoints).
 //
-//   npm run ablation -- --epochs 30 --workers 2                 # the whole ladder, 3 seeds
-//   npm run ablation -- --rungs 0,4 --seeds 0 --epochs 30       # a pilot
+//   npm run ablation -- --epochs 15                             # the whole ladder, 3 seeds, one run per core
+//   npm run ablation -- --rungs 0,4 --seeds 0 --epochs 15       # a pilot
 //   npm run ablation -- --quick                                 # every rung once on a tiny budget (CI)
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -12,18 +12,18 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { orderRungs, RUNG_IDS, rungById, rungConfig, TEACHER, teacherConfig } from './rungs.mjs';
+import { LADDER_EPOCHS, orderRungs, RUNG_IDS, rungById, rungConfig, TEACHER, teacherConfig } from './rungs.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '../..');
 export const RESULT_FORMAT = 'bag-of-tricks/ablation-run@1';
 
 const USAGE = `Usage: npm run ablation -- [options]
-  --epochs N       base epochs per run (rungs 4L, 6, 7 train 1.6x as long); default 30
+  --epochs N       base epochs per run (rungs 4L, 6, 7 train 1.6x as long); default ${LADDER_EPOCHS} (rungs.mjs)
   --rungs LIST     comma-separated rung ids (default all: ${RUNG_IDS.join(',')}); 5 and 7 train the teacher first
   --seeds LIST     comma-separated seeds (default 0,1,2)
-  --parallel N     runs at once, each in its own process (default 1)
-  --workers N      data-parallel replicas per run (default: all cores / parallel)
+  --parallel N     runs at once, each in its own process (default: one per core)
+  --workers N      data-parallel replicas per run (default 1: BatchNorm over the whole batch, as the committed results)
   --teacher-epochs N  epochs of the ResNet-56-D teacher (default: --epochs)
   --results DIR    where result files go (default examples/ablation/results; --quick: a temp folder)
   --runs DIR       trainer output folders: metrics, checkpoints, saved models (default examples/ablation/runs)
@@ -132,7 +132,7 @@ export async function main(argv = process.argv.slice(2)) {
       epochs: { type: 'string' },
       rungs: { type: 'string' },
       seeds: { type: 'string' },
-      parallel: { type: 'string', default: '1' },
+      parallel: { type: 'string', default: String(availableParallelism()) },
       workers: { type: 'string' },
       'teacher-epochs': { type: 'string' },
       results: { type: 'string' },
@@ -148,7 +148,7 @@ export async function main(argv = process.argv.slice(2)) {
     return 0;
   }
   const quick = values.quick;
-  const epochs = positiveInt(values.epochs ?? (quick ? '1' : '30'), 'epochs');
+  const epochs = positiveInt(values.epochs ?? (quick ? '1' : String(LADDER_EPOCHS)), 'epochs');
   const rungs = values.rungs ? parseList(values.rungs, 'rungs') : RUNG_IDS;
   for (const r of rungs) rungById(r);
   const seeds = (values.seeds ? parseList(values.seeds, 'seeds') : quick ? ['0'] : ['0', '1', '2']).map((s) => {
@@ -157,7 +157,7 @@ export async function main(argv = process.argv.slice(2)) {
     return n;
   });
   const parallel = positiveInt(values.parallel, 'parallel');
-  const workers = positiveInt(values.workers ?? String(Math.max(1, Math.floor(availableParallelism() / parallel))), 'workers');
+  const workers = positiveInt(values.workers ?? '1', 'workers');
   const quickDir = join(tmpdir(), 'bag-of-tricks-ablation-quick');
   const results = resolve(values.results ?? (quick ? join(quickDir, 'results') : join(HERE, 'results')));
   const runs = resolve(values.runs ?? (quick ? join(quickDir, 'runs') : join(HERE, 'runs')));

@@ -9,6 +9,13 @@ import { parseArgs } from 'node:util';
 
 /** Where Debian's dataset-fashion-mnist puts the IDX files (the full 10,000-image test split is read from here). */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
+/**
+ * The ladder's base epoch count, from the budget: a single-core run of rung 0 takes about 42 CPU-seconds per epoch
+ * (6,000 training images and the 10,000-image evaluation), so 31 runs (1.6x for 4L/6/7, ~3x for the teacher) plus
+ * the PyTorch column fit in about 8 hours of 2 cores. The pilot (rungs 0 and 4) and the convergence check (rung 0 at
+ * twice the epochs, results-pilot/) show whether the baseline has converged at this budget.
+ */
+export const LADDER_EPOCHS = 15;
 /** Mixup (and its control) train this many times longer, as the paper gives mixup 200 epochs against 120. */
 export const MIXUP_EPOCH_FACTOR = 1.6;
 /** The teacher of rungs 5 and 7: ResNet-56-D trained with rung 4's recipe (one teacher, seed 0). */
@@ -165,7 +172,7 @@ export function orderRungs(ids) {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const { values } = parseArgs({
-    options: { print: { type: 'string' }, epochs: { type: 'string', default: '30' }, seed: { type: 'string', default: '0' }, teacher: { type: 'string' }, list: { type: 'boolean' } },
+    options: { print: { type: 'string' }, epochs: { type: 'string', default: String(LADDER_EPOCHS) }, seed: { type: 'string', default: '0' }, teacher: { type: 'string' }, list: { type: 'boolean' } },
   });
   const epochs = Number(values.epochs);
   const seed = Number(values.seed);

@@ -358,7 +358,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--rungs', default='0,4,7')
     ap.add_argument('--seeds', default='0,1,2')
-    ap.add_argument('--epochs', type=int, default=30)
+    ap.add_argument('--epochs', type=int, help='base epochs (default: LADDER_EPOCHS in rungs.mjs)')
     ap.add_argument('--teacher-epochs', type=int)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--results', default=os.path.join(HERE, 'results-torch'))
@@ -368,6 +368,8 @@ def main():
     torch.set_num_threads(a.threads)
     rungs = [r for r in a.rungs.split(',') if r]
     seeds = [int(s) for s in a.seeds.split(',') if s]
+    if a.epochs is None:
+        a.epochs = int(subprocess.check_output(['node', '-e', f"import('{os.path.join(HERE, 'rungs.mjs')}').then(m => console.log(m.LADDER_EPOCHS))"]))
     epochs = 1 if a.quick else a.epochs
 
     def adjust(c):
