@@ -264,8 +264,8 @@ for (const { file, w } of readmes) {
 }
 
 const count = (kind, status) => results.filter((r) => r.kind === kind && r.status === status).length;
-const seconds = ((Date.now() - started) / 1000).toFixed(0);
 if (!keep) rmSync(tmp, { recursive: true, force: true });
+const seconds = ((Date.now() - started) / 1000).toFixed(0);
 console.log(
   `\ntest:docs: README blocks: ${count('block', 'passed')} passed, ${count('block', 'failed')} failed, ${count('block', 'skipped')} skipped; ` +
     `tarball and install checks: ${count('package', 'passed')} passed, ${count('package', 'failed')} failed; ${seconds} s` +
