@@ -10,12 +10,15 @@ import { parseArgs } from 'node:util';
 /** Where Debian's dataset-fashion-mnist puts the IDX files (the full 10,000-image test split is read from here). */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 /**
- * The ladder's base epoch count, from the budget: a single-core run of rung 0 takes about 42 CPU-seconds per epoch
- * (6,000 training images and the 10,000-image evaluation), so 31 runs (1.6x for 4L/6/7, ~3x for the teacher) plus
- * the PyTorch column fit in about 8 hours of 2 cores. The pilot (rungs 0 and 4) and the convergence check (rung 0 at
- * twice the epochs, results-pilot/) show whether the baseline has converged at this budget.
+ * The ladder's base epoch count. The pilot (rungs 0 and 4, seed 0, 15 epochs; results-pilot/e15) had the baseline
+ * flat in its last lr stage (85.40, 85.57, 85.61, 85.53% over epochs 12-15) but still rising through its first stage
+ * (71.35, 81.75% at epochs 6-7), and all tricks (rung 4) at 85.28% not yet ahead of it, and a
+ * single-core run takes about 32 s per epoch on an idle core (6,000 training images and the 10,000-image evaluation;
+ * 42 CPU-s on the shared machine): 20 epochs keep the 31 runs (1.6x for 4L/6/7, ~3x for the teacher) and the PyTorch
+ * column within about 8 hours of 2 cores. The convergence check (rung 0 at 40 epochs, results-pilot/e40) says what
+ * the baseline would still gain from a longer budget.
  */
-export const LADDER_EPOCHS = 15;
+export const LADDER_EPOCHS = 20;
 /** Mixup (and its control) train this many times longer, as the paper gives mixup 200 epochs against 120. */
 export const MIXUP_EPOCH_FACTOR = 1.6;
 /** The teacher of rungs 5 and 7: ResNet-56-D trained with rung 4's recipe (one teacher, seed 0). */
