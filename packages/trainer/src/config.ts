@@ -206,7 +206,12 @@ export const trainConfigSchema = z
     init: initSchema.optional(),
   })
   .strict()
-  .superRefine((c, ctx) => {
+  .superRefine((c, ctx0) => {
+    // Cross-field rules: each issue reports the value at its own path (not the whole config) as what was got.
+    const ctx = {
+      addIssue: (issue: { code: 'custom'; path: (string | number)[]; message: string; input?: unknown }) =>
+        ctx0.addIssue({ ...issue, input: issue.input ?? issue.path.reduce<unknown>((v, k) => (v as Record<string | number, unknown> | undefined)?.[k], c) }),
+    };
     if (c.mixup && c.cutmix) {
       ctx.addIssue({ code: 'custom', path: ['cutmix'], message: 'mixup and cutmix are exclusive here; set only one of them' });
     }
@@ -254,7 +259,7 @@ export const trainConfigSchema = z
     // Cosine decays over the epochs after the warmup, so it needs some (warmupCosine's rule, found here before start-up).
     if (c.schedule.kind === 'cosine' ? c.warmupEpochs >= c.epochs : c.warmupEpochs > c.epochs) {
       const rule = c.schedule.kind === 'cosine' ? 'be less than epochs' : 'be at most epochs';
-      ctx.addIssue({ code: 'custom', path: ['warmupEpochs'], input: c.warmupEpochs, message: `must ${rule} (${c.epochs}): lower warmupEpochs or raise epochs` });
+      ctx.addIssue({ code: 'custom', path: ['warmupEpochs'], message: `must ${rule} (${c.epochs}): lower warmupEpochs or raise epochs` });
     }
   });
 
