@@ -1,5 +1,6 @@
 import { packageConfig } from '../../tsup.config.base';
 
-// dist/native/ holds the compiled addon (scripts/build.mjs runs after tsup), so tsup must not wipe it
-// on a rebuild that does not recompile; it only cleans its own outputs.
-export default packageConfig({ clean: ['index.*'] });
+// dist/native/ holds the compiled addon (scripts/build.mjs runs after tsup), so tsup must not clean the
+// output folder: with clean: ['index.*'] it still emptied dist/native (seen with `tsup` before `npm test`).
+// One entry, so its outputs overwrite themselves and nothing goes stale.
+export default packageConfig({ clean: false });
