@@ -158,6 +158,8 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopResult> {
     lastCheckpoint = await hooks.checkpoint({ ...position }, history, reason);
   };
 
+  // A run resumed at (or past) its stop step trains nothing more: --stop-after N means N steps in all.
+  if (o.stopAfterStep !== undefined && position.step >= o.stopAfterStep) return { position, history, stopped: true, lastCheckpoint };
   for (let epoch = position.epoch; epoch < o.epochs; epoch++) {
     const transform = o.trainTransform(epoch);
     const epochStart = now();

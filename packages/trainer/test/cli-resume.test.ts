@@ -50,6 +50,12 @@ describe('bag-of-tricks train --resume, through the CLI', () => {
 
     const resumed = stepLosses(parts);
     for (let step = 1; step <= 12; step++) expect(resumed.get(step), `step ${step}`).toBe(reference.get(step));
+
+    // Resumed at its stop step, --stop-after 12 trains nothing more (it used to run step 13).
+    const e = run(['--resume', join(parts, 'checkpoints', 'ckpt-00000012.ckpt'), '--stop-after', '12']);
+    expect(e.status, e.out).toBe(0);
+    expect(e.out).toMatch(/Stopped after 12 steps/);
+    expect([...stepLosses(parts).keys()].sort((x, y) => x - y)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
   });
 
   it('a missing checkpoint is named before any backend starts', () => {
