@@ -20,6 +20,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 // dist/index.js sits beside dist/native/; src/addon.ts (tests) reaches it as ../dist/native/.
 const dirs = [join(here, 'native'), join(here, '..', 'dist', 'native')];
 
+/** How a user rebuilds the addon: in their own project, or in this repository. */
+const REBUILD = 'npm rebuild @bag-of-tricks/native-kernels in your project (in this repository: npm run build -w @bag-of-tricks/native-kernels)';
+
 let addon: NativeAddon | null = null;
 let loadError: string | null = null;
 let tried = false;
@@ -33,14 +36,14 @@ export function loadAddon(): NativeAddon | null {
     const errDir = dirs.find((d) => existsSync(join(d, 'build-error.txt')));
     loadError = errDir
       ? `failed to build: ${readFileSync(join(errDir, 'build-error.txt'), 'utf8').trim()}`
-      : 'not built: run `npm run build -w @bag-of-tricks/native-kernels` (needs a C++ compiler and Node headers)';
+      : `not built: run ${REBUILD} (needs a C++ compiler and Node headers)`;
     return null;
   }
   const missing = missingIsaFlagsFor(dir);
   if (missing.length > 0) {
     loadError =
       `built with -march=native on a CPU with ${missing.join(', ')}, which this CPU lacks ` +
-      '(rebuild it on this machine: npm rebuild @bag-of-tricks/native-kernels, or npm run build -w @bag-of-tricks/native-kernels)';
+      `(rebuild it on this machine: ${REBUILD})`;
     return null;
   }
   try {
@@ -48,7 +51,7 @@ export function loadAddon(): NativeAddon | null {
     addon = req(join(dir, 'bot_native.node')) as NativeAddon;
     addon.setThreads(Math.max(1, availableParallelism()));
   } catch (e) {
-    loadError = `failed to load ${join(dir, 'bot_native.node')}: ${(e as Error).message} (rebuild it on this machine: npm run build -w @bag-of-tricks/native-kernels)`;
+    loadError = `failed to load ${join(dir, 'bot_native.node')}: ${(e as Error).message} (rebuild it on this machine: ${REBUILD})`;
     addon = null;
   }
   return addon;

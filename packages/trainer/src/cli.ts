@@ -30,7 +30,7 @@ export function createProgram(): Command {
     .option('--resume [checkpoint]', 'continue a run: from the given checkpoint file, or (no value) the newest in <out>/checkpoints')
     .option('--out <dir>', 'output folder (overrides "out"; default runs/train)')
     .option('--epochs <n>', 'number of epochs (overrides "epochs")', int('--epochs'))
-    .option('--batch-size <n>', 'batch size (overrides "batchSize"; the lr scales linearly with it)', int('--batch-size'))
+    .option('--batch-size <n>', 'batch size (overrides "batchSize"; the lr scales linearly with it). With --resume a new size continues on the schedule re-derived in samples seen, and is refused when it does not divide the samples already seen in the epoch', int('--batch-size'))
     .option('--seed <n>', 'random seed for init, data order and augmentation (overrides "seed")', int('--seed'))
     .option('--data <dir>', "training data: an IDX folder (e.g. /usr/share/datasets/fashion-mnist) or 'embedded' (overrides \"data\")")
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend (overrides "backend"; env BOT_BACKEND wins)').choices(BACKENDS))
