@@ -8,7 +8,8 @@ import { tempOut, tinyConfig } from './helpers';
 // What a user runs: the built CLI in a fresh process, killed with SIGKILL (no handler can run), then `--resume`d.
 // BOT_TRAINER_CLI runs these tests against another build (say, the one before a fix).
 const cli = process.env.BOT_TRAINER_CLI ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli.js');
-const STEPS = 40;
+// Enough steps that 22 kills cannot use them up on a fast machine: each kill below lets at most a few steps through.
+const STEPS = 60;
 const KILLS = 22;
 
 /** mulberry32: the kill schedule is seeded, so a failure names a reproducible plan. */
@@ -91,13 +92,25 @@ describe('kill -9 at random moments, then --resume, through the CLI', () => {
       const kill = () => child.kill('SIGKILL');
       let stop = () => {};
       if (kind === 'startup') {
-        // Anywhere from process start through the first steps: backend start-up, resume, metrics repair.
+        // Anywhere from process start up to the first new step line: backend start-up, resume, metrics repair.
+        // Bounded by that line so a fast machine does not run many steps inside the random delay.
+        const before = stepCount(out);
         const timer = setTimeout(kill, 200 + random() * 2500);
-        stop = () => clearTimeout(timer);
+        const watchFirst = setInterval(() => {
+          if (stepCount(out) > before) {
+            clearInterval(watchFirst);
+            clearTimeout(timer);
+            kill();
+          }
+        }, 5);
+        stop = () => {
+          clearTimeout(timer);
+          clearInterval(watchFirst);
+        };
       } else if (kind === 'steps') {
-        // After 1-3 more step lines, plus up to 150 ms: inside a step, a log line or a checkpoint.
-        const target = stepCount(out) + 1 + Math.floor(random() * 3);
-        const extra = random() * 150;
+        // After 1-2 more step lines, plus up to 40 ms: inside a step, a log line or a checkpoint.
+        const target = stepCount(out) + 1 + Math.floor(random() * 2);
+        const extra = random() * 40;
         const timer = setInterval(() => {
           if (stepCount(out) >= target) {
             clearInterval(timer);
@@ -106,9 +119,9 @@ describe('kill -9 at random moments, then --resume, through the CLI', () => {
         }, 10);
         stop = () => clearInterval(timer);
       } else {
-        // The moment the n-th checkpoint temp file appears (n = 1..3): the write is under way.
+        // The moment the n-th checkpoint temp file appears (n = 1..2): the write is under way.
         let seen = 0;
-        const n = 1 + Math.floor(random() * 3);
+        const n = 1 + Math.floor(random() * 2);
         const watcher = watch(join(out, 'checkpoints'), (_event, name) => {
           if (name && String(name).endsWith('.tmp') && ++seen === n) kill();
         });
@@ -126,6 +139,7 @@ describe('kill -9 at random moments, then --resume, through the CLI', () => {
         break;
       }
     }
+    const stepsAfterKills = stepCount(out); // the margin: how far the killed legs got of STEPS
     // The last leg runs to the end undisturbed.
     const last = await exited(start(`${out}.json`, true));
     expect(last.code, last.output).toBe(0);
@@ -139,7 +153,7 @@ describe('kill -9 at random moments, then --resume, through the CLI', () => {
     expect(new Set(checkpointLines).size).toBe(checkpointLines.length);
     console.log(
       `[kill-resume] ${kills} SIGKILLs (${kinds.startup} at random times, ${kinds.steps} during steps, ${kinds.checkpointWrite} on a checkpoint temp file; ` +
-        `${leftTemp} left a temp file), each followed by one of ${resumes + 1} --resume runs; all ${STEPS} step losses equal the uninterrupted run's`,
+        `${leftTemp} left a temp file), each followed by one of ${resumes + 1} --resume runs; the killed legs got to step ${stepsAfterKills}; all ${STEPS} step losses equal the uninterrupted run's`,
     );
     expect(kills).toBeGreaterThanOrEqual(20);
     expect(leftTemp).toBeGreaterThan(0);
