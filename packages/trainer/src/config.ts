@@ -13,11 +13,27 @@ export const modelSchema = z
   })
   .strict();
 
+/**
+ * A subset of an in-memory data set (embedded or idx), applied by the trainer's selectData (data-selection.ts):
+ * `classes` keeps those classes in training and evaluation, relabelled 0..k-1 in the order given, and the saved
+ * model's class names follow; `perClass` keeps N training images per class, drawn with the run's seed (evaluation
+ * keeps every image of the kept classes).
+ */
+export const dataSelectionFields = {
+  classes: z
+    .array(z.number().int().nonnegative())
+    .min(2)
+    .refine((cs) => new Set(cs).size === cs.length, { message: 'list each class once' })
+    .optional(),
+  perClass: positiveInt.optional(),
+};
+
 export const dataSchema = z
   .discriminatedUnion('source', [
     z
       .object({
         source: z.literal('embedded'),
+        ...dataSelectionFields,
         /**
          * Evaluate on another test set instead of the embedded 1,000 images, e.g. the full 10,000-image
          * Fashion-MNIST test split: `{ source: 'idx', dir: '/usr/share/datasets/fashion-mnist' }` (its t10k-* files).
@@ -30,6 +46,7 @@ export const dataSchema = z
         source: z.literal('idx'),
         /** Folder with train-images-idx3-ubyte(.gz), train-labels…, t10k-… (MNIST layout). */
         dir: z.string().min(1),
+        ...dataSelectionFields,
       })
       .strict(),
     z
@@ -123,6 +140,11 @@ export const initSchema = z
      * lr x backboneLrScale, the classifier at lr (default 1). SGD/NAG only: Adam's step ignores gradient scale.
      */
     backboneLrScale: z.number().min(0).max(1).default(1),
+    /**
+     * Start the classifier (`fc`) afresh even when the source has as many classes: fine-tuning on other classes of
+     * the same count (default: a fresh classifier only when the number of classes differs).
+     */
+    newHead: z.boolean().optional(),
   })
   .strict();
 

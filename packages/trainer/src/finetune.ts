@@ -27,10 +27,11 @@ export interface LoadByNameResult {
 /**
  * Copies weights into `model` by name. Every weight of the model must be in `source` with the same shape,
  * except the classifier's (`fc/kernel`, `fc/bias`) when only its number of classes differs: then the
- * classifier keeps its fresh initialisation and is listed in `reinitialised`. Anything else is refused
+ * classifier keeps its fresh initialisation and is listed in `reinitialised` (with `newHead`, also when the
+ * class counts match: other classes of the same number). Anything else is refused
  * before any weight changes, naming the first weight that does not fit and both shapes; `where` names the source.
  */
-export function loadWeightsByName(model: LayersModel, source: readonly NamedWeight[], where: string): LoadByNameResult {
+export function loadWeightsByName(model: LayersModel, source: readonly NamedWeight[], where: string, options: { newHead?: boolean } = {}): LoadByNameResult {
   const byName = new Map(source.map((w) => [weightKey(w.name), w]));
   const targets = model.weights.map((w) => ({ variable: w, key: weightKey(w.originalName), shape: w.shape as number[] }));
   const head = targets.filter((t) => t.key.startsWith(`${HEAD_LAYER}/`));
@@ -42,7 +43,7 @@ export function loadWeightsByName(model: LayersModel, source: readonly NamedWeig
     srcKernel !== undefined &&
     srcKernel.shape.length === 2 &&
     srcKernel.shape[0] === headKernel.shape[0] &&
-    srcKernel.shape[1] !== headKernel.shape[1];
+    (options.newHead === true || srcKernel.shape[1] !== headKernel.shape[1]);
   const copy: { variable: (typeof targets)[number]['variable']; values: Float32Array }[] = [];
   const reinitialised: string[] = [];
   for (const t of targets) {

@@ -55,9 +55,9 @@ async function namedWeightsOf(model: LayersModel): Promise<NamedWeight[]> {
  * Fine-tuning's starting point: copies the weights of `from` into `model` by name. `from` is a model folder
  * (or its model.json), a trainer checkpoint (.ckpt) or a PyTorch `.safetensors` file (torchvision or timm
  * names, via resnet-variants' loadSafetensors). When only the number of classes differs, the classifier keeps
- * its fresh initialisation; any other mismatch is refused naming the first weight and both shapes.
+ * its fresh initialisation (with `newHead`, always); any other mismatch is refused naming the first weight and both shapes.
  */
-export async function initFromPretrained(model: LayersModel, from: string): Promise<InitResult> {
+export async function initFromPretrained(model: LayersModel, from: string, options: { newHead?: boolean } = {}): Promise<InitResult> {
   const abs = resolve(from.replace(/^file:\/\//, ''));
   const where = `init.from ${abs}`;
   if (abs.endsWith('.safetensors')) {
@@ -66,7 +66,7 @@ export async function initFromPretrained(model: LayersModel, from: string): Prom
     // A classifier of another size is left at its initialisation, as for tfjs sources.
     const fcWeight = parseSafetensors(bytes).tensors.get('fc.weight') ?? parseSafetensors(bytes).tensors.get('module.fc.weight');
     const classes = model.getLayer(HEAD_LAYER).weights.find((w) => w.originalName.endsWith('kernel'))?.shape[1];
-    const skip = fcWeight && fcWeight.shape[0] !== classes ? [HEAD_LAYER] : [];
+    const skip = fcWeight && (options.newHead === true || fcWeight.shape[0] !== classes) ? [HEAD_LAYER] : [];
     try {
       const r = loadSafetensors(model, bytes, { naming: 'auto', skip });
       return { loaded: r.loaded, reinitialised: r.skipped, source: abs, kind: 'safetensors' };
@@ -77,7 +77,7 @@ export async function initFromPretrained(model: LayersModel, from: string): Prom
   if (abs.endsWith('.ckpt')) {
     const { model: source } = modelFromCheckpoint(abs);
     try {
-      return { ...loadWeightsByName(model, await namedWeightsOf(source), where), source: abs, kind: 'checkpoint' };
+      return { ...loadWeightsByName(model, await namedWeightsOf(source), where, options), source: abs, kind: 'checkpoint' };
     } finally {
       source.dispose();
     }
@@ -87,7 +87,7 @@ export async function initFromPretrained(model: LayersModel, from: string): Prom
     // Any tfjs LayersModel folder will do (no bag-of-tricks metadata needed): weights are matched by name.
     const source = await loadLayersModel(`file://${modelJsonPath(abs)}`);
     try {
-      return { ...loadWeightsByName(model, await namedWeightsOf(source), where), source: abs, kind: 'model' };
+      return { ...loadWeightsByName(model, await namedWeightsOf(source), where, options), source: abs, kind: 'model' };
     } finally {
       source.dispose();
     }

@@ -9,7 +9,6 @@ import {
   createLoader,
   imageFolderDataset,
   loadEmbeddedFashionMnist,
-  FASHION_MNIST_CLASSES,
   loadIdxDataset,
   registerFileRouter,
   writeFileAtomic,
@@ -35,6 +34,7 @@ import { appendJsonl, ensureDir, fileError, latestCheckpoint, removeStaleFiles, 
 import { resolveEvalPreprocessing, type ModelMetadata } from '../model-metadata';
 import { gitCommit, saveModel } from './model-io';
 import { initFromPretrained } from './sources';
+import { datasetClassNames, selectData } from '../data-selection';
 import { freezeLayers, scaleBackboneGradients } from '../finetune';
 import { createProgress } from './progress';
 import { renderReport } from './report';
@@ -127,6 +127,8 @@ function loadData(config: TrainConfig, check: DataCheck | null = null): Data {
     if (!existsSync(d.dir)) throw new Error(`data.dir: folder not found: ${resolve(d.dir)} (for Fashion-MNIST see \`dpkg -L dataset-fashion-mnist\`).`);
     split = { train: loadIdxDataset(d.dir, 'train'), test: loadIdxDataset(d.dir, 'test') };
   }
+  // data.classes / data.perClass: the classes kept (relabelled 0..k-1) and N training images per class.
+  split = selectData(split, d, config.seed);
   const { height, channels } = split.train;
   const grey = channels === 1;
   return {
@@ -195,12 +197,7 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   const resumePlan = checkpointHeader && resumePath ? planResume(checkpointHeader, config, stepsPerEpoch, data.train.size, resolve(resumePath)) : null;
   const numClasses = data.train.numClasses;
   // What inference needs, kept in model.json: class names and the eval pipeline resolved to numbers.
-  const classNames: string[] =
-    'classNames' in data.train
-      ? [...(data.train as { classNames: readonly string[] }).classNames]
-      : numClasses === FASHION_MNIST_CLASSES.length
-        ? [...FASHION_MNIST_CLASSES]
-        : Array.from({ length: numClasses }, (_, i) => String(i));
+  const classNames: string[] = datasetClassNames(data.train);
   const d = config.data;
   const preprocessing =
     d.source === 'image-folder' ? resolveEvalPreprocessing(data.eval, d.resize ?? Math.round(d.size / 0.875), d.resample) : resolveEvalPreprocessing(data.eval);
@@ -231,10 +228,10 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   // freezing, before the optimiser, weight-decay groups and train step see the trainable variables.
   if (config.init) {
     if (!checkpoint) {
-      const r = await initFromPretrained(model, config.init.from);
+      const r = await initFromPretrained(model, config.init.from, { newHead: config.init.newHead === true });
       log(
         `[trainer] init: ${r.loaded.length} weights from ${r.source} (${r.kind})` +
-          (r.reinitialised.length ? `; classifier re-initialised (${numClasses} classes here, another number there): ${r.reinitialised.join(', ')}` : ''),
+          (r.reinitialised.length ? `; classifier re-initialised (${config.init.newHead ? 'init.newHead' : `${numClasses} classes here, another number there`}): ${r.reinitialised.join(', ')}` : ''),
       );
     }
     const frozen = freezeLayers(model, config.init.freeze);
