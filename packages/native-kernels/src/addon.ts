@@ -14,6 +14,13 @@ export interface NativeAddon {
   getThreads(): number;
   isa(): string;
   hardwareThreads(): number;
+  /** Precision of the convolution GEMMs for every later call; throws (saying why) where bfloat16 cannot run. */
+  setPrecision(precision: 'float32' | 'bfloat16'): void;
+  getPrecision(): 'float32' | 'bfloat16';
+  /** Why bfloat16 cannot run on this CPU/build, or null when it can. */
+  bf16Unsupported(): string | null;
+  /** dst[i] = the bf16 bits of src[i], rounded as the packing rounds (nearest even). */
+  toBf16(src: Float32Array, dst: Uint16Array): void;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -44,10 +44,67 @@ export function getNativeThreads(): number {
   return requireAddon().getThreads();
 }
 
-/** What the addon was compiled for and how it runs. */
-export function nativeInfo(): { available: boolean; isa: string | null; threads: number | null; reason: string | null } {
+/**
+ * Precision of the native convolution GEMMs (forward, input gradient, filter gradient):
+ * - 'float32' (default): float32 operands and sums;
+ * - 'bfloat16': operands rounded to bfloat16 (round to nearest even) as they are packed, products
+ *   summed in float32 (AVX512_BF16 VDPBF16PS). Tensors, weights and everything outside the conv
+ *   GEMMs stay float32. Throws, saying why, where the CPU (or the build) lacks AVX512_BF16.
+ */
+export type NativePrecision = 'float32' | 'bfloat16';
+
+/** Whether bfloat16 can run here, and if not, why (CPU without AVX512_BF16, an AVX2 build, no addon). */
+export function nativeBf16Support(): { supported: boolean; reason: string | null } {
   const a = loadAddon();
-  return { available: !!a, isa: a?.isa() ?? null, threads: a?.getThreads() ?? null, reason: nativeLoadError() };
+  if (!a) return { supported: false, reason: `the native addon is unavailable (${nativeLoadError()})` };
+  const why = a.bf16Unsupported();
+  return { supported: why === null, reason: why };
+}
+
+/** Sets the precision of every later native convolution call in this process (global, like the thread count). */
+export function setNativePrecision(precision: NativePrecision): void {
+  if (precision !== 'float32' && precision !== 'bfloat16') {
+    throw new Error(`setNativePrecision(${JSON.stringify(precision)}): give 'float32' or 'bfloat16'.`);
+  }
+  requireAddon().setPrecision(precision);
+}
+
+export function getNativePrecision(): NativePrecision {
+  return requireAddon().getPrecision();
+}
+
+/** The bfloat16 bits of each value, rounded exactly as the bf16 kernels round their operands (nearest even; NaN stays NaN, subnormals become 0). */
+export function toBfloat16Bits(values: Float32Array): Uint16Array {
+  const out = new Uint16Array(values.length);
+  requireAddon().toBf16(values, out);
+  return out;
+}
+
+/** bfloat16 bits back to float32 (exact: a bfloat16 is the top half of a float32). */
+export function bfloat16BitsToFloat32(bits: Uint16Array): Float32Array {
+  const u = new Uint32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) u[i] = bits[i]! << 16;
+  return new Float32Array(u.buffer);
+}
+
+/** What the addon was compiled for and how it runs. */
+export function nativeInfo(): {
+  available: boolean;
+  isa: string | null;
+  threads: number | null;
+  precision: NativePrecision | null;
+  bf16: boolean;
+  reason: string | null;
+} {
+  const a = loadAddon();
+  return {
+    available: !!a,
+    isa: a?.isa() ?? null,
+    threads: a?.getThreads() ?? null,
+    precision: a?.getPrecision() ?? null,
+    bf16: a ? a.bf16Unsupported() === null : false,
+    reason: nativeLoadError(),
+  };
 }
 
 /** Per kernel: native runs, fallbacks, and the last fallback's reason (to check the native path is in use). */

@@ -6,6 +6,7 @@
 // thread count.
 #include <node_api.h>
 #include <immintrin.h>
+#include <cpuid.h>
 
 #include <algorithm>
 #include <atomic>
@@ -316,6 +317,135 @@ struct AlignedBuf {
   ~AlignedBuf() { std::free(p); }
 };
 
+// ------------------------------------------------------------------------------------------
+// bfloat16 (AVX512_BF16): operands rounded to bf16 (1 sign, 8 exponent, 7 stored mantissa bits)
+// as they are packed, products summed in float32 by VDPBF16PS (two products per 32-bit lane:
+// twice the multiply-adds of an FP32 FMA per instruction). This code carries its own target
+// attribute, so the addon still compiles and loads on AVX-512 CPUs without BF16 (-march=native
+// there lacks it); bf16Unsupported() checks the CPU (cpuid) before any of it runs.
+// ------------------------------------------------------------------------------------------
+#if defined(__AVX512F__) && (defined(__clang__) ? (__clang_major__ >= 9) : (__GNUC__ >= 10))
+#define BOT_HAVE_BF16 1
+#define BOT_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#else
+#define BOT_HAVE_BF16 0
+#endif
+
+// Why bfloat16 cannot run here, or null when it can.
+static const char* bf16Unsupported() {
+#if BOT_HAVE_BF16
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !((a >> 5) & 1))
+    return "this CPU lacks AVX512_BF16 (cpuid leaf 7 subleaf 1, EAX bit 5; /proc/cpuinfo flag avx512_bf16)";
+  return nullptr;
+#elif defined(__AVX512F__)
+  return "the addon was compiled without AVX512_BF16 support (needs g++ >= 10 or clang >= 9)";
+#else
+  return "the addon was compiled for AVX2 (this CPU has no AVX-512, so no AVX512_BF16)";
+#endif
+}
+
+#if BOT_HAVE_BF16
+typedef int32_t __attribute__((may_alias)) i32alias;
+
+// dst[i] = bf16(src[i]), round to nearest even (VCVTNEPS2BF16: a NaN stays a NaN (quieted),
+// +-inf stays inf, float32 subnormals become +-0).
+BOT_BF16 static void toBf16(const float* src, uint16_t* dst, long n) {
+  long i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + i));
+    _mm256_storeu_si256((__m256i*)(dst + i), (__m256i)h);
+  }
+  if (i < n) {
+    __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+    __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + i));
+    _mm256_mask_storeu_epi16(dst + i, m, (__m256i)h);
+  }
+}
+
+// Rows k and k+1 of a float32 matrix (width w, row stride ld, `rows` rows: rows past it read as
+// zeros) into bf16 pairs: dst[(k/2)*2w + 2j + (k&1)], the layout VDPBF16PS multiplies.
+BOT_BF16 static void pairRowsBf16(const float* src, long ld, long rows, int w, uint16_t* dst) {
+  const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5,
+                                       20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  for (long k = 0; k < rows; k += 2) {
+    const float* r0 = src + k * ld;
+    const float* r1 = r0 + ld;
+    const bool has1 = k + 1 < rows;
+    uint16_t* d = dst + k * w;  // (k/2) * 2w
+    for (int j = 0; j < w; j += 16) {
+      int n = std::min(16, w - j);
+      __mmask16 m = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1);
+      __m512 a = _mm512_maskz_loadu_ps(m, r0 + j);
+      __m512 b = has1 ? _mm512_maskz_loadu_ps(m, r1 + j) : _mm512_setzero_ps();
+      __m512i v = _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(b, a));  // [a0 b0 a1 b1 ...]
+      __mmask32 m2 = (__mmask32)(n == 16 ? 0xFFFFFFFFu : (1u << (2 * n)) - 1);
+      _mm512_mask_storeu_epi16(d + 2 * j, m2, v);
+    }
+  }
+}
+
+// panelKernel's bf16 twin: A is the same panel layout in bf16 (a row's k, k+1 adjacent, read as
+// one 32-bit broadcast), B a sliver of bf16 pairs (Kp/2 x NR_ x 2).
+template <int MR_, int NV_>
+BOT_BF16 static void panelKernelBf16(int Kp, const uint16_t* __restrict A, const uint16_t* __restrict B, float* C, long ldc,
+                                     int mr, int nr, bool accumulate, const Epilogue* ep, int j0) {
+  __m512 c[MR_][NV_];
+  for (int r = 0; r < MR_; r++)
+    for (int v = 0; v < NV_; v++) c[r][v] = _mm512_setzero_ps();
+  for (int kb = 0; kb < Kp; kb += KB) {
+    for (int kk = 0; kk < KB; kk += 2) {
+      __m512bh b[NV_];
+      for (int v = 0; v < NV_; v++) b[v] = (__m512bh)_mm512_loadu_si512((const void*)(B + v * 32));
+      for (int r = 0; r < MR_; r++) {
+        __m512bh a = (__m512bh)_mm512_set1_epi32(*(const i32alias*)(A + r * KB + kk));
+        for (int v = 0; v < NV_; v++) c[r][v] = _mm512_dpbf16_ps(c[r][v], a, b[v]);
+      }
+      B += NV_ * 32;
+    }
+    A += MR_ * KB;
+  }
+  storeTile<MR_, NV_>(c, C, ldc, mr, nr, accumulate, ep, j0);
+}
+
+// microkernel's bf16 twin: A sliver kcPairs x MR_ x 2, B sliver kcPairs x NR x 2 (pairRowsBf16).
+template <int MR_>
+BOT_BF16 static void microkernelBf16(int kcPairs, const uint16_t* __restrict A, const uint16_t* __restrict B, float* C, long ldc,
+                                     int mr, int nr, bool accumulate, const Epilogue* ep, int j0) {
+  __m512 c[MR_][NV];
+  for (int r = 0; r < MR_; r++)
+    for (int v = 0; v < NV; v++) c[r][v] = _mm512_setzero_ps();
+  for (int k = 0; k < kcPairs; k++) {
+    __m512bh b[NV];
+    for (int v = 0; v < NV; v++) b[v] = (__m512bh)_mm512_loadu_si512((const void*)(B + v * 32));
+    for (int r = 0; r < MR_; r++) {
+      __m512bh a = (__m512bh)_mm512_set1_epi32(*(const i32alias*)(A + 2 * r));
+      for (int v = 0; v < NV; v++) c[r][v] = _mm512_dpbf16_ps(c[r][v], a, b[v]);
+    }
+    A += 2 * MR_;
+    B += 2 * NR;
+  }
+  storeTile<MR_, NV>(c, C, ldc, mr, nr, accumulate, ep, j0);
+}
+
+struct ScratchBf16 {
+  uint16_t* a = nullptr;
+  uint16_t* b = nullptr;
+  ScratchBf16() {
+    a = (uint16_t*)std::aligned_alloc(64, sizeof(uint16_t) * MC * (KC + 2));
+    b = (uint16_t*)std::aligned_alloc(64, sizeof(uint16_t) * (KC + 2) * NC);
+  }
+  ~ScratchBf16() {
+    std::free(a);
+    std::free(b);
+  }
+};
+ScratchBf16& scratchBf16() {
+  thread_local ScratchBf16 s;
+  return s;
+}
+#endif
+
 // packA(dst, i0, mc, k0, kc, mr): ceil(mc/mr) slivers, dst[s*kc*mr + k*mr + r], zero rows past mc.
 // packB(dst, k0, kc, j0, nc): ceil(nc/NR) slivers, dst[s*kc*NR + k*NR + j], zero columns past nc.
 typedef std::function<void(float*, int, int, int, int, int)> PackAFn;
@@ -324,7 +454,7 @@ typedef std::function<void(float*, int, int, int, int)> PackBFn;
 // One block of C over the K range [kBegin, kEnd), serially.
 template <int MR_>
 static void gemmBlock(const PackAFn& packA, const PackBFn& packB, int i0, int mc, int j0, int nc, int kBegin, int kEnd,
-                      float* C, long ldc, bool accumulateFirst, const Epilogue* ep) {
+                      float* C, long ldc, bool accumulateFirst, const Epilogue* ep, bool bf16 = false) {
   Scratch& s = scratch();
   if (kEnd <= kBegin) {  // empty reduction: C = (accumulate ? C : 0) + epilogue
     for (int i = 0; i < mc; i++)
@@ -341,6 +471,23 @@ static void gemmBlock(const PackAFn& packA, const PackBFn& packB, int i0, int mc
     bool last = pc + kc >= kEnd;
     packB(s.b, pc, kc, j0, nc);
     packA(s.a, i0, mc, pc, kc, MR_);
+#if BOT_HAVE_BF16
+    if (bf16) {  // the packed slivers as bf16 pairs (an odd kc gets a zero row)
+      ScratchBf16& h = scratchBf16();
+      const int kp = (kc + 1) / 2;
+      for (int ir = 0; ir < mc; ir += MR_) pairRowsBf16(s.a + (long)(ir / MR_) * kc * MR_, MR_, kc, MR_, h.a + (long)(ir / MR_) * kp * 2 * MR_);
+      for (int jr = 0; jr < nc; jr += NR) pairRowsBf16(s.b + (long)(jr / NR) * kc * NR, NR, kc, NR, h.b + (long)(jr / NR) * kp * 2 * NR);
+      for (int ir = 0; ir < mc; ir += MR_) {
+        const uint16_t* a = h.a + (long)(ir / MR_) * kp * 2 * MR_;
+        for (int jr = 0; jr < nc; jr += NR) {
+          const uint16_t* b = h.b + (long)(jr / NR) * kp * 2 * NR;
+          microkernelBf16<MR_>(kp, a, b, C + (long)(i0 + ir) * ldc + j0 + jr, ldc, std::min(MR_, mc - ir), std::min(NR, nc - jr),
+                               accumulateFirst || pc > kBegin, last ? ep : nullptr, j0 + jr);
+        }
+      }
+      continue;
+    }
+#endif
     for (int ir = 0; ir < mc; ir += MR_) {
       const float* a = s.a + (long)(ir / MR_) * kc * MR_;
       for (int jr = 0; jr < nc; jr += NR) {
@@ -419,13 +566,14 @@ struct Geo {
 // pixels, the im2col rows are gathered (contiguous channel runs, zeros for padding) into a small
 // per-thread panel in the layout panelKernel reads; the filter is packed once per call.
 template <int MR_, int NV_, bool NARROW = false>
-static void convGemm(const float* x, const float* w, float* y, long ldy, const Epilogue* ep, const Geo& g) {
+static void convGemm(const float* x, const float* w, float* y, long ldy, const Epilogue* ep, const Geo& g, bool bf16 = false) {
   constexpr int NR_ = NARROW ? 16 : NV_ * VL;
   const long M = g.n * g.oh * g.ow, taps = g.kh * g.kw, K = taps * g.c, N = g.co;
   const long Kp = (K + KB - 1) / KB * KB;
   const long slivers = (N + NR_ - 1) / NR_;
   // Packed filter: slivers of Kp x NR_, zero columns past N and zero rows past K.
   AlignedBuf wp((size_t)(slivers * Kp * NR_));
+  std::vector<uint16_t> wp16(bf16 ? (size_t)(slivers * Kp * NR_) : 0);  // the same, as bf16 pairs
   pool().run((int)slivers, [&](int s, int) {
     float* d = wp.p + (long)s * Kp * NR_;
     long cols = std::min<long>(NR_, N - s * NR_);
@@ -433,6 +581,9 @@ static void convGemm(const float* x, const float* w, float* y, long ldy, const E
       if (k < K) std::memcpy(d + k * NR_, w + k * N + s * NR_, sizeof(float) * cols);
       for (long j = (k < K ? cols : 0); j < NR_; j++) d[k * NR_ + j] = 0.f;
     }
+#if BOT_HAVE_BF16
+    if (bf16) pairRowsBf16(d, NR_, Kp, NR_, wp16.data() + (long)s * Kp * NR_);
+#endif
   });
   // Tasks: a block of row tiles (panels within ~192 KiB) x a block of column slivers.
   // K in blocks of KCB (fixed: the sums' order never depends on threads): a tile's panel slice and
@@ -504,6 +655,30 @@ static void convGemm(const float* x, const float* w, float* y, long ldy, const E
       }
     }
     long s1 = std::min(slivers, (cb + 1) * sliverBlock);
+#if BOT_HAVE_BF16
+    if (bf16) {  // the panel, element for element, as bf16: a row's k and k+1 stay adjacent
+      thread_local std::vector<uint16_t> panel16Buf;
+      if (panel16Buf.size() < need) panel16Buf.resize(need);
+      uint16_t* panel16 = panel16Buf.data();
+      toBf16(panel, panel16, ntiles * MR_ * Kp);
+      for (long k0 = 0; k0 < Kp; k0 += KCB) {
+        const int klen = (int)std::min(KCB, Kp - k0);
+        const bool accumulate = k0 > 0;
+        const Epilogue* epk = k0 + klen >= Kp ? ep : nullptr;
+        for (long s = cb * sliverBlock; s < s1; s++) {
+          const uint16_t* B = wp16.data() + s * Kp * NR_ + k0 * NR_;
+          int nr = (int)std::min<long>(NR_, N - s * NR_);
+          for (long t = 0; t < ntiles; t++) {
+            long mt = m0 + t * MR_;
+            const uint16_t* A = panel16 + t * MR_ * Kp + k0 * MR_;
+            panelKernelBf16<MR_, NR_ / 16>(klen, A, B, y + mt * ldy + s * NR_, ldy, (int)std::min<long>(MR_, M - mt), nr,
+                                           accumulate, epk, (int)(s * NR_));
+          }
+        }
+      }
+      return;
+    }
+#endif
     for (long k0 = 0; k0 < Kp; k0 += KCB) {
       const int klen = (int)std::min(KCB, Kp - k0);
       const bool accumulate = k0 > 0;
@@ -682,7 +857,7 @@ static void winogradConv(const float* x, const float* w, float* y, const Epilogu
   });
 }
 
-static void conv2dForward(const float* x, const float* w, float* y, const float* bias, bool relu, const Geo& g) {
+static void conv2dForward(const float* x, const float* w, float* y, const float* bias, bool relu, const Geo& g, bool bf16 = false) {
   Epilogue ep;
   ep.bias = bias;
   ep.relu = relu;
@@ -690,8 +865,11 @@ static void conv2dForward(const float* x, const float* w, float* y, const float*
   // Winograd where it measured faster than the direct GEMM: 32+ channels in and out (fewer, and
   // the transforms cost more than the multiplications saved), at most 256x256 (the per-call filter
   // transform grows with C*CO while 2x2-pixel layers have few tiles to amortise it).
-  const bool winograd = g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.c >= 32 &&
+  const bool winograd = !bf16 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.c >= 32 &&
                         g.co >= 32 && g.c * g.co <= 256 * 256 && std::getenv("BOT_NATIVE_NO_WINOGRAD") == nullptr;
+#if BOT_HAVE_BF16
+  if (bf16) return g.co <= 16 ? convGemm<12, 1, true>(x, w, y, g.co, epp, g, true) : convGemm<12, 2>(x, w, y, g.co, epp, g, true);
+#endif
 #if defined(__AVX512F__)
   if (winograd) return g.co <= 16 ? winogradConv<12, 1, true>(x, w, y, epp, g) : winogradConv<12, 2>(x, w, y, epp, g);
   if (g.co <= 16) return convGemm<12, 1, true>(x, w, y, g.co, epp, g);
@@ -717,7 +895,7 @@ static void transposeBlocked(const float* src, long rows, long cols, float* dst)
 
 // dx = conv(dy, flipped and transposed filter) for stride 1; for larger strides a 1x1 conv of dy
 // with w^T gives the columns dcol[pixel, (kh, kw, c)], scattered (col2im) one image per task.
-static void conv2dBackpropInput(const float* dy, const float* w, float* dx, const Geo& g) {
+static void conv2dBackpropInput(const float* dy, const float* w, float* dx, const Geo& g, bool bf16) {
   long K = g.kh * g.kw * g.c;
   if (g.sh == 1 && g.sw == 1) {
     std::vector<float> wf((size_t)(g.kh * g.kw * g.co * g.c));
@@ -726,7 +904,7 @@ static void conv2dBackpropInput(const float* dy, const float* w, float* dx, cons
       transposeBlocked(w + tap * g.c * g.co, g.c, g.co, wf.data() + (taps - 1 - tap) * g.co * g.c);
     });
     Geo f{g.n, g.oh, g.ow, g.co, g.kh, g.kw, g.c, g.h, g.w, 1, 1, g.dh, g.dw, g.dh * (g.kh - 1) - g.pt, g.dw * (g.kw - 1) - g.pl};
-    conv2dForward(dy, wf.data(), dx, nullptr, false, f);
+    conv2dForward(dy, wf.data(), dx, nullptr, false, f, bf16);
     return;
   }
   // w^T as a 1x1 filter [CO, K].
@@ -738,7 +916,7 @@ static void conv2dBackpropInput(const float* dy, const float* w, float* dx, cons
   for (long n0 = 0; n0 < g.n; n0 += imgsPerChunk) {
     long nimg = std::min(imgsPerChunk, g.n - n0);
     Geo one{nimg, g.oh, g.ow, g.co, 1, 1, K, g.oh, g.ow, 1, 1, 1, 1, 0, 0};
-    conv2dForward(dy + n0 * pix * g.co, wt.data(), col.data(), nullptr, false, one);
+    conv2dForward(dy + n0 * pix * g.co, wt.data(), col.data(), nullptr, false, one, bf16);
     pool().run((int)nimg, [&](int t, int) {
       float* img = dx + (n0 + t) * g.h * g.w * g.c;
       std::memset(img, 0, sizeof(float) * g.h * g.w * g.c);
@@ -845,7 +1023,7 @@ static PackAFn packIm2colT(const float* x, const Geo& g) {
 
 // dW[K = KH*KW*C, CO] = im2col(x)^T * dy, for layers with more output channels than K (1x1
 // expansions): dy is the wide, cheaply packed operand. Same fixed pixel chunks as below.
-static void backpropFilterGemmWide(const float* x, const float* dy, float* dw, const Geo& g) {
+static void backpropFilterGemmWide(const float* x, const float* dy, float* dw, const Geo& g, bool bf16) {
   long Kf = g.kh * g.kw * g.c, P = g.n * g.oh * g.ow, CO = g.co;
   const long CHUNK = 4096;
   long nchunks = std::max<long>(1, (P + CHUNK - 1) / CHUNK);
@@ -858,7 +1036,7 @@ static void backpropFilterGemmWide(const float* x, const float* dy, float* dw, c
     int i0 = (blk / nb) * MC, j0 = (blk % nb) * NC;
     long k0 = chunk * CHUNK, k1 = std::min(P, k0 + CHUNK);
     gemmBlock<MR>(pa, pb, i0, (int)std::min<long>(MC, Kf - i0), j0, (int)std::min<long>(NC, CO - j0), (int)k0, (int)k1,
-                  nchunks > 1 ? partial.p + chunk * Kf * CO : dw, CO, false, nullptr);
+                  nchunks > 1 ? partial.p + chunk * Kf * CO : dw, CO, false, nullptr, bf16);
   });
   if (nchunks > 1) {
     const long total = Kf * CO, per = 16384;
@@ -876,7 +1054,7 @@ static void backpropFilterGemmWide(const float* x, const float* dy, float* dw, c
 // dW^T[CO, K = KH*KW*C] = dy^T * im2col(x), the pixel reduction cut into fixed chunks (the same
 // for any thread count) whose partial sums are added in chunk order; then transposed into dW.
 template <int MR_>
-static void backpropFilterGemm(const float* x, const float* dy, float* dw, const Geo& g) {
+static void backpropFilterGemm(const float* x, const float* dy, float* dw, const Geo& g, bool bf16) {
   long Kf = g.kh * g.kw * g.c, P = g.n * g.oh * g.ow, CO = g.co;
   const long CHUNK = 4096;
   long nchunks = std::max<long>(1, (P + CHUNK - 1) / CHUNK);
@@ -890,7 +1068,7 @@ static void backpropFilterGemm(const float* x, const float* dy, float* dw, const
     int i0 = (blk / nb) * MCF, j0 = (blk % nb) * NC;
     long k0 = chunk * CHUNK, k1 = std::min(P, k0 + CHUNK);
     gemmBlock<MR_>(pa, pb, i0, (int)std::min<long>(MCF, CO - i0), j0, (int)std::min<long>(NC, Kf - j0), (int)k0, (int)k1,
-                   partial.p + chunk * CO * Kf, Kf, false, nullptr);
+                   partial.p + chunk * CO * Kf, Kf, false, nullptr, bf16);
   });
   // dw[kf*CO + o] = sum over chunks (in order) of partial[chunk][o*Kf + kf]: the chunks summed into
   // chunk 0 (contiguous), then one blocked transpose.
@@ -917,14 +1095,14 @@ static void backpropFilterGemm(const float* x, const float* dy, float* dw, const
   });
 }
 
-static void conv2dBackpropFilter(const float* x, const float* dy, float* dw, const Geo& g) {
-  if (g.co >= 2 * g.kh * g.kw * g.c) return backpropFilterGemmWide(x, dy, dw, g);
+static void conv2dBackpropFilter(const float* x, const float* dy, float* dw, const Geo& g, bool bf16) {
+  if (g.co >= 2 * g.kh * g.kw * g.c) return backpropFilterGemmWide(x, dy, dw, g, bf16);
 #if defined(__AVX512F__)
-  if (g.co <= 16) return backpropFilterGemm<8>(x, dy, dw, g);
+  if (g.co <= 16) return backpropFilterGemm<8>(x, dy, dw, g, bf16);
 #else
-  if (g.co <= 8) return backpropFilterGemm<4>(x, dy, dw, g);
+  if (g.co <= 8) return backpropFilterGemm<4>(x, dy, dw, g, bf16);
 #endif
-  return backpropFilterGemm<MR>(x, dy, dw, g);
+  return backpropFilterGemm<MR>(x, dy, dw, g, bf16);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -937,6 +1115,10 @@ static void conv2dBackpropFilter(const float* x, const float* dy, float* dw, con
       return nullptr;                                               \
     }                                                               \
   } while (0)
+
+// The precision of the convolution GEMMs, for every later call (setPrecision): false = float32,
+// true = bfloat16 operands with float32 sums. Read once per call, so a call never mixes the two.
+static std::atomic<bool> useBf16{false};
 
 struct Args {
   uint8_t* base = nullptr;
@@ -1022,7 +1204,7 @@ static napi_value Conv2d(napi_env env, napi_callback_info info) {
   if (!y) return nullptr;
   const float* bias = nullptr;
   if (a.p[3] >= 0 && !(bias = at(env, a, a.p[3], (double)g.co, "bias"))) return nullptr;
-  conv2dForward(x, w, y, bias, a.p[4] != 0, g);
+  conv2dForward(x, w, y, bias, a.p[4] != 0, g, useBf16.load());
   return nullptr;
 }
 
@@ -1038,7 +1220,7 @@ static napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
   if (!w) return nullptr;
   float* dx = at(env, a, a.p[2], (double)(g.n * g.h * g.w * g.c), "dx");
   if (!dx) return nullptr;
-  conv2dBackpropInput(dy, w, dx, g);
+  conv2dBackpropInput(dy, w, dx, g, useBf16.load());
   return nullptr;
 }
 
@@ -1054,7 +1236,7 @@ static napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
   if (!dy) return nullptr;
   float* dw = at(env, a, a.p[2], (double)(g.kh * g.kw * g.c * g.co), "dw");
   if (!dw) return nullptr;
-  conv2dBackpropFilter(x, dy, dw, g);
+  conv2dBackpropFilter(x, dy, dw, g, useBf16.load());
   return nullptr;
 }
 
@@ -1117,6 +1299,76 @@ static napi_value Isa(napi_env env, napi_callback_info) {
   return v;
 }
 
+// setPrecision('float32' | 'bfloat16'): throws (saying why) where bfloat16 cannot run.
+static napi_value SetPrecision(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  char buf[16] = {0};
+  size_t len = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], buf, sizeof(buf), &len) != napi_ok ||
+      (std::strcmp(buf, "float32") != 0 && std::strcmp(buf, "bfloat16") != 0)) {
+    napi_throw_type_error(env, nullptr, "native-kernels: setPrecision(p) takes 'float32' or 'bfloat16'");
+    return nullptr;
+  }
+  const bool bf16 = std::strcmp(buf, "bfloat16") == 0;
+  if (bf16 && bf16Unsupported()) {
+    std::string msg = std::string("native-kernels: bfloat16 cannot run here: ") + bf16Unsupported();
+    napi_throw_error(env, nullptr, msg.c_str());
+    return nullptr;
+  }
+  useBf16.store(bf16);
+  return nullptr;
+}
+
+static napi_value GetPrecision(napi_env env, napi_callback_info) {
+  napi_value v;
+  NAPI_CALL(env, napi_create_string_utf8(env, useBf16.load() ? "bfloat16" : "float32", NAPI_AUTO_LENGTH, &v));
+  return v;
+}
+
+// Why bfloat16 cannot run here (a string), or null.
+static napi_value Bf16Unsupported(napi_env env, napi_callback_info) {
+  napi_value v;
+  const char* why = bf16Unsupported();
+  if (why) {
+    NAPI_CALL(env, napi_create_string_utf8(env, why, NAPI_AUTO_LENGTH, &v));
+  } else {
+    NAPI_CALL(env, napi_get_null(env, &v));
+  }
+  return v;
+}
+
+// toBf16(Float32Array src, Uint16Array dst): the packing's float32 -> bfloat16 rounding, for tests.
+static napi_value ToBf16(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  napi_typedarray_type ts, td;
+  size_t ns = 0, nd = 0;
+  void *ps = nullptr, *pd = nullptr;
+  bool a = false, b = false;
+  if (argc >= 2) {
+    napi_is_typedarray(env, argv[0], &a);
+    napi_is_typedarray(env, argv[1], &b);
+  }
+  if (!a || !b || napi_get_typedarray_info(env, argv[0], &ts, &ns, &ps, nullptr, nullptr) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], &td, &nd, &pd, nullptr, nullptr) != napi_ok || ts != napi_float32_array ||
+      td != napi_uint16_array || ns != nd) {
+    napi_throw_type_error(env, nullptr, "native-kernels: toBf16(src, dst) takes a Float32Array and a Uint16Array of the same length");
+    return nullptr;
+  }
+  if (const char* why = bf16Unsupported()) {
+    std::string msg = std::string("native-kernels: bfloat16 cannot run here: ") + why;
+    napi_throw_error(env, nullptr, msg.c_str());
+    return nullptr;
+  }
+#if BOT_HAVE_BF16
+  toBf16((const float*)ps, (uint16_t*)pd, (long)ns);
+#endif
+  return nullptr;
+}
+
 static napi_value HardwareThreads(napi_env env, napi_callback_info) {
   napi_value v;
   NAPI_CALL(env, napi_create_int32(env, (int32_t)std::max(1u, std::thread::hardware_concurrency()), &v));
@@ -1133,6 +1385,10 @@ napi_value Init(napi_env env, napi_value exports) {
       {"getThreads", nullptr, GetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"isa", nullptr, Isa, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"hardwareThreads", nullptr, HardwareThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setPrecision", nullptr, SetPrecision, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"getPrecision", nullptr, GetPrecision, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bf16Unsupported", nullptr, Bf16Unsupported, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"toBf16", nullptr, ToBf16, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;
   return exports;
