@@ -3,6 +3,14 @@ export { registerWasmTrainingKernels, unregisterWasmTrainingKernels, WASM_TRAINI
 export { batchNormTraining, type BatchNormTrainingResult } from './batch-norm';
 export { enableWasmThreads, wasmThreadsInUse, availableCores, type WasmThreadsSetup } from './threads';
 export { registerFastGradients, unregisterFastGradients, FAST_GRADIENTS } from './fast-gradients';
-export { useNativeKernels, releaseNativeKernels, NATIVE_KERNELS_PACKAGE, type NativePreference, type NativeKernelsResult } from './native';
+export {
+  useNativeKernels,
+  releaseNativeKernels,
+  NATIVE_KERNELS_PACKAGE,
+  PRECISIONS,
+  type Precision,
+  type NativePreference,
+  type NativeKernelsResult,
+} from './native';
 
 export { BACKEND_FLAGS, backendFlag, effectiveBackendFlags, type BackendFlagName, type BackendFlagValue, type EffectiveFlag, type Tristate } from './flags';

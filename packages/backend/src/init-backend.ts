@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { registerWasmTrainingKernels } from './wasm-kernels';
 import { enableWasmThreads } from './threads';
 import { registerFastGradients } from './fast-gradients';
-import { releaseNativeKernels, useNativeKernels, type NativePreference } from './native';
+import { bfloat16Refusal, releaseNativeKernels, useNativeKernels, type NativePreference, type Precision } from './native';
 import { backendFlag } from './flags';
 
 export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -19,6 +19,13 @@ export interface InitBackendOptions {
    * `BOT_NATIVE=0|1|auto` overrides.
    */
   native?: NativePreference;
+  /**
+   * Precision of the convolutions: 'float32' (default), or 'bfloat16' (bf16 operands, float32 sums,
+   * float32 weights and updates) with the native kernels on wasm in Node on an AVX512_BF16 CPU. Where
+   * bfloat16 cannot run (the tensorflow or cpu backend, native kernels off or missing, a CPU without
+   * AVX512_BF16) initBackend throws, saying why. Left out: the native kernels keep their current precision.
+   */
+  precision?: Precision;
 }
 
 const isNode = (): boolean =>
@@ -96,7 +103,7 @@ async function tryCpu(): Promise<boolean> {
  */
 export async function initBackend(
   preference: BackendPreference = 'auto',
-  { log = (m) => console.info(m), wasmThreads, native }: InitBackendOptions = {},
+  { log = (m) => console.info(m), wasmThreads, native, precision }: InitBackendOptions = {},
 ): Promise<BackendName> {
   const fromEnv = backendFlag('BOT_BACKEND');
   const wanted: BackendPreference = fromEnv ?? preference;
@@ -105,7 +112,9 @@ export async function initBackend(
   quietCpuBanner();
   const why = fromEnv ? `BOT_BACKEND=${fromEnv}` : `preference '${preference}'`;
 
-  if (wanted === 'tensorflow' || wanted === 'auto') {
+  // bfloat16 runs only in the native kernels on wasm: refused up front on the others; 'auto' skips tensorflow.
+  if (precision === 'bfloat16' && (wanted === 'tensorflow' || wanted === 'cpu')) throw bfloat16Refusal(wanted, why);
+  if (wanted === 'tensorflow' || (wanted === 'auto' && precision !== 'bfloat16')) {
     const pkg = await tryTensorflow();
     if (pkg) {
       log(`[bag-of-tricks] backend: tensorflow (libtensorflow via ${pkg}; ${why})`);
@@ -123,11 +132,12 @@ export async function initBackend(
     if (await tryWasm(wasmThreads, log)) {
       const reason = wanted === 'auto' ? 'tfjs-node is not installed, so wasm with our training kernels' : why;
       log(`[bag-of-tricks] backend: wasm (${reason})`);
-      await useNativeKernels(native, log);
+      await useNativeKernels(native, log, undefined, precision);
       return 'wasm';
     }
     if (wanted === 'wasm') throw new Error(`The wasm backend failed to initialise (${why}); try 'cpu'.`);
   }
+  if (precision === 'bfloat16') throw bfloat16Refusal('cpu', wanted === 'auto' ? 'neither tfjs-node nor wasm could start' : why);
   if (await tryCpu()) {
     log(`[bag-of-tricks] backend: cpu (${wanted === 'auto' ? 'neither tfjs-node nor wasm could start' : why})`);
     return 'cpu';

@@ -9,6 +9,14 @@ import { backendFlag, backendFlagIsSet } from './flags';
 /** `true`: must be used (throws when it cannot); `false`: never; `'auto'`: when installed and built. */
 export type NativePreference = boolean | 'auto';
 
+/**
+ * Precision of the convolution GEMMs (the one definition; the trainer's config and CLI derive from it).
+ * 'bfloat16': the native kernels round the conv operands to bfloat16 as they pack them and sum the
+ * products in float32 (AVX512_BF16); tensors, weights, updates, BatchNorm and every other op stay float32.
+ */
+export const PRECISIONS = ['float32', 'bfloat16'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
 export interface NativeKernelsResult {
   /** Whether the native kernels are now registered beneath the wasm backend's kernel names. */
   used: boolean;
@@ -23,6 +31,10 @@ interface NativeKernelsModule {
   registerNativeKernels(options?: { threads?: number }): string[];
   unregisterNativeKernels(): void;
   nativeInfo(): { isa: string | null; threads: number | null };
+  /** Newer builds of the package: bfloat16 support and the precision switch. */
+  nativeBf16Support?(): { supported: boolean; reason: string | null };
+  setNativePrecision?(precision: Precision): void;
+  getNativePrecision?(): Precision;
 }
 
 export const NATIVE_KERNELS_PACKAGE = '@bag-of-tricks/native-kernels';
@@ -57,18 +69,36 @@ export function releaseNativeKernels(): void {
   loaded?.unregisterNativeKernels();
 }
 
+/** Why bfloat16 cannot run on a backend other than wasm with the native kernels. */
+export function bfloat16Refusal(backend: string, why: string): Error {
+  return new Error(
+    `precision 'bfloat16' cannot run on the ${backend} backend (${why}): only the native kernels of ${NATIVE_KERNELS_PACKAGE} ` +
+      `on the wasm backend in Node have bfloat16 convolutions (AVX512_BF16). Use backend 'wasm' with the native kernels, or precision 'float32'.`,
+  );
+}
+
 /**
  * Registers the native kernels over the wasm backend's when wanted and possible, and logs which
  * it chose and why. Called by `initBackend` once wasm is the backend. `BOT_NATIVE_THREADS` sets
- * the native thread count (default: all cores). `importer` is for tests.
+ * the native thread count (default: all cores). `importer` is for tests. `precision` (when given)
+ * sets the precision of the native convolutions and is logged; 'bfloat16' throws, saying why, where
+ * the native kernels are off or the CPU lacks AVX512_BF16. Left out: the addon's current precision
+ * stays (data-parallel replicas in worker_threads share the process's addon with the main thread).
  */
 export async function useNativeKernels(
   option: NativePreference | undefined,
   log: (message: string) => void,
   importer: (name: string) => Promise<unknown> = importByName,
+  precision?: Precision,
 ): Promise<NativeKernelsResult> {
   const { pref, why } = resolvePreference(option);
   const done = (used: boolean, reason: string): NativeKernelsResult => {
+    if (!used && precision === 'bfloat16') {
+      throw new Error(
+        `precision 'bfloat16' needs the native kernels of ${NATIVE_KERNELS_PACKAGE} (the wasm kernels, and browsers, have no bfloat16), ` +
+          `but they are off: ${reason} (${why}). Use precision 'float32', or turn the native kernels on (BOT_NATIVE=1 / native: true, built with g++ on an AVX512_BF16 CPU).`,
+      );
+    }
     if (!used && pref === true) {
       throw new Error(
         `Native kernels were required (${why}) but cannot be used: ${reason}. ` +
@@ -95,5 +125,21 @@ export async function useNativeKernels(
   loaded = mod;
   const names = mod.registerNativeKernels(threads === undefined ? {} : { threads });
   const info = mod.nativeInfo();
-  return done(true, `${info.isa}, ${info.threads} threads: ${names.join(', ')}`);
+  const result = done(true, `${info.isa}, ${info.threads} threads: ${names.join(', ')}`);
+  if (precision === 'bfloat16') {
+    const bf16 = mod.nativeBf16Support?.() ?? { supported: false, reason: `this version of ${NATIVE_KERNELS_PACKAGE} has no bfloat16 kernels (update it)` };
+    if (!bf16.supported) {
+      throw new Error(`precision 'bfloat16' cannot run here: ${bf16.reason}. Use precision 'float32' on this machine.`);
+    }
+  }
+  if (precision !== undefined) mod.setNativePrecision?.(precision);
+  const now = mod.getNativePrecision?.() ?? 'float32';
+  if (precision !== undefined || now !== 'float32') log(
+    `[bag-of-tricks] precision: ${now} (${
+      now === 'bfloat16'
+        ? 'native conv GEMMs read bfloat16 operands (round to nearest even) and sum in float32 with AVX512_BF16; weights, updates, BatchNorm and all other ops stay float32'
+        : 'float32 throughout'
+    }; ${precision === undefined ? 'unchanged' : `precision: '${precision}'`})`,
+  );
+  return result;
 }
