@@ -52,6 +52,8 @@ Config fields (JSON; defaults in brackets):
                    { "source": "image-folder", "dir": DIR, "evalDir": DIR, "size": 224 }  [embedded]
                    image folders also: "skipCorrupt": true (leave corrupt files out, counted in metrics.jsonl),
                    "limitInputPixels": N (most pixels per image; data's DEFAULT_LIMIT_INPUT_PIXELS by default)
+                   embedded/idx also: "classes": [5, 6, 7, 8, 9] (only those, relabelled 0..k-1),
+                   "perClass": N (N training images per class, drawn with the seed)
   epochs           number of epochs (required)
   batchSize        [128]
   optimizer        { "kind": "nag", "momentum": 0.9 } | { "kind": "sgd", "momentum": 0 } | { "kind": "adam", ... }  [nag 0.9]
@@ -65,7 +67,8 @@ Config fields (JSON; defaults in brackets):
                      "temperature": 20, "form": "paper" | "weighted",
                      "hardWeight": 0.5, "softTerm": "cross-entropy" | "kl", "cache": false }  [off]
   init             fine-tuning: { "from": MODEL_DIR | CKPT | FILE.safetensors,
-                     "freeze": "none" | "stem" | "backbone" | ["stem", "layer1", ...], "backboneLrScale": 1 }  [off]
+                     "freeze": "none" | "stem" | "backbone" | ["stem", "layer1", ...], "backboneLrScale": 1,
+                     "newHead": false (true: a fresh classifier even for as many classes) }  [off]
   export           { "weights": "float32" | "float16", "best": false }: out/model always, out/best with best: true
   augment          options for augment's trainPipeline  [greyscale preset for 1-channel data]
   seed [0]   backend [auto]   out [runs/train]   logEvery [1]   evalBatchSize [500]
