@@ -232,11 +232,13 @@ def soft_ce(logits, target):
 
 
 # ---------------------------------------------------------------- training
-def evaluate(model, x, y, batch=1000):
+def evaluate(model, x, y, batch=250):
+    # Batches of 250 under inference_mode: batches of 1000 under no_grad took 5-10x as long per image on this CPU
+    # (measured: 1000 images in 18 s against 1.5 s), which made eval most of an epoch's time.
     model.eval()
     correct1 = correct5 = 0
     loss = 0.0
-    with torch.no_grad():
+    with torch.inference_mode():
         for i in range(0, len(x), batch):
             logits = model(eval_transform(x[i:i + batch]))
             t = y[i:i + batch]
