@@ -7,7 +7,11 @@ const pkgs = ['core', 'data', 'augment', 'schedules', 'losses', 'resnet-variants
 /** Tests import sibling packages from source, so a change is tested without a rebuild. */
 export const sharedConfig = defineConfig({
   resolve: {
-    alias: Object.fromEntries(pkgs.map((p) => [`@bag-of-tricks/${p}`, `${root}packages/${p}/src/index.ts`])),
+    // Exact matches: a package's root and its Node-free `/core` subpath (data, trainer) each map to their own source file.
+    alias: [
+      ...['data', 'trainer'].map((p) => ({ find: new RegExp(`^@bag-of-tricks/${p}/core$`), replacement: `${root}packages/${p}/src/core.ts` })),
+      ...pkgs.map((p) => ({ find: new RegExp(`^@bag-of-tricks/${p}$`), replacement: `${root}packages/${p}/src/index.ts` })),
+    ],
   },
   test: {
     testTimeout: 120_000,

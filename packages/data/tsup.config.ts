@@ -1,3 +1,4 @@
 import { packageConfig } from '../../tsup.config.base';
 
-export default packageConfig();
+// index: everything (Node); core: the Node-free part (`@bag-of-tricks/data/core`, browsers), sharing chunks with it.
+export default packageConfig({ entry: { index: 'src/index.ts', core: 'src/core.ts' }, splitting: true });

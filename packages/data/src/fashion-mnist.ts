@@ -1,22 +1,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FASHION_MNIST_CLASSES } from './classes';
 import { inMemoryDataset, type InMemoryDataset } from './dataset';
 import { readIdx, readIdxHeader } from './idx';
 
-/** Fashion-MNIST's ten classes, in label order. */
-export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-]);
+export { FASHION_MNIST_CLASSES };
 
 /** Where Debian's `dataset-fashion-mnist` package puts the full data set. */
 export const DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';

@@ -1,5 +1,5 @@
 import { createRng } from '@bag-of-tricks/core';
-import { FASHION_MNIST_CLASSES, inMemoryDataset, type Dataset, type InMemoryDataset } from '@bag-of-tricks/data';
+import { FASHION_MNIST_CLASSES, inMemoryDataset, type Dataset, type InMemoryDataset } from '@bag-of-tricks/data/core';
 
 /** The part of a run's data that config `data.classes` / `data.perClass` select (see {@link selectData}). */
 export interface DataSelection {

@@ -17,10 +17,11 @@ import {
   shardBounds,
   splitDecayVariables,
   train,
+  workerThreadsTransport,
   type DataParallelStep,
+  type DataParallelTransport,
   type StepLossConfig,
 } from '../src';
-import { DATA_PARALLEL_FAULT } from '../src/node/data-parallel';
 import { quiet, tempOut, tinyConfig } from './helpers';
 
 // The workers run dist/dp-worker.js (npm test builds every package first); the main thread runs src.
@@ -62,6 +63,34 @@ function batchAt(s: number, size: number, side = 8, classes = 5): { images: tf.T
     const teacher = tf.randomNormal([size, classes], 0, 2, 'float32', 300 + s) as tf.Tensor2D;
     return { images, labels, teacher };
   });
+}
+
+/**
+ * worker_threads, except that once `arm(r)` is called the next step message to replica r loses its last
+ * image value: the replica's own shard check must fail, and the step must surface it (a test-only transport).
+ */
+function faultyTransport(): DataParallelTransport & { arm(replica: number): void } {
+  const inner = workerThreadsTransport();
+  let armed: number | null = null;
+  return {
+    kind: inner.kind,
+    prepare: inner.prepare!,
+    arm: (replica) => void (armed = replica),
+    spawn(init, listener) {
+      const handle = inner.spawn(init, listener);
+      return {
+        terminate: () => handle.terminate(),
+        postMessage(msg, transfer) {
+          if (msg.type === 'step' && armed === init.replica) {
+            armed = null;
+            const images = msg.images.slice(0, -1);
+            return handle.postMessage({ ...msg, images }, [images.buffer, ...transfer.slice(1)]);
+          }
+          handle.postMessage(msg, transfer);
+        },
+      };
+    },
+  };
 }
 
 const values = (model: tfl.LayersModel): Float32Array[] => model.weights.map((w) => Float32Array.from(w.read().dataSync() as Float32Array));
@@ -198,10 +227,11 @@ describe('createDataParallelStep (wasm)', () => {
 
   it("a worker's failure rejects the step naming the worker and the cause; the step stays failed", async () => {
     const model = convNet();
-    const dp = await dataParallel({ model, optimizer: createOptimizer({ kind: 'sgd', momentum: 0 }, 0.1), workers: 3 });
+    const transport = faultyTransport();
+    const dp = await dataParallel({ model, optimizer: createOptimizer({ kind: 'sgd', momentum: 0 }, 0.1), workers: 3, transport });
     const b = batchAt(2, 9);
     expect(Number.isFinite(await dp.step(b))).toBe(true);
-    (dp as unknown as Record<symbol, (r: number) => void>)[DATA_PARALLEL_FAULT]!(2);
+    transport.arm(2);
     await expect(dp.step(b)).rejects.toThrow(/data-parallel worker 2 \(of 2\) failed: replica 2: the shard's images hold 575 values but their shape \[3, 8, 8, 3\] needs 576/);
     await expect(dp.step(b)).rejects.toThrow(/data-parallel worker 2/);
     tf.dispose(b);
@@ -221,12 +251,21 @@ describe('createDataParallelStep (wasm)', () => {
     const script = `import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '@bag-of-tricks/backend';
-import { createDataParallelStep, createOptimizer } from ${JSON.stringify(pathToFileURL(join(dist, 'index.js')).href)};
+import { createDataParallelStep, createOptimizer, workerThreadsTransport } from ${JSON.stringify(pathToFileURL(join(dist, 'index.js')).href)};
 await initBackend('wasm', { log: () => {} });
 const input = tfl.input({ shape: [4] });
 const model = tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 3 }).apply(input) });
-const dp = await createDataParallelStep({ model, optimizer: createOptimizer({ kind: 'sgd', momentum: 0 }, 0.1), workers: 2 });
-dp[Symbol.for('@bag-of-tricks/trainer:data-parallel-fault')](1);
+// A transport that sends replica 1 a shard one image value short (the replica's own check fails).
+const inner = workerThreadsTransport();
+const transport = { ...inner, spawn(init, listener) {
+  const h = inner.spawn(init, listener);
+  return { terminate: () => h.terminate(), postMessage(msg, transfer) {
+    if (msg.type !== 'step') return h.postMessage(msg, transfer);
+    const images = msg.images.slice(0, -1);
+    h.postMessage({ ...msg, images }, [images.buffer]);
+  } };
+} };
+const dp = await createDataParallelStep({ model, optimizer: createOptimizer({ kind: 'sgd', momentum: 0 }, 0.1), workers: 2, transport });
 try {
   await dp.step({ images: tf.ones([4, 4]), labels: tf.cast(tf.oneHot(tf.tensor1d([0, 1, 2, 0], 'int32'), 3), 'float32') });
   console.log('no error');

@@ -1,101 +1,13 @@
-// A data-parallel replica (one worker_thread): its own single-threaded tfjs backend and model copy.
-// Per step it loads the main thread's weights from shared memory, computes the loss and the gradients
-// of the trainable weights on its shard, scales them by shard size / batch size and writes them into
-// its shared gradient buffer. The main thread sums, updates and copies the new weights back.
+// A data-parallel replica on a worker_thread: the shared replica code (../dp-replica) on Node's port.
 import { parentPort, workerData } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
-import { initBackend } from '@bag-of-tricks/backend';
-import { createStepLoss } from '../step-loss';
-import { copyTensorInto, layout, type FromWorker, type ToWorker, type WorkerInit } from './dp-protocol';
+import type { ToWorker, WorkerInit } from '../dp-protocol';
+import { replicaStartFailed, startReplica, type ReplicaSend } from '../dp-replica';
 
 if (!parentPort) throw new Error('dp-worker.js is a worker_threads script; the data-parallel step starts it (createDataParallelStep).');
 const port = parentPort;
-const init = workerData as WorkerInit;
-const send = (msg: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(msg, transfer);
+const send: ReplicaSend = (msg, transfer = []) => port.postMessage(msg, transfer);
 
-function sizeOf(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
-
-function checkShard(what: string, values: Float32Array | undefined, shape: readonly number[] | undefined): void {
-  if (!values || !shape) throw new Error(`replica ${init.replica}: the shard has no ${what}.`);
-  if (values.length !== sizeOf(shape)) {
-    throw new Error(`replica ${init.replica}: the shard's ${what} hold ${values.length} values but their shape [${shape.join(', ')}] needs ${sizeOf(shape)}.`);
-  }
-}
-
-async function start(): Promise<void> {
-  await initBackend(init.backend, { log: () => {} });
-  const model = await tfl.models.modelFromJSON(JSON.parse(init.modelJson) as Parameters<typeof tfl.models.modelFromJSON>[0]);
-  const weights = model.weights.map((w) => w.read() as tf.Variable);
-  if (weights.length !== init.weightShapes.length || weights.some((w, i) => w.shape.join() !== init.weightShapes[i]!.join())) {
-    throw new Error(
-      `replica ${init.replica}: the rebuilt model's weights (${weights.length}) do not match the main model's (${init.weightShapes.length}); ` +
-        'data-parallel training needs a model tf.models.modelFromJSON can rebuild (built-in tfjs-layers layers only).',
-    );
-  }
-  const trainable = init.trainable.map((i) => weights[i]!);
-  const trainableNames = new Set(model.trainableWeights.map((w) => (w.read() as tf.Variable).name));
-  if (trainable.some((v) => !trainableNames.has(v.name)) || trainableNames.size !== trainable.length) {
-    throw new Error(`replica ${init.replica}: the rebuilt model's trainable weights differ from the main model's.`);
-  }
-  const wl = layout(init.weightShapes);
-  const gl = layout(trainable.map((v) => v.shape));
-  const weightView = new Float32Array(init.weights);
-  const gradView = new Float32Array(init.grads);
-  const copyOut = init.backend !== 'wasm'; // the cpu backend keeps the array it is given: copy out of shared memory
-  const loss = createStepLoss(init.loss);
-
-  const loadWeights = (): void => {
-    tf.tidy(() => {
-      weights.forEach((v, i) => {
-        const view = weightView.subarray(wl.offsets[i]!, wl.offsets[i]! + wl.sizes[i]!);
-        v.assign(tf.tensor(copyOut ? view.slice() : view, v.shape, 'float32'));
-      });
-    });
-  };
-
-  const step = (msg: Extract<ToWorker, { type: 'step' }>): number => {
-    if (msg.loadWeights) loadWeights();
-    checkShard('images', msg.images, msg.imagesShape);
-    checkShard('labels', msg.labels, msg.labelsShape);
-    if (msg.teacher) checkShard('teacher logits', msg.teacher, msg.teacherShape);
-    return tf.tidy(() => {
-      const images = tf.tensor(msg.images, msg.imagesShape as number[], 'float32');
-      const labels = tf.tensor(msg.labels, msg.labelsShape as number[], 'float32');
-      const teacher = msg.teacher ? tf.tensor(msg.teacher, msg.teacherShape as number[], 'float32') : undefined;
-      // The same gradient call as the single-process step (Optimizer.computeGradients is tf.variableGrads),
-      // on the loss times shard size / batch size: the gradients come out weighted, with no extra pass.
-      const { value, grads } = tf.variableGrads(() => {
-        const logits = model.apply(images, { training: true }) as tf.Tensor;
-        return tf.mul(loss(labels, logits, teacher), msg.scale);
-      }, trainable);
-      trainable.forEach((v, k) => copyTensorInto(grads[v.name]!, gradView, gl.offsets[k]!));
-      return value.dataSync()[0]!;
-    });
-  };
-
-  port.on('message', (msg: ToWorker) => {
-    try {
-      if (msg.type === 'step') {
-        send({ type: 'done', id: msg.id, loss: step(msg) });
-      } else if (msg.type === 'sync') {
-        loadWeights();
-        send({ type: 'synced', id: msg.id });
-      } else if (msg.type === 'read') {
-        const values = weights.map((v) => Float32Array.from(v.dataSync() as Float32Array));
-        send({ type: 'weights', id: msg.id, values }, values.map((v) => v.buffer as ArrayBuffer));
-      }
-    } catch (err) {
-      const e = err instanceof Error ? err : new Error(String(err));
-      send({ type: 'error', id: msg.id, message: e.message, ...(e.stack ? { stack: e.stack } : {}) });
-    }
-  });
-  send({ type: 'ready' });
-}
-
-start().catch((err: unknown) => {
-  const e = err instanceof Error ? err : new Error(String(err));
-  send({ type: 'error', id: null, message: e.message, ...(e.stack ? { stack: e.stack } : {}) });
-});
+startReplica(workerData as WorkerInit, send).then(
+  (handle) => port.on('message', (msg: ToWorker) => handle(msg)),
+  (err: unknown) => replicaStartFailed(send, err),
+);

@@ -2,17 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
-import { loadLayersModel, version_layers, type LayersModel } from '@tensorflow/tfjs-layers';
+import { loadLayersModel, type LayersModel } from '@tensorflow/tfjs-layers';
 import { registerFileRouter, writeFileAtomic } from '@bag-of-tricks/data';
-import { parseModelMetadata, toFloat16, type ModelMetadata } from '../model-metadata';
+import { encodeModelWeights, modelJSONFor, SHARD_BYTES, SHARD_RE, shardName, type WeightFormat } from '../model-artifacts';
+import { parseModelMetadata, type ModelMetadata } from '../model-metadata';
 
-/** How weights are stored: float32, or IEEE half precision (half the bytes; tfjs decodes it on load). */
-export type WeightFormat = 'float32' | 'float16';
-
-/** tfjs's own shard size (tfjs-converter and `tensorflowjs_converter` write 4 MiB shards). */
-const SHARD_BYTES = 4 * 1024 * 1024;
-const SHARD_RE = /^group1-shard\d+of\d+\.[0-9a-f]{12}\.bin$/;
+export type { WeightFormat };
 
 export interface SavedModel {
   readonly dir: string;
@@ -20,30 +15,6 @@ export interface SavedModel {
   readonly files: readonly string[];
   /** Bytes of the weight shards. */
   readonly weightBytes: number;
-}
-
-/**
- * The weights of a LayersModel as tfjs's `model.save` names and orders them (`originalName`), read
- * synchronously (so a snapshot is consistent even between two steps), as float32 or float16 bytes.
- */
-function encodeModelWeights(model: LayersModel, format: WeightFormat): { specs: tf.io.WeightsManifestEntry[]; bytes: Uint8Array } {
-  const specs: tf.io.WeightsManifestEntry[] = [];
-  const parts: Uint8Array[] = [];
-  for (const w of model.weights) {
-    const values = w.read().dataSync();
-    if (w.dtype !== 'float32') throw new Error(`saveModel: weight ${w.originalName} has dtype ${w.dtype}; only float32 weights are written.`);
-    const data = format === 'float16' ? toFloat16(values as Float32Array) : (values as Float32Array);
-    parts.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    specs.push({ name: w.originalName, shape: [...(w.shape as number[])], dtype: 'float32', ...(format === 'float16' ? { quantization: { dtype: 'float16' as const } } : {}) });
-  }
-  const total = parts.reduce((s, p) => s + p.byteLength, 0);
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    bytes.set(p, at);
-    at += p.byteLength;
-  }
-  return { specs, bytes };
 }
 
 /**
@@ -60,18 +31,11 @@ export function saveModel(dir: string, model: LayersModel, metadata: ModelMetada
   const count = Math.max(1, Math.ceil(bytes.byteLength / SHARD_BYTES));
   const paths: string[] = [];
   for (let i = 0; i < count; i++) {
-    const name = `group1-shard${i + 1}of${count}.${hash}.bin`;
+    const name = shardName(i, count, hash);
     writeFileAtomic(join(abs, name), bytes.subarray(i * SHARD_BYTES, Math.min(bytes.byteLength, (i + 1) * SHARD_BYTES)));
     paths.push(name);
   }
-  const modelJSON: tf.io.ModelJSON = {
-    modelTopology: model.toJSON(null, false) as object,
-    format: 'layers-model',
-    generatedBy: `TensorFlow.js tfjs-layers v${version_layers}`,
-    convertedBy: '@bag-of-tricks/trainer',
-    weightsManifest: [{ paths, weights: specs }],
-    userDefinedMetadata: metadata as unknown as Record<string, {}>,
-  };
+  const modelJSON = modelJSONFor(model, metadata, paths, specs);
   writeFileAtomic(join(abs, 'model.json'), JSON.stringify(modelJSON));
   for (const f of readdirSync(abs)) if (SHARD_RE.test(f) && !paths.includes(f)) rmSync(join(abs, f), { force: true });
   return { dir: abs, files: ['model.json', ...paths], weightBytes: bytes.byteLength };

@@ -1,7 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { StepLossConfig } from '../step-loss';
+import type { StepLossConfig } from './step-loss';
 
-/** What a data-parallel worker gets at start-up (structured-cloned `workerData`). */
+/**
+ * What a data-parallel replica gets at start-up: worker_threads' `workerData`, or a Web Worker's first
+ * message (`{ type: 'init', init }`). Structured-cloneable; the two SharedArrayBuffers are shared, not copied.
+ */
 export interface WorkerInit {
   /** The replica number (1 … W-1; the main thread is replica 0). */
   readonly replica: number;
@@ -39,6 +42,12 @@ export type ToWorker =
   | { readonly type: 'sync'; readonly id: number }
   /** Send back the weights this replica holds. */
   | { readonly type: 'read'; readonly id: number };
+
+/** A Web Worker replica's first message (worker_threads get the same object as `workerData`). */
+export interface ReplicaInitMessage {
+  readonly type: 'init';
+  readonly init: WorkerInit;
+}
 
 export type FromWorker =
   | { readonly type: 'ready' }
