@@ -31,13 +31,13 @@ const USAGE = `Usage: npm run ablation -- [options]
   --quick          every rung on the embedded 6k/1k subset, 1 seed, 1 epoch, half-width 8-layer nets, into a temp folder
   --dry-run        print the plan and exit`;
 
-function parseList(value, name) {
+export function parseList(value, name) {
   const items = value.split(',').map((s) => s.trim()).filter(Boolean);
   if (items.length === 0) throw new Error(`--${name}: empty list`);
   return items;
 }
 
-function positiveInt(value, name) {
+export function positiveInt(value, name) {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected a positive integer, got '${value}'`);
   return n;
@@ -91,7 +91,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 }
 
 /** Runs one job in a child process (its own backend and memory); resolves with its exit code. */
-function runChild(job, config, opts) {
+export function runChild(job, config, opts) {
   return new Promise((resolveRun) => {
     const payload = JSON.stringify({ job, config, resultFile: resultPath(opts.results, job.rung, job.seed), title: job.title, saveModel: job.rung === TEACHER.rung });
     const child = spawn(process.execPath, [join(HERE, 'run-one.mjs'), payload], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -115,7 +115,7 @@ function runChild(job, config, opts) {
 }
 
 /** A finished result for this job and epoch budget, or null. Throws when a result with another budget is in the way. */
-function finished(job, config, opts) {
+export function finished(job, config, opts) {
   const file = resultPath(opts.results, job.rung, job.seed);
   if (!existsSync(file)) return null;
   const r = JSON.parse(readFileSync(file, 'utf8'));

@@ -68,7 +68,35 @@ export function parity(ours, torch) {
   const diff = 100 * (a.mean - b.mean);
   const pooled = a.n > 1 && b.n > 1 ? 100 * Math.sqrt((a.std ** 2 + b.std ** 2) / 2) : NaN;
   const bound = Math.max(Number.isFinite(pooled) ? 2 * pooled : 0, 0.3);
-  return { diff, bound, ok: Math.abs(diff) <= bound };
+  return { diff, bound, ok: Math.abs(diff) <= bound, ours: 100 * a.mean, torch: 100 * b.mean, pooled, n: [a.n, b.n] };
+}
+
+/**
+ * The parity check of the rungs that both implementations ran: our mean against PyTorch's, the pooled std, the
+ * bound max(2 pooled std, 0.3 points) and pass/fail. Empty when no rung has both.
+ */
+export function renderParity(ours, torch) {
+  const ids = [...RUNGS.map((r) => r.id), TEACHER.rung].filter((id) => ours[id]?.length && torch[id]?.length);
+  if (ids.length === 0) return '';
+  const lines = [
+    '## Parity with PyTorch',
+    '',
+    'For every rung both implementations ran: |ours − PyTorch| must be at most max(2 pooled std, 0.3 points), the pooled std',
+    'being sqrt((std_ours² + std_torch²) / 2) over the seeds (with 1 seed on either side only the 0.3-point floor applies).',
+    '',
+    '| rung | ours top-1 % (n) | PyTorch top-1 % (n) | ours − PyTorch | pooled std | bound | parity |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  let pass = 0;
+  for (const id of ids) {
+    const p = parity(ours[id], torch[id]);
+    if (p.ok) pass++;
+    lines.push(
+      `| ${id} | ${p.ours.toFixed(2)} (${p.n[0]}) | ${p.torch.toFixed(2)} (${p.n[1]}) | ${signed(p.diff)} | ${Number.isFinite(p.pooled) ? p.pooled.toFixed(2) : '–'} | ${p.bound.toFixed(2)} | ${p.ok ? 'pass' : '**fail**'} |`,
+    );
+  }
+  lines.push('', `${pass} of ${ids.length} rungs within the bound.`, '');
+  return lines.join('\n');
 }
 
 function paperDelta(rung) {
@@ -87,7 +115,7 @@ function cell(records) {
   };
 }
 
-async function svgOf(spec) {
+export async function svgOf(spec) {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none', logLevel: vega.Error });
   const svg = await view.toSVG();
   view.finalize();
@@ -165,6 +193,33 @@ export function renderMarkdown(ours, torch, { date, command }) {
       `${torchHours ? `, ${torchHours.toFixed(1)} h for the PyTorch runs` : ''}.`,
     '',
   );
+  lines.push(renderTable(ours, torch));
+  lines.push(
+    '',
+    '"helps"/"hurts": the Δ is more than 2 standard errors of the difference of the means; otherwise "within noise".',
+    'Rung 6 is compared with 4L, rung 4 trained as long as mixup, so the mixup row is not just more epochs; the paper',
+    "gives mixup 200 epochs against 120 and its Δ is against the label-smoothing row. The paper's Δ for rung 1 includes FP16.",
+    '',
+  );
+  const parityText = renderParity(ours, torch);
+  if (parityText) lines.push(parityText);
+  lines.push(
+    '**ResNet-B and ResNet-C for this network.** B moves the stride of a downsampling *bottleneck* from its first 1x1',
+    'conv to the 3x3 conv; ResNet-20 has basic blocks (two 3x3 convs, the first already strided), so B builds the same',
+    "graph as A (resnet-variants says so; there is nothing to run). C replaces the ImageNet 7x7/2 stem with three 3x3",
+    'convs; the CIFAR stem is already one 3x3 stride-1 conv without a max pool, and the deep stem (stride 2 + max pool)',
+    'would shrink 28x28 inputs to 7x7 before the first stage, a different network rather than a tweak. D (the',
+    'average-pool shortcut) is the tweak that applies, and it is rung 2.',
+    '',
+    '![final top-1 per rung and eval curves](results.svg)',
+    '',
+  );
+  return lines.join('\n');
+}
+
+/** The ladder table: each rung's mean ± std and seeds, the Δ to the rung below, the paper's Δ and the PyTorch column. */
+export function renderTable(ours, torch) {
+  const lines = [];
   lines.push('| rung | adds | top-1 % mean ± std (n) | per seed | Δ to the rung below (± se) | | paper Δ (ResNet-50, ImageNet) | PyTorch top-1 % (n) | ours − PyTorch (bound) |');
   lines.push('|---|---|---|---|---|---|---|---|---|');
   for (const rung of RUNGS) {
@@ -183,22 +238,6 @@ export function renderMarkdown(ours, torch, { date, command }) {
     const t = cell(torch[TEACHER.rung]);
     lines.push(`| teacher | ${TEACHER.model}-D with rung ${TEACHER.from}'s recipe (for rungs 5, 7) | ${c.mean} | ${c.seeds} | | | | ${t.mean} | |`);
   }
-  lines.push(
-    '',
-    '"helps"/"hurts": the Δ is more than 2 standard errors of the difference of the means; otherwise "within noise".',
-    'Rung 6 is compared with 4L, rung 4 trained as long as mixup, so the mixup row is not just more epochs; the paper',
-    "gives mixup 200 epochs against 120 and its Δ is against the label-smoothing row. The paper's Δ for rung 1 includes FP16.",
-    '',
-    '**ResNet-B and ResNet-C for this network.** B moves the stride of a downsampling *bottleneck* from its first 1x1',
-    'conv to the 3x3 conv; ResNet-20 has basic blocks (two 3x3 convs, the first already strided), so B builds the same',
-    "graph as A (resnet-variants says so; there is nothing to run). C replaces the ImageNet 7x7/2 stem with three 3x3",
-    'convs; the CIFAR stem is already one 3x3 stride-1 conv without a max pool, and the deep stem (stride 2 + max pool)',
-    'would shrink 28x28 inputs to 7x7 before the first stage, a different network rather than a tweak. D (the',
-    'average-pool shortcut) is the tweak that applies, and it is rung 2.',
-    '',
-    '![final top-1 per rung and eval curves](results.svg)',
-    '',
-  );
   return lines.join('\n');
 }
 
