@@ -20,6 +20,14 @@ export interface RandomResizedCropOptions {
 export const DEFAULT_SCALE: readonly [number, number] = [0.08, 1];
 export const DEFAULT_RATIO: readonly [number, number] = [3 / 4, 4 / 3];
 
+/** The eval view's crop fraction: centre crop = 0.875 of the resized shorter side (224 of 256, 28 of 32). */
+export const EVAL_CROP_FRACTION = 0.875;
+
+/** The one rule for the eval resize: the shorter side before a centre crop of `crop` (256 for 224, 32 for 28). */
+export function evalResizeFor(crop: number): number {
+  return Math.round(crop / EVAL_CROP_FRACTION);
+}
+
 /** Python's `round`: halves go to the even neighbour, as torchvision's box arithmetic does. */
 export function roundHalfEven(v: number): number {
   const f = Math.floor(v);

@@ -2,6 +2,8 @@ export {
   centerCropBox,
   DEFAULT_RATIO,
   DEFAULT_SCALE,
+  EVAL_CROP_FRACTION,
+  evalResizeFor,
   resizeShorterCenterCropBox,
   resizeShorterSize,
   roundHalfEven,
@@ -44,3 +46,4 @@ export { pixelPipeline, type PixelPipeline, type PixelPipelineOptions } from './
 export { opTransform, type AugmentOp } from './ops';
 export { PHOTOMETRIC_KEYS, PRESETS, resolvePreset, type PhotometricOptions, type PresetSettings, type ResolvedPreset } from './presets';
 export { tidyBatch } from './checks';
+export { CROP_KEYS, DEFAULTS, PIXEL_PATH_KEYS, RESAMPLE_DEFAULTS, validateAugmentOptions } from './defaults';

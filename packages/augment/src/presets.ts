@@ -1,5 +1,5 @@
 import { colorJitterOp, type ColorJitterOptions } from './color-jitter';
-import { DEFAULT_RATIO, DEFAULT_SCALE } from './crop-box';
+import { DEFAULT_RATIO, DEFAULT_SCALE, evalResizeFor } from './crop-box';
 import { horizontalFlipOp, type HorizontalFlipOptions } from './horizontal-flip';
 import { MIXUP_DEFAULTS, type MixupOptions } from './mixup';
 import { FASHION_MNIST_MEAN, FASHION_MNIST_STD, IMAGENET_MEAN, IMAGENET_STD, normalizeOp, type NormalizeOptions } from './normalize';
@@ -34,7 +34,7 @@ export const PRESETS: Readonly<Record<PipelinePreset, PresetSettings>> = Object.
   paper: {
     channels: 3,
     size: 224,
-    evalResize: 256,
+    evalResize: evalResizeFor(224),
     scale: DEFAULT_SCALE,
     ratio: DEFAULT_RATIO,
     jitter: { form: 'hsv', brightness: 0.4, saturation: 0.4, hue: 0.4 },
@@ -44,7 +44,7 @@ export const PRESETS: Readonly<Record<PipelinePreset, PresetSettings>> = Object.
   gluoncv: {
     channels: 3,
     size: 224,
-    evalResize: 256,
+    evalResize: evalResizeFor(224),
     scale: DEFAULT_SCALE,
     ratio: DEFAULT_RATIO,
     jitter: { form: 'gluoncv', brightness: 0.4, contrast: 0.4, saturation: 0.4 },
@@ -54,7 +54,7 @@ export const PRESETS: Readonly<Record<PipelinePreset, PresetSettings>> = Object.
   greyscale: {
     channels: 1,
     size: 28,
-    evalResize: 32,
+    evalResize: evalResizeFor(28),
     scale: [0.35, 1],
     ratio: DEFAULT_RATIO,
     jitter: false,

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import sharp from 'sharp';
 import type { Rng } from '@bag-of-tricks/core';
-import { DEFAULT_RATIO, DEFAULT_SCALE, resizeShorterCenterCropBox, sampleRandomResizedCrop, type CropBox } from '@bag-of-tricks/augment';
+import { DEFAULT_RATIO, DEFAULT_SCALE, evalResizeFor, RESAMPLE_DEFAULTS, resizeShorterCenterCropBox, sampleRandomResizedCrop, type CropBox } from '@bag-of-tricks/augment';
 import type { Dataset, Sample, SkippedSample } from './dataset';
 import { CORRUPT_FIX, pixelLimitProblem, resolveLimitInputPixels, sniffImageFormat, TAIL_BYTES, TOO_LARGE_FIX, truncationProblem } from './image-checks';
 
@@ -53,6 +53,21 @@ export interface ImageFolderOptions {
   /** Files to leave out, e.g. the corrupt ones `checkImageFolders` found with `skipCorrupt` (absolute paths). */
   exclude?: Iterable<string>;
 }
+
+/**
+ * `imageFolderDataset`'s defaults, written once. `resample` is augment's `RESAMPLE_DEFAULTS.dataset`
+ * (lanczos3: used alone, the dataset returns finished pixels); the trainer, whose loader always runs the
+ * per-image pass, defaults to `RESAMPLE_DEFAULTS.loader` (bilinear). The crop scale is augment's [0.08, 1] for
+ * RGB and greyscale alike (the trainer's image-folder runs have always used it): augment's greyscale preset
+ * ([0.35, 1]) is for 28 px in-memory images such as Fashion-MNIST. The eval resize is augment's
+ * `evalResizeFor(size)` (size / 0.875).
+ */
+export const IMAGE_FOLDER_DEFAULTS = Object.freeze({
+  size: 224,
+  resample: RESAMPLE_DEFAULTS.dataset,
+  scale: DEFAULT_SCALE,
+  ratio: DEFAULT_RATIO,
+});
 
 /** A dataset over `root/<class>/**\/<image>`: classes are the sorted subfolder names. */
 export interface ImageFolderDataset extends Dataset {
@@ -220,14 +235,14 @@ function clampBox(box: CropBox, height: number, width: number): { left: number; 
 export function imageFolderDataset(root: string, options: ImageFolderOptions = {}): ImageFolderDataset {
   const {
     mode = 'train',
-    size = 224,
+    size = IMAGE_FOLDER_DEFAULTS.size,
     greyscale = false,
     skipCorrupt = false,
-    scale = DEFAULT_SCALE,
-    ratio = DEFAULT_RATIO,
+    scale = IMAGE_FOLDER_DEFAULTS.scale,
+    ratio = IMAGE_FOLDER_DEFAULTS.ratio,
   } = options;
-  const resize = options.resize ?? Math.round(size / 0.875);
-  const resample = options.resample ?? 'lanczos3';
+  const resize = options.resize ?? evalResizeFor(size);
+  const resample = options.resample ?? IMAGE_FOLDER_DEFAULTS.resample;
   if (resample !== 'lanczos3' && resample !== 'bilinear') {
     throw new Error(`imageFolderDataset: resample must be 'lanczos3' or 'bilinear', got ${JSON.stringify(resample)}.`);
   }

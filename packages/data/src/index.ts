@@ -23,6 +23,7 @@ export {
 } from './fashion-mnist';
 export {
   DEFAULT_IMAGE_EXTENSIONS,
+  IMAGE_FOLDER_DEFAULTS,
   ImageDecodeError,
   ImageTooLargeError,
   imageFolderDataset,

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { assertRank, assertSameShape, type Loss } from '@bag-of-tricks/core';
 import { softTargetCrossEntropy } from '@bag-of-tricks/losses';
+import { DEFAULTS } from './defaults';
 
 /**
  * `'paper'`: He et al. 2019, eq. in §5.3 — `CE(p, softmax(z)) + T² · CE(softmax(r/T), softmax(z/T))`, an unweighted sum.
@@ -60,7 +61,7 @@ export function temperedSoftTerm(
  * so its gradients keep their size as T changes. Teacher logits never receive gradients.
  */
 export function distillationLoss(options: DistillationOptions = {}): DistillationLoss {
-  const { temperature = 20, form = 'paper', hardWeight = 0.5, softTerm = 'cross-entropy' } = options;
+  const { temperature = DEFAULTS.distillation.temperature, form = DEFAULTS.distillation.form, hardWeight = DEFAULTS.distillation.hardWeight, softTerm = DEFAULTS.distillation.softTerm } = options;
   if (!(temperature > 0) || !Number.isFinite(temperature)) {
     throw new RangeError(`distillationLoss: temperature must be a finite number > 0, got ${temperature}.`);
   }

@@ -1,3 +1,4 @@
+export { DEFAULTS } from './defaults';
 export {
   distillationLoss,
   temperedSoftTerm,

@@ -1,4 +1,5 @@
 export type { Loss } from '@bag-of-tricks/core';
+export { DEFAULTS } from './defaults';
 export { crossEntropyWithLogits, softTargetCrossEntropy, type SoftTargetCrossEntropyOptions } from './soft-target-cross-entropy';
 export {
   labelSmoothingCrossEntropy,

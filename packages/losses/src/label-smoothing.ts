@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { assertLabelsInRange, assertSameShape, type Loss } from '@bag-of-tricks/core';
+import { DEFAULTS } from './defaults';
 import { checkLogits, firstNonDistributionRow, firstNonOneHotRow, formatRow } from './checks';
 import { crossEntropyWithLogits } from './soft-target-cross-entropy';
 
@@ -21,7 +22,7 @@ export interface LabelSmoothingCrossEntropyOptions extends SmoothingOptions {
   checkLabels?: boolean;
 }
 
-function checkSmoothing({ epsilon = 0.1, form = 'uniform' }: SmoothingOptions, where: string, k: number): { epsilon: number; form: SmoothingForm } {
+function checkSmoothing({ epsilon = DEFAULTS.labelSmoothing.epsilon, form = DEFAULTS.labelSmoothing.form }: SmoothingOptions, where: string, k: number): { epsilon: number; form: SmoothingForm } {
   if (typeof epsilon !== 'number' || !(epsilon >= 0 && epsilon <= 1)) throw new RangeError(`${where}: epsilon must be in [0, 1], got ${String(epsilon)}.`);
   if (form !== 'paper' && form !== 'uniform') throw new TypeError(`${where}: form must be 'paper' or 'uniform', got ${JSON.stringify(form)}.`);
   if (form === 'paper' && k < 2) throw new RangeError(`${where}: the paper form spreads eps / (K - 1) and needs K >= 2 classes, got K = ${k}.`);
@@ -76,7 +77,7 @@ export function smoothLabels(labels: tf.Tensor, { numClasses, ...options }: Smoo
  * `epsilon: 0` is plain cross-entropy.
  */
 export function labelSmoothingCrossEntropy(options: LabelSmoothingCrossEntropyOptions = {}): Loss {
-  const where = `labelSmoothingCrossEntropy(${options.form ?? 'uniform'})`;
+  const where = `labelSmoothingCrossEntropy(${options.form ?? DEFAULTS.labelSmoothing.form})`;
   // Validate the options now, so a bad config fails at construction, not at the first step.
   checkSmoothing(options, where, options.form === 'paper' ? 2 : 1);
   const checkLabels = options.checkLabels ?? true;

@@ -174,6 +174,21 @@ export function buildResNet(config: ResNetConfig): tfl.LayersModel {
 export const RESNET_NAMES = Object.freeze(Object.keys(RESNET_VARIANTS) as ResNetName[]);
 
 /**
+ * Checks a variant name and `createResNet` options (e.g. parsed from a JSON config) without building
+ * anything: throws the error `createResNet` would throw (unknown name or option, wrong type or range),
+ * naming the field. Options not given take the variant's values and `DEFAULTS`.
+ */
+export function validateResNetOptions(name: string, options: unknown = {}): void {
+  if (!Object.prototype.hasOwnProperty.call(RESNET_VARIANTS, name)) {
+    throw new Error(`Unknown ResNet variant ${JSON.stringify(name)}; valid names are ${RESNET_NAMES.join(', ')}.`);
+  }
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`ResNet options must be an object, got ${JSON.stringify(options)}.`);
+  }
+  resolveConfig({ ...RESNET_VARIANTS[name as ResNetName], name, ...(options as CreateResNetOptions) });
+}
+
+/**
  * Builds a named variant: `resnet18`…`resnet152` (ResNet-A) with suffix `b`, `c` or `d` for the paper's tweaks,
  * or a CIFAR ResNet (`resnet20`, `resnet32`, `resnet44`, `resnet56`, `resnet110`). Options override the
  * variant's config, e.g. `{ numClasses: 10, inputShape: [32, 32, 3], stem: 'small' }`.

@@ -134,6 +134,26 @@ export const RESNET_VARIANTS: Readonly<Record<ResNetName, Readonly<ResNetConfig>
   resnet110: cifarVariant(18),
 });
 
+/**
+ * Every default of a ResNet config, written once: `resolveConfig` fills them from here, and the trainer's
+ * --help names them (import `DEFAULTS` from '@bag-of-tricks/resnet-variants'). A named variant's own
+ * fields (block, layers, widths, stem, strideOn, avgDown) come from `RESNET_VARIANTS` and win over these.
+ */
+export const DEFAULTS = Object.freeze({
+  widths: IMAGENET_WIDTHS as readonly number[],
+  stem: 'imagenet' as StemKind,
+  strideOn: '1x1' as '1x1' | '3x3',
+  avgDown: false as boolean,
+  width: 1 as number,
+  numClasses: 1000 as number,
+  inputShape: Object.freeze([224, 224, 3] as const) as readonly [number, number, number],
+  /** Zero-gamma on the last BN of each block (the paper's trick, on by default). */
+  zeroGamma: true as boolean,
+  initializer: 'xavierUniform' as InitializerName,
+  dropout: 0 as number,
+  name: 'resnet' as string,
+});
+
 const CONFIG_KEYS: readonly (keyof ResNetConfig)[] = [
   'block', 'layers', 'widths', 'stem', 'stemWidth', 'strideOn', 'avgDown', 'width', 'numClasses',
   'inputShape', 'zeroGamma', 'initializer', 'seed', 'dropout', 'name',
@@ -160,13 +180,13 @@ export function resolveConfig(config: ResNetConfig): ResolvedResNetConfig {
   if (!Array.isArray(layers) || layers.length === 0 || !layers.every(isPositiveInt)) {
     throw new Error(`ResNet config: layers must be a non-empty array of positive integers (blocks per stage), got ${JSON.stringify(layers)}.`);
   }
-  const widths = config.widths ?? IMAGENET_WIDTHS;
+  const widths = config.widths ?? DEFAULTS.widths;
   if (!Array.isArray(widths) || widths.length !== layers.length || !widths.every(isPositiveInt)) {
     throw new Error(
       `ResNet config: widths must be ${layers.length} positive integers (one per stage, like layers), got ${JSON.stringify(widths)}.`,
     );
   }
-  const stem = config.stem ?? 'imagenet';
+  const stem = config.stem ?? DEFAULTS.stem;
   if (!['imagenet', 'deep', 'small'].includes(stem)) {
     throw new Error(`ResNet config: stem must be 'imagenet', 'deep' or 'small', got ${JSON.stringify(stem)}.`);
   }
@@ -174,19 +194,19 @@ export function resolveConfig(config: ResNetConfig): ResolvedResNetConfig {
   if (!isPositiveInt(stemWidth) || (stem === 'deep' && stemWidth < 2)) {
     throw new Error(`ResNet config: stemWidth must be a positive integer (at least 2 for the deep stem), got ${JSON.stringify(stemWidth)}.`);
   }
-  const strideOn = config.strideOn ?? '1x1';
+  const strideOn = config.strideOn ?? DEFAULTS.strideOn;
   if (strideOn !== '1x1' && strideOn !== '3x3') {
     throw new Error(`ResNet config: strideOn must be '1x1' (ResNet-A) or '3x3' (ResNet-B), got ${JSON.stringify(strideOn)}.`);
   }
-  const width = config.width ?? 1;
+  const width = config.width ?? DEFAULTS.width;
   if (typeof width !== 'number' || !(width > 0) || !Number.isFinite(width)) {
     throw new Error(`ResNet config: width (channel multiplier) must be a positive number, got ${JSON.stringify(width)}.`);
   }
-  const numClasses = config.numClasses ?? 1000;
+  const numClasses = config.numClasses ?? DEFAULTS.numClasses;
   if (!Number.isInteger(numClasses) || numClasses < 2) {
     throw new Error(`ResNet config: numClasses must be an integer >= 2, got ${JSON.stringify(numClasses)}.`);
   }
-  const inputShape = config.inputShape ?? ([224, 224, 3] as const);
+  const inputShape = config.inputShape ?? DEFAULTS.inputShape;
   if (!Array.isArray(inputShape) || inputShape.length !== 3 || !inputShape.every(isPositiveInt)) {
     throw new Error(`ResNet config: inputShape must be [height, width, channels] of positive integers, got ${JSON.stringify(inputShape)}.`);
   }
@@ -198,11 +218,11 @@ export function resolveConfig(config: ResNetConfig): ResolvedResNetConfig {
         `the network downsamples by ${minSide}, so each side must be at least ${minSide} px.${hint}`,
     );
   }
-  const dropout = config.dropout ?? 0;
+  const dropout = config.dropout ?? DEFAULTS.dropout;
   if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) {
     throw new Error(`ResNet config: dropout must be a rate in [0, 1), got ${JSON.stringify(dropout)}.`);
   }
-  const initializer = config.initializer ?? 'xavierUniform';
+  const initializer = config.initializer ?? DEFAULTS.initializer;
   if (typeof initializer === 'string' && !['xavierUniform', 'heNormal', 'heUniform'].includes(initializer)) {
     throw new Error(
       `ResNet config: initializer must be 'xavierUniform', 'heNormal', 'heUniform' or a tf.initializers instance, got ${JSON.stringify(initializer)}.`,
@@ -218,14 +238,14 @@ export function resolveConfig(config: ResNetConfig): ResolvedResNetConfig {
     stem,
     stemWidth,
     strideOn,
-    avgDown: config.avgDown ?? false,
+    avgDown: config.avgDown ?? DEFAULTS.avgDown,
     width,
     numClasses,
     inputShape: [inputShape[0], inputShape[1], inputShape[2]],
-    zeroGamma: config.zeroGamma ?? true,
+    zeroGamma: config.zeroGamma ?? DEFAULTS.zeroGamma,
     initializer,
     seed: config.seed,
     dropout,
-    name: config.name ?? 'resnet',
+    name: config.name ?? DEFAULTS.name,
   };
 }

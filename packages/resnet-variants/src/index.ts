@@ -1,4 +1,5 @@
 export {
+  DEFAULTS,
   RESNET_VARIANTS,
   type CreateResNetOptions,
   type InitializerName,
@@ -8,7 +9,7 @@ export {
   type ResolvedResNetConfig,
   type StemKind,
 } from './config';
-export { buildResNet, createResNet, RESNET_NAMES } from './build';
+export { buildResNet, createResNet, RESNET_NAMES, validateResNetOptions } from './build';
 export { countFlops, countParams, flopsByLayer, type CountParamsOptions, type LayerFlops } from './count';
 export { weightDecayGroups, type WeightDecayGroups } from './weight-decay';
 export { zeroGammaLayers } from './zero-gamma';

@@ -1,3 +1,4 @@
+import { DEFAULTS } from './defaults';
 import { checkInteger, checkRate, checkStep } from './checks';
 import { type SerializableSchedule, withJSON } from './serializable';
 
@@ -19,7 +20,7 @@ export interface CosineOptions {
  * ends on the floor instead of one step short of it (timm #1242). Steps past the end hold the
  * floor; with T = 1 the single step is the last one and gets the floor.
  */
-export function cosine({ base, totalSteps, floor = 0 }: CosineOptions): SerializableSchedule {
+export function cosine({ base, totalSteps, floor = DEFAULTS.cosine.floor }: CosineOptions): SerializableSchedule {
   checkRate(base, 'cosine: base');
   checkInteger(totalSteps, 'cosine: totalSteps', 1);
   checkRate(floor, 'cosine: floor');

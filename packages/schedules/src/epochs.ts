@@ -1,3 +1,4 @@
+import { DEFAULTS } from './defaults';
 import { checkInteger, checkRate } from './checks';
 import { cosine } from './cosine';
 import { linearWarmup } from './linear-warmup';
@@ -31,7 +32,7 @@ export interface WarmupCosineOptions {
  * cosine decay over the remaining steps, reaching `floor` exactly on the last step of training,
  * `epochs * stepsPerEpoch - 1`.
  */
-export function warmupCosine({ base, floor = 0, warmupEpochs = 0, epochs, stepsPerEpoch, from = 0 }: WarmupCosineOptions): SerializableSchedule {
+export function warmupCosine({ base, floor = DEFAULTS.cosine.floor, warmupEpochs = DEFAULTS.warmup.epochs, epochs, stepsPerEpoch, from = DEFAULTS.warmup.from }: WarmupCosineOptions): SerializableSchedule {
   const total = epochsToSteps(epochs, stepsPerEpoch);
   const warm = epochsToSteps(warmupEpochs, stepsPerEpoch);
   if (total - warm < 1) throw new RangeError(`warmupCosine: epochs (${epochs}) must exceed warmupEpochs (${warmupEpochs}) by at least one step.`);
@@ -51,7 +52,7 @@ export interface WarmupStepDecayOptions {
 }
 
 /** Step decay with milestones in epochs, optionally after a linear warmup (milestones stay absolute). */
-export function warmupStepDecay({ base, milestonesEpochs, gamma = 0.1, warmupEpochs = 0, stepsPerEpoch, from = 0 }: WarmupStepDecayOptions): SerializableSchedule {
+export function warmupStepDecay({ base, milestonesEpochs, gamma = DEFAULTS.stepDecay.gamma, warmupEpochs = DEFAULTS.warmup.epochs, stepsPerEpoch, from = DEFAULTS.warmup.from }: WarmupStepDecayOptions): SerializableSchedule {
   const warm = epochsToSteps(warmupEpochs, stepsPerEpoch);
   const milestones = milestonesEpochs.map((e) => epochsToSteps(e, stepsPerEpoch) - warm);
   milestones.forEach((m, i) => {

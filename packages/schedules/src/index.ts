@@ -1,4 +1,5 @@
 export type { Schedule } from '@bag-of-tricks/core';
+export { DEFAULTS } from './defaults';
 export { constant } from './constant';
 export { stepDecay, type StepDecayOptions } from './step-decay';
 export { exponential, type ExponentialOptions } from './exponential';

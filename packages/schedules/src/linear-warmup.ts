@@ -1,3 +1,4 @@
+import { DEFAULTS } from './defaults';
 import { checkInteger, checkRate, checkStep } from './checks';
 import { type SerializableSchedule, withJSON } from './serializable';
 
@@ -18,7 +19,7 @@ export type LinearWarmupSchedule = SerializableSchedule & { readonly steps: numb
  * The last warmup step is exactly `to` (the peak), and no update is spent at `lr = from = 0`:
  * the first step already takes `to / steps`. Steps past the end hold `to`.
  */
-export function linearWarmup({ steps, from = 0, to }: LinearWarmupOptions): LinearWarmupSchedule {
+export function linearWarmup({ steps, from = DEFAULTS.warmup.from, to }: LinearWarmupOptions): LinearWarmupSchedule {
   checkInteger(steps, 'linearWarmup: steps', 1);
   checkRate(from, 'linearWarmup: from');
   checkRate(to, 'linearWarmup: to');

@@ -1,3 +1,4 @@
+import { DEFAULTS } from './defaults';
 import { checkInteger, checkPositive, checkRate, checkStep } from './checks';
 import { type SerializableSchedule, withJSON } from './serializable';
 
@@ -14,7 +15,7 @@ export interface StepDecayOptions {
  * `base * gamma^k`, where k counts the milestones `<= step` (PyTorch's MultiStepLR). The paper's
  * baseline is `base: 0.1`, milestones at epochs 30, 60, 90 (in steps: `epoch * stepsPerEpoch`).
  */
-export function stepDecay({ base, milestones, gamma = 0.1 }: StepDecayOptions): SerializableSchedule {
+export function stepDecay({ base, milestones, gamma = DEFAULTS.stepDecay.gamma }: StepDecayOptions): SerializableSchedule {
   checkRate(base, 'stepDecay: base');
   checkPositive(gamma, 'stepDecay: gamma');
   if (!Array.isArray(milestones)) throw new TypeError(`stepDecay: milestones must be an array of steps, got ${String(milestones)}.`);

@@ -1,4 +1,8 @@
-import { CUTMIX_DEFAULTS, MIXUP_DEFAULTS } from '@bag-of-tricks/augment';
+import { CUTMIX_DEFAULTS, DEFAULTS as AUGMENT, MIXUP_DEFAULTS, PIXEL_PATH_KEYS, validateAugmentOptions } from '@bag-of-tricks/augment';
+import { DEFAULTS as DISTILL } from '@bag-of-tricks/distill';
+import { DEFAULTS as LOSSES } from '@bag-of-tricks/losses';
+import { RESNET_NAMES, validateResNetOptions } from '@bag-of-tricks/resnet-variants';
+import { DEFAULTS as SCHEDULES } from '@bag-of-tricks/schedules';
 import { z } from 'zod';
 
 const positiveInt = z.number().int().positive();
@@ -8,7 +12,7 @@ export const modelSchema = z
   .object({
     /** A resnet-variants name: resnet18 … resnet152 with an a/b/c/d suffix, or resnet20 (CIFAR). */
     name: z.string().min(1),
-    /** Passed to createResNet(name, options): stem, width, inputShape, numClasses, zeroGamma, … */
+    /** Passed to createResNet(name, options): stem, width, inputShape, numClasses, zeroGamma, … (checked by resnet-variants' validateResNetOptions). */
     options: z.record(z.string(), z.unknown()).default({}),
   })
   .strict();
@@ -57,7 +61,7 @@ export const dataSchema = z
         /** Validation images in the same layout. */
         evalDir: z.string().min(1),
         /** Output side in pixels (default 224). */
-        size: positiveInt.default(224),
+        size: positiveInt.default(AUGMENT.presets.paper.size),
         /** The shorter side before the eval centre crop (default size / 0.875). */
         resize: positiveInt.optional(),
         greyscale: z.boolean().default(false),
@@ -66,7 +70,7 @@ export const dataSchema = z
          * the same fused pass as flip, jitter, lighting and normalize (augment's tensor crop path, bit for bit in
          * float tolerance; 1.7x torchvision per core); 'lanczos3' resizes with sharp (antialiased, slower).
          */
-        resample: z.enum(['bilinear', 'lanczos3']).default('bilinear'),
+        resample: z.enum(['bilinear', 'lanczos3']).default(AUGMENT.resample.loader),
         /**
          * Skip corrupt or truncated images instead of refusing the data: those the check before training finds
          * are left out, those that fail at decode are skipped; both are counted, logged and written to metrics.jsonl.
@@ -99,13 +103,13 @@ const optimizerSchema = z
 const scheduleSchema = z
   .discriminatedUnion('kind', [
     /** lr · 0.5 · (1 + cos(π t / T)) after warmup, t and T in iterations, ending exactly at `floor`. */
-    z.object({ kind: z.literal('cosine'), floor: nonNegative.default(0) }).strict(),
+    z.object({ kind: z.literal('cosine'), floor: nonNegative.default(SCHEDULES.cosine.floor) }).strict(),
     /** lr · gamma^(number of milestones passed); milestones in epochs. */
     z
-      .object({ kind: z.literal('step'), milestones: z.array(nonNegative).default([]), gamma: z.number().positive().default(0.1) })
+      .object({ kind: z.literal('step'), milestones: z.array(nonNegative).default([...SCHEDULES.stepDecay.milestones]), gamma: z.number().positive().default(SCHEDULES.stepDecay.gamma) })
       .strict(),
   ])
-  .default({ kind: 'cosine', floor: 0 });
+  .default({ kind: 'cosine', floor: SCHEDULES.cosine.floor });
 
 /** TensorFlow.js backends: 'auto' picks tensorflow (tfjs-node) when installed, else wasm. */
 export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -156,18 +160,18 @@ export const trainConfigSchema = z
     epochs: positiveInt,
     optimizer: optimizerSchema,
     /** The learning rate for a batch of 256 when linearScaling is on (default 0.1, the paper's). */
-    baseLr: z.number().positive().default(0.1),
+    baseLr: z.number().positive().default(SCHEDULES.linearScaling.baseLr),
     /** lr = baseLr · batchSize / 256 (He et al. §3.1). Off: lr = baseLr. */
     linearScaling: z.boolean().default(true),
     /** Linear warmup from 0 over this many epochs, per iteration (paper: 5). */
-    warmupEpochs: nonNegative.default(0),
+    warmupEpochs: nonNegative.default(SCHEDULES.warmup.epochs),
     schedule: scheduleSchema,
     /** L2 weight decay, added as wd · w to the gradients of the decay group (PyTorch SGD's weight_decay). */
     weightDecay: nonNegative.default(1e-4),
     /** No bias decay: decay only conv and dense kernels, not biases or BN gamma/beta. */
     noBiasDecay: z.boolean().default(false),
     labelSmoothing: z
-      .object({ epsilon: z.number().min(0).lt(1).default(0.1), form: z.enum(['paper', 'uniform']).default('uniform') })
+      .object({ epsilon: z.number().min(0).lt(1).default(LOSSES.labelSmoothing.epsilon), form: z.enum(['paper', 'uniform']).default(LOSSES.labelSmoothing.form) })
       .strict()
       .optional(),
     mixup: z
@@ -186,16 +190,20 @@ export const trainConfigSchema = z
       .object({
         /** A saved tfjs LayersModel: an earlier run's out/model folder, a model folder or model.json path, or a URL. */
         teacher: z.string().min(1),
-        temperature: z.number().positive().default(20),
-        form: z.enum(['paper', 'weighted']).default('paper'),
-        hardWeight: z.number().min(0).max(1).default(0.5),
-        softTerm: z.enum(['cross-entropy', 'kl']).default('cross-entropy'),
+        temperature: z.number().positive().default(DISTILL.distillation.temperature),
+        form: z.enum(['paper', 'weighted']).default(DISTILL.distillation.form),
+        hardWeight: z.number().min(0).max(1).default(DISTILL.distillation.hardWeight),
+        softTerm: z.enum(['cross-entropy', 'kl']).default(DISTILL.distillation.softTerm),
         /** Compute teacher logits once on the eval view of each sample (only without mixup/cutmix). */
         cache: z.boolean().default(false),
       })
       .strict()
       .optional(),
-    /** Options for augment's trainPipeline (crop scale, flip, jitter, lighting, normalisation). */
+    /**
+     * Options for augment's trainPipeline (crop scale, flip, jitter, lighting, normalisation), checked by augment's
+     * `validateAugmentOptions`; image folders take the crop's scale/ratio and the per-image options (PIXEL_PATH_KEYS).
+     * Crop scale default: [0.08, 1], but [0.35, 1] (the greyscale preset) for 1-channel in-memory data.
+     */
     augment: z.record(z.string(), z.unknown()).default({}),
     seed: z.number().int().default(0),
     /**
@@ -236,6 +244,35 @@ export const trainConfigSchema = z
     };
     if (c.mixup && c.cutmix) {
       ctx.addIssue({ code: 'custom', path: ['cutmix'], message: 'mixup and cutmix are exclusive here; set only one of them' });
+    }
+    // model and augment are checked by the packages that use them (the errors they would throw at build time, now).
+    const problem = (check: () => void): string | null => {
+      try {
+        check();
+        return null;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    if (!(RESNET_NAMES as readonly string[]).includes(c.model.name)) {
+      ctx.addIssue({ code: 'custom', path: ['model', 'name'], message: `unknown ResNet variant; valid names are ${RESNET_NAMES.join(', ')}` });
+    } else {
+      const bad = problem(() => validateResNetOptions(c.model.name, c.model.options));
+      if (bad) ctx.addIssue({ code: 'custom', path: ['model', 'options'], message: bad });
+    }
+    if (c.data.source === 'image-folder') {
+      // The dataset crops (scale, ratio) and the loader's per-image pass does the rest; the crop size is data.size.
+      const unknown = Object.keys(c.augment).filter((k) => !(PIXEL_PATH_KEYS as readonly string[]).includes(k));
+      const grey = c.data.greyscale;
+      const bad = unknown.length
+        ? `${unknown.join(', ')} cannot be used with data.source 'image-folder' (the crop size is data.size; allowed: ${PIXEL_PATH_KEYS.join(', ')})`
+        : problem(() => validateAugmentOptions({ channels: grey ? 1 : 3, ...(grey ? { preset: 'greyscale' } : {}), ...c.augment }, { target: 'pixel' }));
+      if (bad) ctx.addIssue({ code: 'custom', path: ['augment'], message: bad });
+    } else {
+      // Embedded data is 28 x 28 greyscale (the trainer adds the greyscale preset); idx data's channels are known once read.
+      const base = c.data.source === 'embedded' ? { preset: 'greyscale', size: AUGMENT.presets.greyscale.size } : {};
+      const bad = problem(() => validateAugmentOptions({ ...base, ...c.augment }, { target: 'tensor' }));
+      if (bad) ctx.addIssue({ code: 'custom', path: ['augment'], message: bad });
     }
     if (c.distillation?.cache && (c.mixup || c.cutmix)) {
       ctx.addIssue({

@@ -4,7 +4,7 @@
 // a Web Worker) imports this; `scripts/check-browser.mjs` bundles it for the browser and fails on any
 // Node built-in. The package root re-exports all of it plus the Node layer (files, CLI verbs, worker_threads).
 export { ConfigError, parseConfig, trainConfigSchema, exportSchema, FREEZE_PARTS, initSchema, WEIGHT_FORMATS, type TrainConfig, type TrainConfigInput } from './config';
-export { createOptimizer } from './optimizer';
+export { createOptimizer, disposeOptimizer } from './optimizer';
 export { learningRateSchedule, peakLearningRate } from './learning-rate';
 export { addWeightDecay, splitDecayVariables, type DecaySplit } from './weight-decay';
 export { applyGradientsWithDecay, createTrainStep, type StepLoss, type TrainStepOptions } from './train-step';
@@ -61,3 +61,4 @@ export {
 } from './data-parallel';
 export { serveReplica, startReplica, type ReplicaOptions, type ReplicaSend, type WorkerScopeLike } from './dp-replica';
 export type { FromWorker, ReplicaInitMessage, ToWorker, WorkerInit } from './dp-protocol';
+export { plan, planData, planViews, type DataPlan, type DataViews, type PlanInputs, type RunPlan } from './plan';

@@ -16,3 +16,10 @@ export function createOptimizer(config: TrainConfig['optimizer'], lr: number): t
       return tf.train.adam(lr, config.beta1, config.beta2, config.epsilon);
   }
 }
+
+/** Disposes an optimiser and all it holds: tfjs 4.22's Momentum.dispose() forgets the cached -lr scalar its SGD parent keeps in `c`. */
+export function disposeOptimizer(optimizer: tf.Optimizer): void {
+  optimizer.dispose();
+  const cached = (optimizer as unknown as { c?: tf.Tensor }).c;
+  if (cached && !cached.isDisposed) cached.dispose();
+}

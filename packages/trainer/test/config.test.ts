@@ -32,24 +32,24 @@ describe('parseConfig', () => {
   });
 
   it('checks cross-field rules', () => {
-    expect(() => parseConfig({ model: { name: 'r' }, epochs: 2, mixup: {}, cutmix: {} })).toThrow(/cutmix: mixup and cutmix are exclusive/);
-    expect(() => parseConfig({ model: { name: 'r' }, epochs: 2, cutmix: { offEpochs: 3 } })).toThrow(/cutmix\.offEpochs: must be at most epochs \(2\) \(got 3\)$/m);
-    expect(() => parseConfig({ model: { name: 'r' }, epochs: 2, mixup: { offEpochs: 3 } })).toThrow(/mixup\.offEpochs: must be at most epochs \(2\)/);
+    expect(() => parseConfig({ model: { name: 'resnet20' }, epochs: 2, mixup: {}, cutmix: {} })).toThrow(/cutmix: mixup and cutmix are exclusive/);
+    expect(() => parseConfig({ model: { name: 'resnet20' }, epochs: 2, cutmix: { offEpochs: 3 } })).toThrow(/cutmix\.offEpochs: must be at most epochs \(2\) \(got 3\)$/m);
+    expect(() => parseConfig({ model: { name: 'resnet20' }, epochs: 2, mixup: { offEpochs: 3 } })).toThrow(/mixup\.offEpochs: must be at most epochs \(2\)/);
     // The defaults come from augment's MIXUP_DEFAULTS / CUTMIX_DEFAULTS: the paper's 0.2 and CutMix's 1.
-    expect(parseConfig({ model: { name: 'r' }, epochs: 2, mixup: {} }).mixup?.alpha).toBe(0.2);
-    expect(parseConfig({ model: { name: 'r' }, epochs: 2, cutmix: {} }).cutmix?.alpha).toBe(1);
-    expect(() => parseConfig({ model: { name: 'r' }, epochs: 2, mixup: {}, distillation: { teacher: 't', cache: true } })).toThrow(
+    expect(parseConfig({ model: { name: 'resnet20' }, epochs: 2, mixup: {} }).mixup?.alpha).toBe(0.2);
+    expect(parseConfig({ model: { name: 'resnet20' }, epochs: 2, cutmix: {} }).cutmix?.alpha).toBe(1);
+    expect(() => parseConfig({ model: { name: 'resnet20' }, epochs: 2, mixup: {}, distillation: { teacher: 't', cache: true } })).toThrow(
       /distillation\.cache: cached teacher logits cannot follow mixed images/,
     );
-    expect(() => parseConfig({ model: { name: 'r' }, epochs: 2, batchSize: 4, workers: 5 })).toThrow(
+    expect(() => parseConfig({ model: { name: 'resnet20' }, epochs: 2, batchSize: 4, workers: 5 })).toThrow(
       /workers: 5 data-parallel replicas need a batch of at least 5 images \(batchSize is 4\); lower workers or raise batchSize/,
     );
-    expect(parseConfig({ model: { name: 'r' }, epochs: 2, batchSize: 4, workers: 5, parallel: 'threads' }).workers).toBe(5);
-    expect(() => parseConfig({ model: { name: 'r' }, epochs: 2, workers: 2, backend: 'tensorflow' })).toThrow(
+    expect(parseConfig({ model: { name: 'resnet20' }, epochs: 2, batchSize: 4, workers: 5, parallel: 'threads' }).workers).toBe(5);
+    expect(() => parseConfig({ model: { name: 'resnet20' }, epochs: 2, workers: 2, backend: 'tensorflow' })).toThrow(
       /parallel: data-parallel replicas run on wasm or cpu; tfjs-node already uses every core/,
     );
-    expect(() => parseConfig({ model: { name: 'r' }, epochs: 2, parallel: 'processes' })).toThrow(/parallel: got "processes"; allowed: "data", "threads"/);
-    expect(() => parseConfig({ model: { name: 'r' }, epochs: 2, schedule: { kind: 'step', milestones: ['a'] } })).toThrow(
+    expect(() => parseConfig({ model: { name: 'resnet20' }, epochs: 2, parallel: 'processes' })).toThrow(/parallel: got "processes"; allowed: "data", "threads"/);
+    expect(() => parseConfig({ model: { name: 'resnet20' }, epochs: 2, schedule: { kind: 'step', milestones: ['a'] } })).toThrow(
       /schedule\.milestones\[0\]: expected number/,
     );
   });

@@ -2,9 +2,8 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { compose, cutmix, evalPipeline, PHOTOMETRIC_KEYS, mixup, pixelPipeline, trainPipeline, type EvalPipelineOptions, type PixelPipeline, type PixelPipelineOptions, type TrainPipelineOptions } from '@bag-of-tricks/augment';
 import { initBackend, type BackendName } from '@bag-of-tricks/backend';
-import { createRng, rngFromState, type Batch, type BatchTransform } from '@bag-of-tricks/core';
+import { createRng, rngFromState, type Batch } from '@bag-of-tricks/core';
 import {
   createLoader,
   imageFolderDataset,
@@ -16,26 +15,21 @@ import {
   type InMemoryDataset,
   type Loader,
 } from '@bag-of-tricks/data';
-import { cacheTeacherLogits, loadTeacher, type CachedTeacherLogits, type Teacher } from '@bag-of-tricks/distill';
-import { smoothLabels } from '@bag-of-tricks/losses';
-import { createResNet, type ResNetName } from '@bag-of-tricks/resnet-variants';
-import { modelFingerprint, restoreCheckpoint, type CheckpointMeta, type History } from '../checkpoint';
+import { loadTeacher } from '@bag-of-tricks/distill';
+import { restoreCheckpoint, type CheckpointMeta, type History } from '../checkpoint';
 import { parseConfig, type TrainConfig, type TrainConfigInput } from '../config';
-import { learningRateSchedule, peakLearningRate } from '../learning-rate';
 import { runTrainingLoop, TrainingDivergedError, type LoopPosition } from '../loop';
-import { createOptimizer } from '../optimizer';
-import { createStepLoss, type StepLossConfig } from '../step-loss';
-import { splitDecayVariables } from '../weight-decay';
+import { disposeOptimizer } from '../optimizer';
+import { plan, planData, type DataPlan } from '../plan';
 import { createDataParallelStep, type DataParallelStep } from './data-parallel';
 import { checkData, recordSkipped, type DataCheck } from './data-check';
 import { describeResourceError } from './resources';
 import { planResume } from './resume';
 import { appendJsonl, ensureDir, fileError, latestCheckpoint, removeStaleFiles, truncateMetrics, readCheckpointFile, readCheckpointHeader, saveCheckpointFile } from './files';
-import { resolveEvalPreprocessing, type ModelMetadata } from '../model-metadata';
+import type { ModelMetadata } from '../model-metadata';
 import { gitCommit, saveModel } from './model-io';
 import { initFromPretrained } from './sources';
 import { datasetClassNames, selectData } from '../data-selection';
-import { freezeLayers, scaleBackboneGradients } from '../finetune';
 import { createProgress } from './progress';
 import { renderReport } from './report';
 
@@ -79,41 +73,16 @@ export interface TrainResult {
   readonly bestDir: string | null;
 }
 
-interface Data {
-  train: Dataset;
-  test: Dataset;
-  /** Batch-level train augmentation on tensors (in-memory data sets). */
-  augment?: TrainPipelineOptions;
-  /** Per-image augmentation in the loader (image folders): flip, jitter, lighting, normalize in one pass. */
-  pixel?: PixelPipeline;
-  eval: EvalPipelineOptions;
-}
-
-/** augment's options for an image folder: the crop's scale/ratio go to the dataset, the rest to the pixel pass. */
-const PIXEL_OPTION_KEYS = PHOTOMETRIC_KEYS;
-
-function loadData(config: TrainConfig, check: DataCheck | null = null): Data {
+/** Reads the data a config names (files: Node); what to read and how to crop it comes from the plan. */
+function loadData(config: TrainConfig, dataPlan: DataPlan, check: DataCheck | null = null): { train: Dataset; test: Dataset } {
   const d = config.data;
   if (d.source === 'image-folder') {
-    const size = d.size;
+    if (!dataPlan.imageFolder) throw new Error('data: no image-folder plan for an image-folder config (planData).');
     for (const dir of [d.dir, d.evalDir]) if (!existsSync(dir)) throw new Error(`data: image folder not found: ${resolve(dir)}`);
-    const channels = d.greyscale ? 1 : 3;
-    const { scale, ratio, ...rest } = config.augment as { scale?: [number, number]; ratio?: [number, number] } & Record<string, unknown>;
     const files = { skipCorrupt: d.skipCorrupt ?? false, ...(d.limitInputPixels ? { limitInputPixels: d.limitInputPixels } : {}) };
-    const unknown = Object.keys(rest).filter((k) => !(PIXEL_OPTION_KEYS as readonly string[]).includes(k));
-    if (unknown.length > 0) {
-      throw new Error(
-        `augment: ${unknown.join(', ')} cannot be used with data.source 'image-folder' (the crop size is data.size; ` +
-          `allowed: scale, ratio, ${PIXEL_OPTION_KEYS.join(', ')}).`,
-      );
-    }
     return {
-      // The dataset crops (random-resized for train, resize + centre crop for eval); flip, jitter, lighting and
-      // normalize run per image in the loader's fused pass, which also resizes the crop in 'bilinear' mode.
-      train: imageFolderDataset(d.dir, { mode: 'train', size, greyscale: d.greyscale, resample: d.resample, flip: false, ...(scale ? { scale } : {}), ...(ratio ? { ratio } : {}), ...files, exclude: check?.exclude.train ?? [] }),
-      test: imageFolderDataset(d.evalDir, { mode: 'eval', size, ...(d.resize ? { resize: d.resize } : {}), greyscale: d.greyscale, resample: d.resample, ...files, exclude: check?.exclude.eval ?? [] }),
-      pixel: pixelPipeline({ channels, ...(channels === 1 ? { preset: 'greyscale' } : {}), ...(rest as PixelPipelineOptions) }),
-      eval: { channels, resize: false, crop: size, ...(channels === 1 ? { preset: 'greyscale' } : {}) },
+      train: imageFolderDataset(d.dir, { ...dataPlan.imageFolder.train, ...files, exclude: check?.exclude.train ?? [] }),
+      test: imageFolderDataset(d.evalDir, { ...dataPlan.imageFolder.eval, ...files, exclude: check?.exclude.eval ?? [] }),
     };
   }
   let split: { train: InMemoryDataset; test: InMemoryDataset };
@@ -128,14 +97,7 @@ function loadData(config: TrainConfig, check: DataCheck | null = null): Data {
     split = { train: loadIdxDataset(d.dir, 'train'), test: loadIdxDataset(d.dir, 'test') };
   }
   // data.classes / data.perClass: the classes kept (relabelled 0..k-1) and N training images per class.
-  split = selectData(split, d, config.seed);
-  const { height, channels } = split.train;
-  const grey = channels === 1;
-  return {
-    ...split,
-    augment: grey ? { preset: 'greyscale', size: height } : { size: height },
-    eval: grey ? { preset: 'greyscale', crop: height, resize: Math.round(height / 0.875) } : { crop: height, resize: Math.round(height / 0.875) },
-  };
+  return selectData(split, d, config.seed);
 }
 
 function teacherPathCheck(teacher: string): void {
@@ -187,30 +149,46 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   if (stale.length > 0) log(`[trainer] removed ${stale.length} temp file(s) left by a killed run: ${stale.join(', ')}`);
   const metricsPath = join(out, 'metrics.jsonl');
 
-  const data = loadData(config, dataCheck);
+  const dataPlan = planData(config);
+  const data = loadData(config, dataPlan, dataCheck);
   // Batches carry their rows' dataset indices (cached teacher logits are looked up by them).
-  const trainLoader: Loader = createLoader(data.train, { batchSize: config.batchSize, seed: config.seed, shuffle: true, dropLast: true, ...(data.pixel ? { pixelTransform: data.pixel } : {}), onEpochEnd: recordSkipped('train', metricsPath, log) });
-  const evalTransform = evalPipeline(data.eval);
-  const evalLoader = createLoader(data.test, { batchSize: config.evalBatchSize, seed: config.seed, shuffle: false, transform: evalTransform, onEpochEnd: recordSkipped('eval', metricsPath, log) });
+  const trainLoader: Loader = createLoader(data.train, { batchSize: config.batchSize, seed: config.seed, shuffle: true, dropLast: true, ...(dataPlan.pixel ? { pixelTransform: dataPlan.pixel } : {}), onEpochEnd: recordSkipped('train', metricsPath, log) });
   const stepsPerEpoch = trainLoader.stepsPerEpoch;
   // How a changed config resumes (or why it cannot), decided from the header before any tensor is restored.
   const resumePlan = checkpointHeader && resumePath ? planResume(checkpointHeader, config, stepsPerEpoch, data.train.size, resolve(resumePath)) : null;
   const numClasses = data.train.numClasses;
-  // What inference needs, kept in model.json: class names and the eval pipeline resolved to numbers.
+  // What inference needs, kept in model.json: class names and the eval pipeline resolved to numbers (the plan's).
   const classNames: string[] = datasetClassNames(data.train);
-  const d = config.data;
-  const preprocessing =
-    d.source === 'image-folder' ? resolveEvalPreprocessing(data.eval, d.resize ?? Math.round(d.size / 0.875), d.resample) : resolveEvalPreprocessing(data.eval);
   const commit = gitCommit();
 
-  const modelName = config.model.name;
-  const modelOptions = {
-    inputShape: [data.augment?.size ?? data.train.height, data.augment?.size ?? data.train.width, data.train.channels] as [number, number, number],
-    numClasses,
-    seed: config.seed,
-    ...config.model.options,
-  };
-  const model: LayersModel = createResNet(modelName as ResNetName, modelOptions);
+  // Model, transforms, loss, schedule, optimiser, weight-decay split, teacher: one plan from the config.
+  // Files come in here: init.from's weights (a resumed run takes them from its checkpoint instead) and the teacher.
+  const init = config.init;
+  const run = await plan(config, {
+    train: data.train,
+    test: data.test,
+    stepsPerEpoch,
+    log,
+    ...(init && !checkpoint
+      ? {
+          initWeights: async (m: LayersModel) => {
+            const r = await initFromPretrained(m, init.from, { newHead: init.newHead === true });
+            log(
+              `[trainer] init: ${r.loaded.length} weights from ${r.source} (${r.kind})` +
+                (r.reinitialised.length ? `; classifier re-initialised (${init.newHead ? 'init.newHead' : `${numClasses} classes here, another number there`}): ${r.reinitialised.join(', ')}` : ''),
+            );
+          },
+        }
+      : {}),
+    loadTeacher: async (source: string) => {
+      teacherPathCheck(source);
+      return loadTeacher(source);
+    },
+  });
+  const { model, modelName, modelOptions, fingerprint, schedule, optimizer, decay, excludedFromDecay, loss, lossConfig, trainTransform, teacher } = run;
+  const cached = run.cachedTeacher;
+  const preprocessing = run.views.preprocessing;
+  const evalLoader = createLoader(data.test, { batchSize: config.evalBatchSize, seed: config.seed, shuffle: false, transform: run.evalTransform, onEpochEnd: recordSkipped('eval', metricsPath, log) });
   const metadata = (step: number, epochs: number, top1: number): ModelMetadata => ({
     format: 'bag-of-tricks-model',
     version: 1,
@@ -224,78 +202,6 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
     top1: Number.isFinite(top1) ? top1 : null,
   });
   const bestDir = config.export.best ? join(out, 'best') : null;
-  // Fine-tuning: weights by name from init.from (a resumed run takes them from its checkpoint instead), then
-  // freezing, before the optimiser, weight-decay groups and train step see the trainable variables.
-  if (config.init) {
-    if (!checkpoint) {
-      const r = await initFromPretrained(model, config.init.from, { newHead: config.init.newHead === true });
-      log(
-        `[trainer] init: ${r.loaded.length} weights from ${r.source} (${r.kind})` +
-          (r.reinitialised.length ? `; classifier re-initialised (${config.init.newHead ? 'init.newHead' : `${numClasses} classes here, another number there`}): ${r.reinitialised.join(', ')}` : ''),
-      );
-    }
-    const frozen = freezeLayers(model, config.init.freeze);
-    if (frozen.length > 0) log(`[trainer] frozen (${JSON.stringify(config.init.freeze)}): ${frozen.length} layers, BatchNorm on moving statistics — ${formatNames(frozen)}`);
-  }
-  const fingerprint = modelFingerprint(model, `${modelName} ${JSON.stringify(config.model.options)}`);
-  const schedule = learningRateSchedule(config, stepsPerEpoch);
-  const optimizer = createOptimizer(config.optimizer, schedule(0));
-  const decay = splitDecayVariables(model, config.noBiasDecay);
-  const excludedFromDecay = decay.excluded.map((v) => v.name);
-  log(
-    `[trainer] ${modelName}: ${model.countParams().toLocaleString('en')} parameters; ${stepsPerEpoch} steps/epoch x ${config.epochs} epochs; ` +
-      `peak lr ${peakLearningRate(config).toPrecision(4)}${config.linearScaling ? ` (= ${config.baseLr} x ${config.batchSize}/256)` : ''}`,
-  );
-  log(
-    config.weightDecay === 0
-      ? '[trainer] weight decay: off'
-      : config.noBiasDecay
-        ? `[trainer] weight decay ${config.weightDecay} on ${decay.decay.length} variables; excluded (no bias decay): ${excludedFromDecay.length} — ${formatNames(excludedFromDecay)}`
-        : `[trainer] weight decay ${config.weightDecay} on all ${decay.decay.length} trainable variables (noBiasDecay off; none excluded)`,
-  );
-  if (config.init && config.init.backboneLrScale !== 1) {
-    scaleBackboneGradients(optimizer, model, config.init.backboneLrScale);
-    log(`[trainer] discriminative lr: backbone at ${config.init.backboneLrScale} x lr, classifier (fc) at lr`);
-  }
-
-  // Augmentation: train pipeline, label smoothing (affine, so before or after mixing is the same), then mixup/CutMix.
-  const base: BatchTransform | null = data.augment ? trainPipeline({ ...data.augment, ...(config.augment as TrainPipelineOptions) }) : null;
-  const smoothing = config.labelSmoothing;
-  const smooth: BatchTransform | null = smoothing
-    ? (batch) => ({ images: batch.images, labels: smoothLabels(batch.labels, { epsilon: smoothing.epsilon, form: smoothing.form }) })
-    : null;
-  const mixing = config.mixup ? mixup({ alpha: config.mixup.alpha }) : config.cutmix ? cutmix({ alpha: config.cutmix.alpha }) : null;
-  const offEpochs = config.mixup?.offEpochs ?? config.cutmix?.offEpochs ?? 0;
-  const withMix = compose(...[base, smooth, mixing].filter((t): t is BatchTransform => t !== null));
-  const withoutMix = compose(...[base, smooth].filter((t): t is BatchTransform => t !== null));
-  const trainTransform = (epoch: number): BatchTransform => (mixing && epoch < config.epochs - offEpochs ? withMix : withoutMix);
-
-  // One loss definition, as data, so data-parallel workers rebuild the very same function.
-  const lossConfig: StepLossConfig = config.distillation ? { distillation: config.distillation } : {};
-  const loss = createStepLoss(lossConfig);
-  let teacher: Teacher | undefined;
-  let cached: CachedTeacherLogits | undefined;
-  const dist = config.distillation;
-  if (dist) {
-    teacherPathCheck(dist.teacher);
-    teacher = await loadTeacher(dist.teacher);
-    if (dist.cache) {
-      const train = data.train as InMemoryDataset;
-      if (!('images' in train)) throw new Error('distillation.cache needs an in-memory dataset (embedded or idx), not an image folder.');
-      const pixels = train.height * train.width * train.channels;
-      log(`[trainer] caching teacher logits for ${train.size} training images (eval-pipeline view)…`);
-      cached = cacheTeacherLogits(
-        teacher,
-        (start, end) =>
-          tf.tidy(() => {
-            const x = tf.tensor4d(Float32Array.from(train.images.subarray(start * pixels, end * pixels)), [end - start, train.height, train.width, train.channels]);
-            const batch: Batch = { images: x, labels: tf.zeros([end - start, numClasses]) };
-            return evalTransform(batch, createRng(0)).images;
-          }),
-        { numSamples: train.size, batchSize: config.evalBatchSize },
-      );
-    }
-  }
 
   let position: LoopPosition = { step: 0, epoch: 0, batchInEpoch: 0 };
   let history: History = { steps: [], epochs: [] };
@@ -455,9 +361,6 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
     modelDir,
     bestDir,
   };
-  optimizer.dispose();
-  // tfjs 4.22's Momentum.dispose() forgets the cached -lr scalar its SGD parent keeps in `c`.
-  const cached_c = (optimizer as unknown as { c?: tf.Tensor }).c;
-  if (cached_c && !cached_c.isDisposed) cached_c.dispose();
+  disposeOptimizer(optimizer);
   return summary;
 }
