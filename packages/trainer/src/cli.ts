@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CUTMIX_DEFAULTS, MIXUP_DEFAULTS } from '@bag-of-tricks/augment';
+import { CUTMIX_DEFAULTS, DEFAULTS as AUGMENT, MIXUP_DEFAULTS } from '@bag-of-tricks/augment';
+import { DEFAULTS as DISTILL } from '@bag-of-tricks/distill';
+import { DEFAULTS as LOSSES } from '@bag-of-tricks/losses';
+import { DEFAULTS as SCHEDULES } from '@bag-of-tricks/schedules';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKENDS, ConfigError, type TrainConfigInput } from './config';
 import { readCheckpointHeader } from './node/files';
@@ -49,7 +52,8 @@ export function createProgram(): Command {
 Config fields (JSON; defaults in brackets):
   model            { "name": "resnet18d", "options": { "stem": "small", "width": 0.25, ... } }  (required)
   data             { "source": "embedded" } | { "source": "idx", "dir": DIR } |
-                   { "source": "image-folder", "dir": DIR, "evalDir": DIR, "size": 224 }  [embedded]
+                   { "source": "image-folder", "dir": DIR, "evalDir": DIR, "size": ${AUGMENT.presets.paper.size} }  [embedded]
+                   image folders: "resample": "bilinear" | "lanczos3" [${AUGMENT.resample.loader}], "resize": eval shorter side [size / ${AUGMENT.evalCropFraction}]
                    image folders also: "skipCorrupt": true (leave corrupt files out, counted in metrics.jsonl),
                    "limitInputPixels": N (most pixels per image; data's DEFAULT_LIMIT_INPUT_PIXELS by default)
                    embedded/idx also: "classes": [5, 6, 7, 8, 9] (only those, relabelled 0..k-1),
@@ -57,20 +61,22 @@ Config fields (JSON; defaults in brackets):
   epochs           number of epochs (required)
   batchSize        [128]
   optimizer        { "kind": "nag", "momentum": 0.9 } | { "kind": "sgd", "momentum": 0 } | { "kind": "adam", ... }  [nag 0.9]
-  baseLr           lr for a batch of 256 [0.1];  linearScaling: lr = baseLr * batchSize / 256 [true]
-  warmupEpochs     linear warmup, per iteration [0]
-  schedule         { "kind": "cosine", "floor": 0 } | { "kind": "step", "milestones": [30, 60, 90], "gamma": 0.1 }  [cosine]
+  baseLr           lr for a batch of ${SCHEDULES.linearScaling.referenceBatch} [${SCHEDULES.linearScaling.baseLr}];  linearScaling: lr = baseLr * batchSize / ${SCHEDULES.linearScaling.referenceBatch} [true]
+  warmupEpochs     linear warmup, per iteration [${SCHEDULES.warmup.epochs}]
+  schedule         { "kind": "cosine", "floor": ${SCHEDULES.cosine.floor} } | { "kind": "step", "milestones": [30, 60, 90], "gamma": ${SCHEDULES.stepDecay.gamma} }  [cosine]
   weightDecay      L2 added to the gradients [1e-4];  noBiasDecay: decay conv/dense kernels only [false]
-  labelSmoothing   { "epsilon": 0.1, "form": "uniform" | "paper" }  [off]
+  labelSmoothing   { "epsilon": ${LOSSES.labelSmoothing.epsilon}, "form": "uniform" | "paper" [${LOSSES.labelSmoothing.form}] }  [off]
   mixup            { "alpha": ${MIXUP_DEFAULTS.alpha}, "offEpochs": 0 }  [off];  cutmix: { "alpha": ${CUTMIX_DEFAULTS.alpha}, "offEpochs": 0 }  [off]
   distillation     { "teacher": "RUN/model" (an earlier run's out/model, or any LayersModel folder / model.json),
-                     "temperature": 20, "form": "paper" | "weighted",
-                     "hardWeight": 0.5, "softTerm": "cross-entropy" | "kl", "cache": false }  [off]
+                     "temperature": ${DISTILL.distillation.temperature}, "form": "paper" | "weighted" [${DISTILL.distillation.form}],
+                     "hardWeight": ${DISTILL.distillation.hardWeight}, "softTerm": "cross-entropy" | "kl" [${DISTILL.distillation.softTerm}], "cache": false }  [off]
   init             fine-tuning: { "from": MODEL_DIR | CKPT | FILE.safetensors,
                      "freeze": "none" | "stem" | "backbone" | ["stem", "layer1", ...], "backboneLrScale": 1,
                      "newHead": false (true: a fresh classifier even for as many classes) }  [off]
   export           { "weights": "float32" | "float16", "best": false }: out/model always, out/best with best: true
-  augment          options for augment's trainPipeline  [greyscale preset for 1-channel data]
+  augment          options for augment's trainPipeline  [greyscale preset for 1-channel data]; checked by augment's
+                   validateAugmentOptions; image folders: scale, ratio and the per-image options only.
+                   Crop scale [${AUGMENT.crop.scale.join(', ')}], 1-channel in-memory data [${AUGMENT.presets.greyscale.scale.join(', ')}]
   seed [0]   backend [auto]   out [runs/train]   logEvery [1]   evalBatchSize [500]
   workers          cores to train on [1]
   parallel         "data": workers = data-parallel replicas (this thread + worker_threads, each its own
