@@ -51,7 +51,7 @@ export const WASM_TRAINING_KERNELS: ReadonlyArray<{ kernelName: string; kernelFu
   { kernelName: 'Slice', kernelFunc: sliceKernel, why: 'stock copies the whole input off the heap, then one innermost row at a time' },
   { kernelName: 'BatchMatMul', kernelFunc: batchMatMulKernel, why: 'stock is slow with transposeA/transposeB (dense gradients); ours transposes explicitly; K = 1 outer products on our SIMD module' },
   { kernelName: '_FusedMatMul', kernelFunc: fusedMatMulKernel, why: 'a dense layer forward (bias, relu) on our SIMD module GEMM (csrc/conv.c pointwise_gemm); batched, transposeA, other activations: stock' },
-  { kernelName: 'MaxPoolGrad', kernelFunc: maxPoolGradKernel, why: 'stock is slow (172 ms on ResNet-50 stem at 64px); ours is one SIMD pass (csrc/conv.c max_pool_grad, 2.5 ms), channels innermost' },
+  { kernelName: 'MaxPoolGrad', kernelFunc: maxPoolGradKernel, why: 'stock is slow (about 70x on ResNet-50 stem at 64px, docs/SPEED.md); ours is one SIMD pass (csrc/conv.c max_pool_grad), channels innermost' },
   { kernelName: 'Add', kernelFunc: addKernel, why: 'stock broadcasts a per-channel vector in a scalar index loop; ours is one SIMD pass (else stock)' },
   { kernelName: 'Sub', kernelFunc: subKernel, why: 'stock broadcasts a per-channel vector in a scalar index loop; ours is one SIMD pass (else stock)' },
   { kernelName: 'Multiply', kernelFunc: multiplyKernel, why: 'stock broadcasts a per-channel vector in a scalar index loop; ours is one SIMD pass (else stock)' },

@@ -9,8 +9,8 @@ const outerWanted = (): boolean => backendFlag('BOT_OUTER_PRODUCT') !== 'never';
 /**
  * A product with K = 1 and no batch (every leading dim 1, equal ranks): an outer product, one
  * SIMD pass on our module (csrc/conv.c outer_product). With K = 1 a transposed operand has the
- * same memory layout, so transposeA / transposeB need no copy. Stock (XNNPACK's GEMM) took
- * 1.1 ms for [8192,1] x [1,256] (BatchNorm gradients in a ResNet-50 step). Else null.
+ * same memory layout, so transposeA / transposeB need no copy. Stock (XNNPACK's GEMM) is slow on
+ * these BatchNorm-gradient shapes (docs/SPEED.md (kernel dispatch measurements)). Else null.
  */
 function outerProduct(backend: WasmBackendLike, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): TensorInfo | null {
   const ra = a.shape.length;
@@ -36,8 +36,7 @@ const swapLast2 = (rank: number): number[] => [...Array.from({ length: rank - 2 
 
 /**
  * BatchMatMul with transposeA / transposeB: stock wasm takes a slow path for either (a dense
- * layer's gradients, x^T dy and dy W^T, ran at ~0.2-0.5 GFLOP/s: 411 ms and 136 ms for ResNet-50's
- * 2048x1000 classifier). Ours transposes the operand explicitly and runs the plain XNNPACK product.
+ * layer's gradients, x^T dy and dy W^T; docs/SPEED.md (kernel dispatch measurements)). Ours transposes the operand explicitly and runs the plain XNNPACK product.
  * K = 1 products without batch are outer products on our SIMD module.
  */
 function batchMatMulWasm(args: {

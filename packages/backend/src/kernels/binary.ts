@@ -23,7 +23,7 @@ function trailingPeriod(small: readonly number[], out: readonly number[]): numbe
 /**
  * Add / Sub / Multiply of float32 tensors where one side is a per-channel (trailing-axes) vector
  * broadcast over the other: one SIMD pass (csrc/conv.c binary_broadcast). Stock wasm runs a
- * scalar index loop for broadcasts (1.1 ms against 0.3 for 1M elements). Same-shape and scalar
+ * scalar index loop for broadcasts (about 4x slower; docs/SPEED.md (kernel dispatch measurements)). Same-shape and scalar
  * operands, other dtypes and other broadcasts go to the stock kernel, which is fast there.
  */
 function binaryWasm(name: BinaryName) {

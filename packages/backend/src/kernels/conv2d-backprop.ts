@@ -95,26 +95,24 @@ export function conv2DBackpropFilterWasm(args: {
 
 /**
  * Bytes of x and dy one chunk of output rows may touch: they are reread for every tap and channel
- * block, so a chunk should stay in L1 (24 KB measured best against 4-768 KB: 1.2x over 192 KB on
- * ResNet layers), but hold at least BPF_MIN_PIXELS output pixels, or the accumulators' loads and
- * stores per chunk dominate (wide layers on tiny images: 1.5x at 2x2x512).
+ * block, so a chunk should stay in L1, but hold at least BPF_MIN_PIXELS output pixels, or the
+ * accumulators' loads and stores per chunk dominate (wide layers on tiny images). Sizes chosen by
+ * measurement: docs/SPEED.md (kernel dispatch measurements).
  */
 const BPF_CHUNK_BYTES = 24 * 1024;
 const BPF_MIN_PIXELS = 32;
-/** With packed panels the accumulators' loads and stores are the overhead left: 128 pixels measured best (32-256). */
+/** With packed panels the accumulators' loads and stores are the overhead left (128: best measured, docs/SPEED.md). */
 const BPF_PACKED_MIN_PIXELS = 128;
 
-/** dy pixels per im2col GEMM block of the few-channel filter gradient: on the ResNet-50 stem 128 measured best (22.5 ms; 64: 24-26, 256: 23.4, 512: 26.8, 1024: 35). */
+/** dy pixels per im2col GEMM block of the few-channel filter gradient (best on the ResNet-50 stem; docs/SPEED.md). */
 const BPF_GEMM_BLOCK = 128;
 
 /**
  * Filter gradients with few input channels (1-7 and not 4: an image stem, e.g. 7x7x3 stride 2)
  * and output channels a multiple of 4 take our im2col GEMM kernel (csrc/conv.c
  * conv2d_backprop_filter_gemm): the direct kernel's register blocks are 4 input channels wide.
- * ResNet-50's 64px stem (batch 32, x [32,70,70,3], 7x7x3x64, stride 2, valid; bench/stem.mjs,
- * load ~2): 22.5 ms CPU against 30.8 for the direct kernel; but ResNet-20's (batch 64, 3x3x3x16,
- * stride 1; bench/stem20.mjs) 4.8-5.0 against 3.2-3.5, so only at least 64 output channels and
- * 64 GEMM rows (FH*FW*C) take it (the two points measured).
+ * It won on ResNet-50's stem and lost on ResNet-20's (bench/stem.mjs, bench/stem20.mjs; docs/SPEED.md (kernel dispatch measurements)),
+ * so only at least 64 output channels and 64 GEMM rows (FH*FW*C) take it.
  * `BOT_BPF_GEMM=never|always` overrides (always: any channel count with O % 4 == 0).
  */
 function gemmBackpropFilterWanted(info: backend_util.Conv2DInfo): boolean {
@@ -278,15 +276,14 @@ function backpropInputSimd(
   return dx;
 }
 
-/** Pixels of dy per GEMM block of the few-channel input gradient: on the ResNet-50 stem 64 and 128 measured best (24 ms; 32: 25-29, 256: 25). */
+/** Pixels of dy per GEMM block of the few-channel input gradient (best on the ResNet-50 stem; docs/SPEED.md). */
 const BPI_GEMM_BLOCK = 64;
 
 /**
  * Input gradients with few input channels (1-7: an image stem, e.g. 7x7x3 stride 2) take our
  * GEMM + col2im kernel (csrc/conv.c conv2d_backprop_input_gemm): the direct kernel needs C % 4 == 0
- * and XNNPACK's zero-inserted or phased conv runs 3-wide. Measured on ResNet-50's 64px stem
- * (batch 32, dy [32,32,32,64], filter [7,7,3,64], stride 2, valid; bench/stem.mjs, load ~2): 24 ms
- * CPU against 68 for the previous path (XNNPACK phases).
+ * and XNNPACK's zero-inserted or phased conv runs 3-wide (about 2.8x slower on ResNet-50's stem,
+ * bench/stem.mjs; docs/SPEED.md (kernel dispatch measurements)).
  * `BOT_BPI_GEMM=never|always` overrides (always: any channel count).
  */
 function gemmBackpropInputWanted(info: backend_util.Conv2DInfo): boolean {
@@ -320,7 +317,7 @@ function backpropInputGemm(
 
 /**
  * The filter flipped in space with in/out channels swapped, g[i, j, o, c] = w[fh-1-i, fw-1-j, c, o],
- * in one pass on the heap (wasm's Reverse took 30 ns an element: 72 ms for a 3x3x512x512 filter).
+ * in one pass on the heap (wasm's Reverse is an element-wise loop; docs/SPEED.md).
  */
 function flipAndSwap(backend: WasmBackendLike, filter: TensorInfo): TensorInfo {
   const [fh, fw, c, o] = filter.shape as [number, number, number, number];

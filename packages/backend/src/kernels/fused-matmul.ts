@@ -12,8 +12,7 @@ const FUSED_MATMUL_MAX_BLOCK_ROWS = 64;
  * b [..., K, N] (or [..., N, K] with transposeB), leading (batch) dims equal or all 1 on one side,
  * N % 4 == 0, on our
  * SIMD module's GEMM (csrc/conv.c pointwise_gemm: b packed into panels, 4x8 register blocks, bias
- * and relu fused). ResNet-50's classifier ([32,2048] x [2048,1000] + bias; bench/fused-matmul.mjs,
- * load ~3.5): 5-5.5 ms CPU against 11-24 for stock. Other batch broadcasts, transposeA, other
+ * and relu fused): about 2x stock on ResNet-50's classifier (numbers: docs/SPEED.md (kernel dispatch measurements)). Other batch broadcasts, transposeA, other
  * activations, PReLU weights and other dtypes go to stock. Batched products are one GEMM per batch: stock tfjs-backend-wasm 4.22
  * gets [2,6,10] x [2,10,8] + bias and [2,6,10] x [1,10,8] + bias wrong (off by up to 1.9
  * against cpu; tests cover ours).

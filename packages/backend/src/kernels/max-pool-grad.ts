@@ -9,7 +9,7 @@ const simdWanted = (): boolean => backendFlag('BOT_MAXPOOL_GRAD_SIMD') !== 'neve
 /**
  * MaxPoolGrad (NHWC, dilation 1): dx gets dy at the first maximum of each window, as the cpu
  * backend picks it. One pass over the windows with the channels innermost (contiguous); stock
- * wasm took 172 ms for ResNet-50's stem pool at 64px, batch 32. With our SIMD module
+ * wasm is slow here (docs/SPEED.md (kernel dispatch measurements)). With our SIMD module
  * (csrc/conv.c max_pool_grad: 4 channels per vector, the same window order and tie rule)
  * it is one call; the JS loop remains the fallback where the module cannot run.
  */

@@ -9,15 +9,10 @@ export type WinogradUse = 'forward' | 'backpropInput' | 'backpropFilter';
 /**
  * Where Winograd F(2x2,3x3) (csrc/conv.c) takes over from XNNPACK's direct conv: 3x3, stride 1,
  * dilation 1, C and O multiples of 4, and the conv's input at least `minPixels` (H*W) with both
- * channel counts at least `minChannels`. Measured with bench/kernels.mjs (single-threaded wasm,
- * 2-core AMD EPYC): Winograd was faster on all seven ResNet-20 / ResNet-50 3x3 shapes, from
- * [64,32,32,16]x[3,3,16,16] (1.1-1.2x) to [32,2,2,512]x[3,3,512,512] (forward 1.2x, input
- * gradient 1.4-1.6x), and 1.7-2.7x in between; it lost with 8 channels ([64,32,32,8]x[3,3,8,8]:
- * 4.1 ms against 3.5) and on 1x1 images (forward 16.4 ms against 8.5: one output pixel uses only
- * the centre tap, and a tile still costs 16 products). The filter gradient (F(3x3,2x2)) was
- * 1.5-1.8x faster than our direct SIMD kernel from 32x32x16 to 4x4x256, and slower at 2x2x512
- * (14.4 ms against 13.6: 32 tiles do not amortise the 16 accumulated 512x512 products), so it
- * needs 16 pixels.
+ * channel counts at least `minChannels`, from bench/kernels.mjs (docs/SPEED.md (kernel dispatch measurements)): Winograd won on every
+ * ResNet-20 / ResNet-50 3x3 shape and lost with 8 channels and on 1x1 images (one output pixel
+ * uses only the centre tap, and a tile still costs 16 products). The filter gradient (F(3x3,2x2))
+ * needs 16 pixels: at 2x2x512, 32 tiles do not amortise the 16 accumulated 512x512 products.
  */
 export const WINOGRAD_DISPATCH: ReadonlyArray<{ use: WinogradUse; minPixels: number; minChannels: number }> = [
   { use: 'forward', minPixels: 4, minChannels: 16 },
@@ -38,8 +33,8 @@ export function winogradWanted(use: WinogradUse, inH: number, inW: number, inC: 
 }
 
 /**
- * Bytes of the per-block scratch (transformed input and products of T tiles, T >= 4): 128 KB
- * measured best against 48-512 KB (1.1x over 48 KB) once the 16 planes are padded apart.
+ * Bytes of the per-block scratch (transformed input and products of T tiles, T >= 4), with the 16
+ * planes padded apart (best measured; docs/SPEED.md).
  */
 const WINOGRAD_BLOCK_BYTES = 128 * 1024;
 
@@ -205,7 +200,7 @@ export function pointwiseBackpropInput(
 
 /**
  * Bytes of the filter gradient's per-block scratch: larger than the forward's, since every block
- * reads and writes all 16 accumulated C x O products (512 KB measured best against 32 KB-2 MB).
+ * reads and writes all 16 accumulated C x O products (best measured; docs/SPEED.md).
  */
 const WINOGRAD_FILTER_BLOCK_BYTES = 512 * 1024;
 
