@@ -1,5 +1,5 @@
 import { backendFlag } from '../flags';
-import { BOT_SIMD_WASM_BASE64 } from './bot-simd-wasm';
+import botSimdWasm from './bot-simd.wasm';
 import type { WasmBackendLike } from './kernel-utils';
 
 /** The exports of our wasm SIMD module (csrc/*.c). Pointers are byte offsets into the wasm heap. */
@@ -75,11 +75,8 @@ let unavailable: string | undefined;
 const instances = new WeakMap<WebAssembly.Memory, SimdExports>();
 
 function moduleBytes(): Uint8Array {
-  if (!bytes) {
-    const bin = atob(BOT_SIMD_WASM_BASE64);
-    bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-  }
+  // Embedded at build time from the committed bot-simd.wasm (scripts/wasm-module-source.mjs).
+  bytes ??= botSimdWasm;
   return bytes;
 }
 
