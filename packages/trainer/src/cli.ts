@@ -6,6 +6,7 @@ import { DEFAULTS as DISTILL } from '@bag-of-tricks/distill';
 import { DEFAULTS as LOSSES } from '@bag-of-tricks/losses';
 import { DEFAULTS as SCHEDULES } from '@bag-of-tricks/schedules';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { PRECISIONS } from '@bag-of-tricks/backend';
 import { BACKENDS, ConfigError, type TrainConfigInput } from './config';
 import { readCheckpointHeader } from './node/files';
 import { train } from './node/train';
@@ -37,6 +38,9 @@ export function createProgram(): Command {
     .option('--seed <n>', 'random seed for init, data order and augmentation (overrides "seed")', int('--seed'))
     .option('--data <dir>', "training data: an IDX folder (e.g. /usr/share/datasets/fashion-mnist) or 'embedded' (overrides \"data\")")
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend (overrides "backend"; env BOT_BACKEND wins)').choices(BACKENDS))
+    .addOption(
+      new Option('--precision <p>', 'convolution precision (overrides "precision"): bfloat16 = bf16 operands, float32 sums and weights (native kernels, AVX512_BF16 CPU)').choices(PRECISIONS),
+    )
     .option('--workers <n>', 'cores to train on (overrides "workers"): data-parallel replicas, or wasm threads with --parallel threads', int('--workers'))
     .addOption(
       new Option('--parallel <mode>', 'how --workers is used (overrides "parallel"): data = replicas on worker_threads, threads = wasm threads').choices(['data', 'threads']),
@@ -78,6 +82,8 @@ Config fields (JSON; defaults in brackets):
                    validateAugmentOptions; image folders: scale, ratio and the per-image options only.
                    Crop scale [${AUGMENT.crop.scale.join(', ')}], 1-channel in-memory data [${AUGMENT.presets.greyscale.scale.join(', ')}]
   seed [0]   backend [auto]   out [runs/train]   logEvery [1]   evalBatchSize [500]
+  precision        "float32" | "bfloat16" (conv operands in bf16, float32 sums, weights and updates;
+                   native kernels on wasm, AVX512_BF16 CPU)  [float32]
   workers          cores to train on [1]
   parallel         "data": workers = data-parallel replicas (this thread + worker_threads, each its own
                    single-threaded wasm/cpu backend and 1/workers of the batch; BN per replica shard) |
@@ -116,6 +122,7 @@ Examples:
       if (opts.batchSize !== undefined) raw.batchSize = opts.batchSize;
       if (opts.seed !== undefined) raw.seed = opts.seed;
       if (opts.backend !== undefined) raw.backend = opts.backend;
+      if (opts.precision !== undefined) raw.precision = opts.precision;
       if (opts.workers !== undefined) raw.workers = opts.workers;
       if (opts.parallel !== undefined) raw.parallel = opts.parallel;
       if (typeof opts.init === 'string') raw.init = { ...(raw.init as object | undefined), from: opts.init };

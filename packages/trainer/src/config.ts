@@ -1,6 +1,7 @@
 import { CUTMIX_DEFAULTS, DEFAULTS as AUGMENT, MIXUP_DEFAULTS, PIXEL_PATH_KEYS, validateAugmentOptions } from '@bag-of-tricks/augment';
 import { DEFAULTS as DISTILL } from '@bag-of-tricks/distill';
 import { DEFAULTS as LOSSES } from '@bag-of-tricks/losses';
+import { PRECISIONS } from '@bag-of-tricks/backend';
 import { RESNET_NAMES, validateResNetOptions } from '@bag-of-tricks/resnet-variants';
 import { DEFAULTS as SCHEDULES } from '@bag-of-tricks/schedules';
 import { z } from 'zod';
@@ -230,6 +231,12 @@ export const trainConfigSchema = z
     /** Batch size for evaluation (default 500). */
     evalBatchSize: positiveInt.default(500),
     backend: z.enum(BACKENDS).default('auto'),
+    /**
+     * Precision of the convolutions (@bag-of-tricks/backend's PRECISIONS): 'bfloat16' = the native
+     * kernels read bf16 operands and sum in float32 (wasm in Node, AVX512_BF16 CPU); weights, their
+     * updates, BatchNorm and every other op stay float32. No loss scaling: bf16 has float32's exponent range.
+     */
+    precision: z.enum(PRECISIONS).default('float32'),
     /** What the run writes besides checkpoints: out/model (always) and out/best (optional). */
     export: exportSchema,
     /** Fine-tuning: start from another model's weights instead of a random init. */
@@ -292,6 +299,13 @@ export const trainConfigSchema = z
         code: 'custom',
         path: ['workers'],
         message: `${c.workers} data-parallel replicas need a batch of at least ${c.workers} images (batchSize is ${c.batchSize}); lower workers or raise batchSize`,
+      });
+    }
+    if (c.precision === 'bfloat16' && (c.backend === 'cpu' || c.backend === 'tensorflow')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['precision'],
+        message: `bfloat16 runs only in the native kernels on the wasm backend (Node, AVX512_BF16 CPU), not on backend '${c.backend}'; use backend 'wasm' (or 'auto'), or precision 'float32'`,
       });
     }
     if (c.parallel === 'data' && c.workers > 1 && c.backend === 'tensorflow') {

@@ -132,7 +132,7 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
   // worker_threads), each on its own single-threaded backend and shard of the batch. parallel 'threads':
   // XNNPACK threads in one wasm backend (bitwise the same result as 1 thread); the cpu backend has none.
   const wasmThreads = config.parallel === 'threads' && config.workers > 1 ? config.workers : undefined;
-  const backend = await initBackend(config.backend, { log, wasmThreads });
+  const backend = await initBackend(config.backend, { log, wasmThreads, precision: config.precision });
   if (wasmThreads && backend === 'cpu') log(`[bag-of-tricks] workers: ${config.workers} (threads) has no effect on the cpu backend (single-threaded).`);
   // An explicit backend 'tensorflow' with data parallelism is a config error; 'auto' (or BOT_BACKEND) landing on it is not.
   let dataParallel = config.parallel === 'data' && config.workers > 1;
