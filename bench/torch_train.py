@@ -2,6 +2,8 @@
 of the same models the JS bench trains. Prints one JSON line.
 
     /usr/bin/python3 bench/torch_train.py --model resnet20 --batch 64 --size 32 --threads 1 --seconds 4
+    --autocast: the forward (and so its backward) under torch.autocast('cpu', dtype=torch.bfloat16):
+    convolutions and matmuls in bfloat16, float32 weights and optimizer (PyTorch's mixed precision on CPU).
 """
 import argparse
 import json
@@ -50,6 +52,7 @@ def main():
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--seconds', type=float, default=4.0)
     p.add_argument('--min-steps', type=int, default=3)
+    p.add_argument('--autocast', action='store_true')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -62,7 +65,11 @@ def main():
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
+        if a.autocast:
+            with torch.autocast('cpu', dtype=torch.bfloat16):
+                loss = loss_fn(model(x), y)
+        else:
+            loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
         return loss.item()
@@ -77,7 +84,7 @@ def main():
     times.sort()
     ms = 1000 * times[len(times) // 2]
     print(json.dumps({
-        'engine': 'pytorch', 'version': torch.__version__, 'model': a.model, 'batch': a.batch, 'size': a.size,
+        'engine': 'pytorch autocast-bf16' if a.autocast else 'pytorch', 'version': torch.__version__, 'model': a.model, 'batch': a.batch, 'size': a.size,
         'threads': torch.get_num_threads(), 'steps': len(times), 'msPerStep': ms, 'imgPerSec': a.batch * 1000 / ms,
         'params': sum(p.numel() for p in model.parameters()),
     }))

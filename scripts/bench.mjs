@@ -7,7 +7,10 @@
 // Every configuration runs in its own process (wasm's thread count is fixed per process).
 // Rows: wasm (BOT_NATIVE=0: what a browser gets) at 1 thread, N wasm threads, N data-parallel replicas;
 // wasm + native convolutions (@bag-of-tricks/native-kernels) at 1 and N native threads and N replicas.
+// bfloat16 (AVX512_BF16 CPUs): wasm + native convolutions with precision 'bfloat16' at N native threads, beside
+// PyTorch under torch.autocast('cpu', dtype=torch.bfloat16) on N threads.
 // Env: BENCH_SECONDS (per measurement, default 6), BENCH_SKIP=build,pipeline,kernels,resnet50,cpu,torch,native,threads,
+//      bf16 (the bfloat16 rows), wasm (the wasm-only rows), single (the 1-core rows),
 //      BENCH_CPU_BATCH (cpu backend's single step, default 4), BOT_BACKEND=tensorflow to bench
 //      tfjs-node(-gpu) only (see docs/SPEED.md).
 import { spawnSync } from 'node:child_process';
@@ -72,19 +75,26 @@ const models = [
   { key: 'resnet20', model: 'resnet20', size: 32, batch: 64, classes: 10, label: 'CIFAR ResNet-20, 32x32x3, batch 64' },
   ...(skip.has('resnet50') ? [] : [{ key: 'resnet50', model: 'resnet50', size: 64, batch: 32, classes: 1000, label: 'ResNet-50 (A), 64x64x3, batch 32, 1000 classes' }]),
 ];
-const threadCounts = [...new Set([1, cores])];
+const threadCounts = [...new Set([...(skip.has('single') ? [] : [1]), cores])];
 
 // Node's optional native convolutions (@bag-of-tricks/native-kernels): rows with and without them.
 const nativeOk =
   !skip.has('native') &&
   run('node', ['-e', "import('@bag-of-tricks/native-kernels').then((m) => process.exit(m.nativeKernelsAvailable() ? 0 : 1), () => process.exit(1))"], { timeoutS: 120 }).ok;
 log(nativeOk ? 'native kernels: built, measured as their own rows' : 'native kernels: not available, rows skipped');
+// bfloat16 rows: the native kernels on a CPU with AVX512_BF16 (nativeBf16Support says why not).
+const bf16Probe = nativeOk && !skip.has('bf16')
+  ? run('node', ['-e', "import('@bag-of-tricks/native-kernels').then((m) => { const s = m.nativeBf16Support(); console.log(s.reason ?? ''); process.exit(s.supported ? 0 : 1); })"], { timeoutS: 120 })
+  : undefined;
+const bf16Ok = !!bf16Probe?.ok;
+log(bf16Ok ? 'bfloat16: AVX512_BF16 present, native bf16 rows and PyTorch autocast bf16 rows measured' : `bfloat16 rows skipped (${skip.has('bf16') ? 'BENCH_SKIP' : bf16Probe ? bf16Probe.stdout.trim() || bf16Probe.error : 'no native kernels'})`);
 
 /**
  * The tfjs configurations, each in its own process. `cores` is what the row uses: PyTorch's row with
  * the same thread count is its peer. wasm rows run with BOT_NATIVE=0 (what a browser gets).
  */
 const variants = (m) => [
+  ...(skip.has('wasm') ? [] : [
   { engine: 'tfjs-wasm', cores: 1, env: { BOT_NATIVE: '0' }, args: ['--threads', '1', ...(m.key === 'resnet20' ? ['--profile'] : [])] },
   ...(cores > 1
     ? [
@@ -92,6 +102,7 @@ const variants = (m) => [
         { engine: 'tfjs-wasm dp', cores, env: { BOT_NATIVE: '0' }, args: ['--threads', '1', '--dp', String(cores)] },
       ]
     : []),
+  ]),
   ...(nativeOk
     ? [
         { engine: 'tfjs-wasm+native', cores: 1, env: { BOT_NATIVE: '1', BOT_NATIVE_THREADS: '1' }, args: ['--threads', '1'] },
@@ -103,6 +114,9 @@ const variants = (m) => [
           : []),
       ]
     : []),
+  ...(bf16Ok
+    ? [{ engine: 'tfjs-wasm+native bf16', cores, env: { BOT_NATIVE: '1', BOT_NATIVE_THREADS: String(cores) }, args: ['--threads', '1', '--precision', 'bfloat16'] }]
+    : []),
 ];
 
 function jsStep(m, backend, variant = { engine: `tfjs-${backend}`, cores: 1, env: {}, args: ['--threads', '1'] }, extra = []) {
@@ -113,10 +127,10 @@ function jsStep(m, backend, variant = { engine: `tfjs-${backend}`, cores: 1, env
   if (!r.ok || !out) return { engine: variant.engine, threads: variant.cores, error: (r.error ?? r.stderr).slice(-600) };
   return { ...out, engine: variant.engine, threads: variant.cores, wasmThreads: out.threads };
 }
-function torchStep(m, threads) {
+function torchStep(m, threads, autocast = false) {
   const r = run(torch.py, ['bench/torch_train.py', '--model', m.model, '--size', String(m.size), '--batch', String(m.batch),
-    '--classes', String(m.classes), '--threads', String(threads), '--seconds', String(seconds)]);
-  return lastJson(r.stdout) ?? { engine: 'pytorch', threads, error: r.stderr.slice(-600) };
+    '--classes', String(m.classes), '--threads', String(threads), '--seconds', String(seconds), ...(autocast ? ['--autocast'] : [])]);
+  return lastJson(r.stdout) ?? { engine: autocast ? 'pytorch autocast-bf16' : 'pytorch', threads, error: r.stderr.slice(-600) };
 }
 
 const training = {};
@@ -137,6 +151,7 @@ for (const m of models) {
     for (const t of threadCounts) {
       for (const v of variants(m).filter((v) => v.cores === t)) show(jsStep(m, 'wasm', v));
       if (torch) show(torchStep(m, t));
+      if (torch && bf16Ok && t === cores) show(torchStep(m, t, true));
     }
     if (!skip.has('cpu') && m.key === 'resnet20') {
       const cpuBatch = Number(env.BENCH_CPU_BATCH ?? 4);
@@ -153,6 +168,16 @@ for (const m of models) {
     const peer = ok.find((x) => x.engine === 'pytorch' && x.threads === r.threads);
     if (peer) ratios[`${r.engine} ${r.threads}c / pytorch ${peer.threads}t`] = r.imgPerSec / peer.imgPerSec;
   }
+  // bfloat16: ours against PyTorch's autocast bf16 (and the native float32 row against it too).
+  const autocast = ok.find((x) => x.engine === 'pytorch autocast-bf16');
+  for (const r of ok.filter((x) => autocast && x.threads === autocast.threads && /^tfjs-wasm\+native( bf16)?$/.test(x.engine))) {
+    ratios[`${r.engine} ${r.threads}c / pytorch autocast-bf16 ${autocast.threads}t`] = r.imgPerSec / autocast.imgPerSec;
+  }
+  const nb = ok.find((x) => x.engine === 'tfjs-wasm+native bf16');
+  const nf = nb && ok.find((x) => x.engine === 'tfjs-wasm+native' && x.threads === nb.threads);
+  if (nb && nf) ratios[`tfjs-wasm+native bf16 ${nb.threads}c / tfjs-wasm+native float32 ${nf.threads}c`] = nb.imgPerSec / nf.imgPerSec;
+  const tA = ok.find((x) => x.engine === 'pytorch' && autocast && x.threads === autocast.threads);
+  if (tA) ratios[`pytorch autocast-bf16 ${autocast.threads}t / pytorch float32 ${tA.threads}t`] = autocast.imgPerSec / tA.imgPerSec;
   const w1 = ok.find((x) => x.engine === 'tfjs-wasm' && x.threads === 1);
   for (const r of ok.filter((x) => x.engine.startsWith('tfjs') && x.threads === cores && cores > 1)) {
     const base = ok.find((x) => x.engine === r.engine.replace(/ (threads|dp)$/, '') && x.threads === 1) ?? w1;

@@ -27,11 +27,16 @@ const minSteps = arg('min-steps', 3);
 const maxSteps = arg('max-steps', 1000);
 const profile = process.argv.includes('--profile');
 const dpWorkers = arg('dp', 0);
+const precision = arg('precision', 'float32'); // 'bfloat16': native conv GEMMs on bf16 operands (initBackend's precision)
 if (dpWorkers && (threads > 1 || profile)) throw new Error('--dp runs single-threaded replicas: drop --threads and --profile.');
 
 // initBackend's log says which backend and whether the native convolutions are on: kept in the JSON.
 const backendLog = [];
-const backend = await initBackend(backendWanted, { log: (m) => backendLog.push(m), wasmThreads: backendWanted === 'wasm' ? threads : undefined });
+const backend = await initBackend(backendWanted, {
+  log: (m) => backendLog.push(m),
+  wasmThreads: backendWanted === 'wasm' ? threads : undefined,
+  ...(precision !== 'float32' ? { precision } : {}),
+});
 const nativeLine = backendLog.find((m) => /native/i.test(m));
 const threadsInUse = backend === 'wasm' ? await wasmThreadsInUse() : null;
 
@@ -132,6 +137,7 @@ console.log(
     threads: dpWorkers || (threadsInUse ?? 1),
     dp: dpWorkers || undefined,
     native: nativeLine ?? null,
+    precision: backendLog.find((m) => /precision: /.test(m))?.match(/precision: (\w+)/)?.[1] ?? 'float32',
     params: net.countParams(),
     firstStepMs: firstMs,
     steps: times.length,
