@@ -12,7 +12,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { LADDER_EPOCHS, orderRungs, RUNG_IDS, rungById, rungConfig, TEACHER, teacherConfig } from './rungs.mjs';
+import { DEFAULT_RUNG_IDS, LADDER_EPOCHS, orderRungs, RUNG_IDS, rungById, rungConfig, TEACHER, teacherConfig } from './rungs.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '../..');
@@ -20,7 +20,7 @@ export const RESULT_FORMAT = 'bag-of-tricks/ablation-run@1';
 
 const USAGE = `Usage: npm run ablation -- [options]
   --epochs N       base epochs per run (rungs 4L, 6, 7 train 1.6x as long); default ${LADDER_EPOCHS} (rungs.mjs)
-  --rungs LIST     comma-separated rung ids (default all: ${RUNG_IDS.join(',')}); 5 and 7 train the teacher first
+  --rungs LIST     comma-separated rung ids (default: ${DEFAULT_RUNG_IDS.join(',')}; opt-in: ${RUNG_IDS.filter((id) => !DEFAULT_RUNG_IDS.includes(id)).join(',')}); 5 and 7 train the teacher first
   --seeds LIST     comma-separated seeds (default 0,1,2)
   --parallel N     runs at once, each in its own process (default: one per core)
   --workers N      data-parallel replicas per run (default 1: BatchNorm over the whole batch, as the committed results)
@@ -149,7 +149,7 @@ export async function main(argv = process.argv.slice(2)) {
   }
   const quick = values.quick;
   const epochs = positiveInt(values.epochs ?? (quick ? '1' : String(LADDER_EPOCHS)), 'epochs');
-  const rungs = values.rungs ? parseList(values.rungs, 'rungs') : RUNG_IDS;
+  const rungs = values.rungs ? parseList(values.rungs, 'rungs') : DEFAULT_RUNG_IDS;
   for (const r of rungs) rungById(r);
   const seeds = (values.seeds ? parseList(values.seeds, 'seeds') : quick ? ['0'] : ['0', '1', '2']).map((s) => {
     const n = Number(s);

@@ -104,6 +104,18 @@ export const RUNGS = [
     delta: (c) => ({ ...c, labelSmoothing: { epsilon: 0.1, form: 'uniform' } }),
   },
   {
+    // bfloat16 convolutions (float32 master weights, updates and BatchNorm): the paper's FP16 trick (§3.1) on the
+    // hardware here. Needs the native kernels on an AVX512_BF16 CPU, so it runs only when asked for (--rungs 4bf).
+    id: '4bf',
+    main: false,
+    optIn: true,
+    from: '4',
+    title: "side row: rung 4 with precision 'bfloat16' (bf16 conv operands, float32 sums and weights)",
+    paper: null,
+    paperFrom: null,
+    delta: (c) => ({ ...c, precision: 'bfloat16' }),
+  },
+  {
     id: '5',
     main: true,
     from: '4',
@@ -145,6 +157,8 @@ export const RUNGS = [
 ];
 
 export const RUNG_IDS = RUNGS.map((r) => r.id);
+/** What the ladder runs when no --rungs is given: every rung but the opt-in ones (4bf needs an AVX512_BF16 CPU). */
+export const DEFAULT_RUNG_IDS = RUNGS.filter((r) => !r.optIn).map((r) => r.id);
 
 export function rungById(id) {
   const rung = RUNGS.find((r) => r.id === id);
