@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@bag-of-tricks/backend';
-import { FASHION_MNIST_CLASSES } from '@bag-of-tricks/data';
+import { FASHION_MNIST_CLASSES, loadIdxDataset } from '@bag-of-tricks/data';
 import { createResNet } from '@bag-of-tricks/resnet-variants';
 import { loadWeightsByName, weightKey } from '../src/finetune';
 import { tempOut, tinyConfig } from './helpers';
@@ -52,6 +52,16 @@ describe('data.classes / data.perClass and init.newHead through the CLI (pretrai
     expect(r.out).toMatch(/\[trainer\] init: \d+ weights from .*pre\/model \(model\); classifier re-initialised \(init\.newHead\): fc\/kernel, fc\/bias/);
     expect(lines(ft).find((l) => l.type === 'start')!.stepsPerEpoch).toBe(5); // 50 images / batch 10
     expect(classNamesOf(join(ft, 'model'))).toEqual(['Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']);
+    // evaluate on the whole IDX test split matches its classes by name: only the images of classes 5-9 count, and
+    // it reproduces the run's own final eval.
+    const ev = spawnSync(process.execPath, [cli, 'evaluate', join(ft, 'model'), '--data', data, '--json'], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, BOT_BACKEND: 'wasm' } });
+    expect(ev.status, ev.stderr).toBe(0);
+    const report = JSON.parse(ev.stdout) as { samples: number; top1: number; perClass: { name: string; count: number }[] };
+    const labels = loadIdxDataset(data, 'test').labels;
+    const counts = [5, 6, 7, 8, 9].map((c) => labels.filter((l) => l === c).length);
+    expect(report.perClass.map((c) => c.count)).toEqual(counts);
+    expect(report.samples).toBe(counts.reduce((a, b) => a + b, 0));
+    expect(report.top1).toBeCloseTo(lines(ft).find((l) => l.type === 'end')!.top1, 10);
   });
 
   it('refuses a perClass larger than a class and a class out of range before epoch 1, naming the field', () => {

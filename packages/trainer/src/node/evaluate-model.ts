@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { TopLevelSpec } from 'vega-lite';
 import { createLoader, imageFolderDataset, loadEmbeddedFashionMnist, loadIdxDataset, type Dataset } from '@bag-of-tricks/data';
+import { datasetClassNames } from '../data-selection';
 import { evalPipelineFromPreprocessing, type ModelMetadata } from '../model-metadata';
 import { renderSvg } from './report';
 
@@ -29,22 +30,36 @@ export interface EvaluationReport {
 const hasIdxTest = (dir: string): boolean => readdirSync(dir).some((f) => /^t10k-images[-.]idx3-ubyte(\.gz)?$/.test(f));
 
 /**
+ * The model's class index of each label of an in-memory test set, matched by name (datasetClassNames: IDX files
+ * carry none, so a 10-class set has Fashion-MNIST's); -1 for a class the model does not know (a model trained on
+ * `data.classes`), whose images are left out. Refused when no class matches.
+ */
+function matchByName(dataset: Dataset, meta: ModelMetadata, where: string): number[] {
+  const names = datasetClassNames(dataset);
+  const labelToClass = names.map((name) => meta.classNames.indexOf(name));
+  if (labelToClass.every((i) => i < 0)) {
+    throw new Error(`evaluate --data ${where}: none of its classes (${names.join(', ')}) is one of the model's (${meta.classNames.join(', ')}).`);
+  }
+  return labelToClass;
+}
+
+/**
  * The test set `spec` names, prepared as the model's metadata says: 'embedded' (the 1,000 embedded
  * Fashion-MNIST test images), an IDX folder (its t10k-* split) or an image folder (<dir>/<class>/<image>,
  * class folders matched to the model's class names by name). Returns the dataset and, per dataset label, the
- * model's class index.
+ * model's class index (-1: a class the model does not predict, left out).
  */
 function testData(spec: string, meta: ModelMetadata): { dataset: Dataset; kind: EvaluationReport['dataKind']; where: string; labelToClass: number[] } {
   const p = meta.preprocessing;
   if (spec === 'embedded') {
     const dataset = loadEmbeddedFashionMnist().test;
-    return { dataset, kind: 'embedded', where: 'embedded Fashion-MNIST test subset', labelToClass: Array.from({ length: dataset.numClasses }, (_, i) => i) };
+    return { dataset, kind: 'embedded', where: 'embedded Fashion-MNIST test subset', labelToClass: matchByName(dataset, meta, 'embedded') };
   }
   const dir = resolve(spec);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`evaluate --data: folder not found: ${dir} (give an IDX folder, an image folder with one subfolder per class, or 'embedded').`);
   if (hasIdxTest(dir)) {
     const dataset = loadIdxDataset(dir, 'test');
-    return { dataset, kind: 'idx', where: dir, labelToClass: Array.from({ length: dataset.numClasses }, (_, i) => i) };
+    return { dataset, kind: 'idx', where: dir, labelToClass: matchByName(dataset, meta, dir) };
   }
   // Image folders: the dataset does the resize + centre crop in sharp, the tensor pipeline the rest.
   const dataset = imageFolderDataset(dir, { mode: 'eval', size: p.crop, ...(p.resize ? { resize: p.resize } : {}), greyscale: p.channels === 1, ...(p.resample ? { resample: p.resample } : {}) });
@@ -78,6 +93,7 @@ export async function evaluateModel(model: LayersModel, meta: ModelMetadata, spe
     const kk = Math.min(5, k);
     for (let i = 0; i < truth.length; i++) {
       const t = labelToClass[truth[i] as number] as number;
+      if (t < 0) continue; // a class the model does not predict
       confusion[t]![pred[i] as number]!++;
       for (let j = 0; j < kk; j++) if (hit5[i * kk + j] === t) top5++;
       n++;
