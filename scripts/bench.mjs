@@ -9,7 +9,9 @@
 // wasm + native convolutions (@bag-of-tricks/native-kernels) at 1 and N native threads and N replicas.
 // bfloat16 (AVX512_BF16 CPUs): wasm + native convolutions with precision 'bfloat16' at N native threads, beside
 // PyTorch under torch.autocast('cpu', dtype=torch.bfloat16) on N threads.
-// Env: BENCH_SECONDS (per measurement, default 6), BENCH_SKIP=build,pipeline,kernels,resnet50,cpu,torch,native,threads,
+// Browser rows (ResNet-20): the same step in headless Chromium (Debian's /usr/bin/chromium via playwright-core) on
+// examples/browser's production build, wasm with our SIMD kernels in Web Workers: 1 worker and N data-parallel workers.
+// Env: BENCH_SECONDS (per measurement, default 6), BENCH_SKIP=build,pipeline,kernels,resnet50,cpu,torch,native,threads,browser,
 //      bf16 (the bfloat16 rows), wasm (the wasm-only rows), single (the 1-core rows),
 //      BENCH_CPU_BATCH (cpu backend's single step, default 4), BOT_BACKEND=tensorflow to bench
 //      tfjs-node(-gpu) only (see docs/SPEED.md).
@@ -41,6 +43,7 @@ const lastJson = (text) => {
 if (!skip.has('build')) {
   log('building backend, native-kernels, resnet-variants, data, augment, trainer (and what they depend on) ...');
   const pkgs = ['backend', 'native-kernels', 'resnet-variants', 'data', 'augment', 'trainer'].flatMap((p) => ['--filter', `@bag-of-tricks/${p}...`]);
+  if (!skip.has('browser')) pkgs.push('--filter', '@bag-of-tricks/example-browser...');
   const b = run('npx', ['turbo', 'run', 'build', ...pkgs, '--output-logs=errors-only']);
   if (!b.ok) log(`build failed (continuing with the dist folders present):\n${(b.stdout + b.stderr).slice(-2000)}`);
 }
@@ -115,7 +118,12 @@ const variants = (m) => [
       ]
     : []),
   ...(bf16Ok
-    ? [{ engine: 'tfjs-wasm+native bf16', cores, env: { BOT_NATIVE: '1', BOT_NATIVE_THREADS: String(cores) }, args: ['--threads', '1', '--precision', 'bfloat16'] }]
+    ? [...new Set([1, cores])].map((c) => ({
+        engine: 'tfjs-wasm+native bf16',
+        cores: c,
+        env: { BOT_NATIVE: '1', BOT_NATIVE_THREADS: String(c) },
+        args: ['--threads', '1', '--precision', 'bfloat16'],
+      }))
     : []),
 ];
 
@@ -127,6 +135,17 @@ function jsStep(m, backend, variant = { engine: `tfjs-${backend}`, cores: 1, env
   if (!r.ok || !out) return { engine: variant.engine, threads: variant.cores, error: (r.error ?? r.stderr).slice(-600) };
   return { ...out, engine: variant.engine, threads: variant.cores, wasmThreads: out.threads };
 }
+/** ResNet-20's step in headless Chromium (scripts/bench/browser-step.mjs): `workers` Web Workers on wasm. */
+function browserStep(m, workers) {
+  const r = run('node', ['scripts/bench/browser-step.mjs', '--model', m.model, '--size', String(m.size), '--batch', String(m.batch),
+    '--classes', String(m.classes), '--workers', String(workers), '--seconds', String(seconds)], { timeoutS: 900 });
+  const out = lastJson(r.stdout);
+  const engine = workers > 1 ? 'browser wasm dp' : 'browser wasm';
+  if (!r.ok || !out || out.error) return { engine, threads: workers, error: (out?.error ?? r.error ?? r.stderr).slice(-600) };
+  return { ...out, engine, threads: workers };
+}
+const browserOk = !skip.has('browser') && existsSync(env.CHROMIUM_PATH ?? '/usr/bin/chromium');
+if (!skip.has('browser')) log(browserOk ? 'browser rows: headless Chromium' : 'browser rows: no /usr/bin/chromium (set CHROMIUM_PATH), skipped');
 function torchStep(m, threads, autocast = false) {
   const r = run(torch.py, ['bench/torch_train.py', '--model', m.model, '--size', String(m.size), '--batch', String(m.batch),
     '--classes', String(m.classes), '--threads', String(threads), '--seconds', String(seconds), ...(autocast ? ['--autocast'] : [])]);
@@ -150,8 +169,9 @@ for (const m of models) {
     // Peers run next to the JS measurements they are compared with, so machine load hits both alike.
     for (const t of threadCounts) {
       for (const v of variants(m).filter((v) => v.cores === t)) show(jsStep(m, 'wasm', v));
+      if (browserOk && m.key === 'resnet20') show(browserStep(m, t));
       if (torch) show(torchStep(m, t));
-      if (torch && bf16Ok && t === cores) show(torchStep(m, t, true));
+      if (torch && bf16Ok) show(torchStep(m, t, true));
     }
     if (!skip.has('cpu') && m.key === 'resnet20') {
       const cpuBatch = Number(env.BENCH_CPU_BATCH ?? 4);
@@ -168,16 +188,18 @@ for (const m of models) {
     const peer = ok.find((x) => x.engine === 'pytorch' && x.threads === r.threads);
     if (peer) ratios[`${r.engine} ${r.threads}c / pytorch ${peer.threads}t`] = r.imgPerSec / peer.imgPerSec;
   }
-  // bfloat16: ours against PyTorch's autocast bf16 (and the native float32 row against it too).
-  const autocast = ok.find((x) => x.engine === 'pytorch autocast-bf16');
-  for (const r of ok.filter((x) => autocast && x.threads === autocast.threads && /^tfjs-wasm\+native( bf16)?$/.test(x.engine))) {
-    ratios[`${r.engine} ${r.threads}c / pytorch autocast-bf16 ${autocast.threads}t`] = r.imgPerSec / autocast.imgPerSec;
+  // bfloat16, per core count: ours against PyTorch's autocast bf16 (and the native float32 row against it too).
+  for (const autocast of ok.filter((x) => x.engine === 'pytorch autocast-bf16')) {
+    const t = autocast.threads;
+    for (const r of ok.filter((x) => x.threads === t && /^tfjs-wasm\+native( bf16)?$/.test(x.engine))) {
+      ratios[`${r.engine} ${t}c / pytorch autocast-bf16 ${t}t`] = r.imgPerSec / autocast.imgPerSec;
+    }
+    const nb = ok.find((x) => x.engine === 'tfjs-wasm+native bf16' && x.threads === t);
+    const nf = ok.find((x) => x.engine === 'tfjs-wasm+native' && x.threads === t);
+    if (nb && nf) ratios[`tfjs-wasm+native bf16 ${t}c / tfjs-wasm+native float32 ${t}c`] = nb.imgPerSec / nf.imgPerSec;
+    const tA = ok.find((x) => x.engine === 'pytorch' && x.threads === t);
+    if (tA) ratios[`pytorch autocast-bf16 ${t}t / pytorch float32 ${t}t`] = autocast.imgPerSec / tA.imgPerSec;
   }
-  const nb = ok.find((x) => x.engine === 'tfjs-wasm+native bf16');
-  const nf = nb && ok.find((x) => x.engine === 'tfjs-wasm+native' && x.threads === nb.threads);
-  if (nb && nf) ratios[`tfjs-wasm+native bf16 ${nb.threads}c / tfjs-wasm+native float32 ${nf.threads}c`] = nb.imgPerSec / nf.imgPerSec;
-  const tA = ok.find((x) => x.engine === 'pytorch' && autocast && x.threads === autocast.threads);
-  if (tA) ratios[`pytorch autocast-bf16 ${autocast.threads}t / pytorch float32 ${tA.threads}t`] = autocast.imgPerSec / tA.imgPerSec;
   const w1 = ok.find((x) => x.engine === 'tfjs-wasm' && x.threads === 1);
   for (const r of ok.filter((x) => x.engine.startsWith('tfjs') && x.threads === cores && cores > 1)) {
     const base = ok.find((x) => x.engine === r.engine.replace(/ (threads|dp)$/, '') && x.threads === 1) ?? w1;
@@ -185,6 +207,13 @@ for (const m of models) {
     if (w1 && r.engine === 'tfjs-wasm threads') {
       ratios[`loss identical wasm ${cores} threads vs 1 (first two steps)`] = Number(w1.loss[0] === r.loss[0] && w1.loss[1] === r.loss[1]);
     }
+  }
+  // The browser rows against Node's wasm (no native kernels: what a browser gets) and PyTorch on the same cores.
+  for (const b of ok.filter((x) => x.engine.startsWith('browser'))) {
+    const node = ok.find((x) => x.engine === (b.threads > 1 ? 'tfjs-wasm dp' : 'tfjs-wasm') && x.threads === b.threads);
+    const peer = ok.find((x) => x.engine === 'pytorch' && x.threads === b.threads);
+    if (node) ratios[`${b.engine} ${b.threads}c / node ${node.engine} ${node.threads}c`] = b.imgPerSec / node.imgPerSec;
+    if (peer) ratios[`${b.engine} ${b.threads}c / pytorch ${peer.threads}t`] = b.imgPerSec / peer.imgPerSec;
   }
   const n1 = ok.find((x) => x.engine === 'tfjs-wasm+native' && x.threads === 1);
   if (n1 && w1) ratios['tfjs-wasm+native 1c / tfjs-wasm 1c'] = n1.imgPerSec / w1.imgPerSec;
