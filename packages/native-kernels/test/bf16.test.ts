@@ -73,12 +73,12 @@ function reference(g: Geo, x: Float32Array, w: Float32Array, dy: Float32Array) {
               const wo = ((a * g.kw + b) * g.c + c) * g.co;
               for (let o = 0; o < g.co; o++) {
                 const wv = w[wo + o]!, dv = dy[yo + o]!;
-                y[yo + o] += xv * wv;
-                yS[yo + o] += Math.abs(xv * wv);
-                dx[xi] += dv * wv;
-                dxS[xi] += Math.abs(dv * wv);
-                dw[wo + o] += xv * dv;
-                dwS[wo + o] += Math.abs(xv * dv);
+                y[yo + o] = y[yo + o]! + xv * wv;
+                yS[yo + o] = yS[yo + o]! + Math.abs(xv * wv);
+                dx[xi] = dx[xi]! + dv * wv;
+                dxS[xi] = dxS[xi]! + Math.abs(dv * wv);
+                dw[wo + o] = dw[wo + o]! + xv * dv;
+                dwS[wo + o] = dwS[wo + o]! + Math.abs(xv * dv);
               }
             }
           }
