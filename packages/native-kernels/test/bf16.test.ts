@@ -10,6 +10,12 @@
 //   (2) against the exact sum of the float32 operands:  |err| <= (2u + u^2) S + g(n) (1+u)^2 S;
 //   (3) against the float32 kernel: bound (2) plus the float32 kernel's own g(n) S.
 // VDPBF16PS flushes subnormal inputs and outputs to zero; values here are in [-1, 1), far from them.
+// 3x3 stride-1 convs with 32-256 channels run Winograd F(2x2, 3x3) (forward, and the stride-1 input
+// gradient): the GEMM operands are the transformed tiles V = B^T d B and filters U = G g G^T, rounded to
+// bf16, and the output is A^T M A. With |V| <= |B^T||d||B| and |U| <= |G||g||G^T| elementwise, the same
+// argument bounds each output by
+//   (2u + u^2 + g(C + 19)(1+u)^2) * W,  W = sum over the 16 points xi of |A|-weights * sum_c |G||g||G^T| |B^T||d||B|
+// (C + 19 covers the float32 roundings of the transforms, the C-term sum and the 9-term output transform).
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util } from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -87,6 +93,57 @@ function reference(g: Geo, x: Float32Array, w: Float32Array, dy: Float32Array) {
   return { y: { v: y, s: yS, n: g.kh * g.kw * g.c }, dx: { v: dx, s: dxS, n: g.kh * g.kw * g.co }, dw: { v: dw, s: dwS, n: g.n * g.oh * g.ow } };
 }
 
+/**
+ * W per output of a 3x3 stride-1 conv (input [n,h,w,c], filter [3,3,c,co], top/left pads pt/pl, output oh x ow)
+ * run as Winograd F(2x2, 3x3): the magnitude the bf16 rounding of V and U is relative to (see the top).
+ */
+function winogradW(input: Float32Array, [n, h, w, c]: number[], filter: (a: number, b: number, ci: number, o: number) => number, co: number, oh: number, ow: number, pt: number, pl: number) {
+  const absBT = [[1, 0, 1, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 1, 0, 1]];
+  const absG = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0, 0, 1]];
+  const absAT = [[1, 1, 1, 0], [0, 1, 1, 1]];
+  // Ut[xi][ci][o] = (|G| |g| |G|^T)[xi]
+  const Ut = new Float64Array(16 * c * co);
+  for (let ci = 0; ci < c; ci++)
+    for (let o = 0; o < co; o++)
+      for (let i = 0; i < 4; i++)
+        for (let j = 0; j < 4; j++) {
+          let v = 0;
+          for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) v += absG[i]![a]! * Math.abs(filter(a, b, ci, o)) * absG[j]![b]!;
+          Ut[((i * 4 + j) * c + ci) * co + o] = v;
+        }
+  const out = new Float64Array(n * oh * ow * co);
+  const Vt = new Float64Array(16 * c);
+  for (let b0 = 0; b0 < n; b0++)
+    for (let th = 0; th < Math.ceil(oh / 2); th++)
+      for (let tw = 0; tw < Math.ceil(ow / 2); tw++) {
+        Vt.fill(0);
+        for (let ci = 0; ci < c; ci++)
+          for (let i = 0; i < 4; i++)
+            for (let j = 0; j < 4; j++) {
+              let v = 0;
+              for (let a = 0; a < 4; a++)
+                for (let b = 0; b < 4; b++) {
+                  const ih = 2 * th - pt + a, iw = 2 * tw - pl + b;
+                  if (ih >= 0 && ih < h && iw >= 0 && iw < w) v += absBT[i]![a]! * Math.abs(input[((b0 * h + ih) * w + iw) * c + ci]!) * absBT[j]![b]!;
+                }
+              Vt[(i * 4 + j) * c + ci] = v;
+            }
+        for (let o = 0; o < co; o++) {
+          const m = new Float64Array(16);
+          for (let xi = 0; xi < 16; xi++) for (let ci = 0; ci < c; ci++) m[xi] += Ut[(xi * c + ci) * co + o]! * Vt[xi * c + ci]!;
+          for (let a = 0; a < 2; a++)
+            for (let b = 0; b < 2; b++) {
+              const y = 2 * th + a, x = 2 * tw + b;
+              if (y >= oh || x >= ow) continue;
+              let v = 0;
+              for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) v += absAT[a]![i]! * absAT[b]![j]! * m[i * 4 + j]!;
+              out[((b0 * oh + y) * ow + x) * co + o] = v;
+            }
+        }
+      }
+  return out;
+}
+
 type Which = 'y' | 'dx' | 'dw';
 async function kernel(which: Which, c: { x: number[]; f: number[]; strides: number; pad: 'same' | 'valid' }, arrays: Record<string, { data: Float32Array; shape: number[] }>) {
   const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dilations: 1 };
@@ -143,13 +200,14 @@ describe(title('float32 -> bfloat16 rounding (the packing conversion)'), () => {
 
 // Shapes covering each packing path: <= 16 output channels (narrow tile), channels not a multiple of
 // 8 (row-gathered panels), 2+ K blocks of 512, stride 2 (input gradient by GEMM + col2im), 1x1 with
-// many output channels (the "wide" filter gradient), a Winograd-eligible 3x3 (bf16 runs it as a
-// direct GEMM), and 5120 pixels (two fixed 4096-pixel chunks in the filter gradient).
+// many output channels (the "wide" filter gradient), Winograd-eligible 3x3s (forward and input
+// gradient through bf16 Winograd, one with 'valid' padding), and 5120 pixels (two fixed 4096-pixel chunks in the filter gradient).
 const shapes = [
   { x: [2, 9, 9, 5], f: [3, 3, 5, 7], strides: 2, pad: 'same' as const },
   { x: [2, 8, 8, 16], f: [3, 3, 16, 16], strides: 1, pad: 'same' as const },
   { x: [1, 6, 6, 72], f: [3, 3, 72, 40], strides: 1, pad: 'same' as const },
   { x: [2, 7, 9, 40], f: [3, 3, 40, 48], strides: 1, pad: 'same' as const },
+  { x: [2, 6, 5, 33], f: [3, 3, 33, 35], strides: 1, pad: 'valid' as const },
   { x: [2, 6, 7, 5], f: [1, 1, 5, 37], strides: 1, pad: 'valid' as const },
   { x: [5, 32, 32, 8], f: [3, 3, 8, 16], strides: 1, pad: 'same' as const },
 ];
@@ -162,6 +220,16 @@ describe(title('bfloat16 conv kernels against exact references, with bounds from
       const x = input(c.x, 21), f = input(c.f, 22), dy = input([g.n, g.oh, g.ow, g.co], 23);
       const exact = reference(g, x.data, f.data, dy.data);
       const exactRounded = reference(g, roundAll(x.data), roundAll(f.data), roundAll(dy.data));
+      // Winograd runs the forward conv and the (stride-1) input gradient where float32 would.
+      const wino = g.kh === 3 && g.kw === 3 && g.sh === 1 && g.sw === 1 && g.c >= 32 && g.co >= 32 && g.c * g.co <= 256 * 256;
+      const fw = (a: number, b: number, ci: number, o: number) => f.data[((a * 3 + b) * g.c + ci) * g.co + o]!;
+      const winoW = wino
+        ? {
+            y: winogradW(x.data, [g.n, g.h, g.w, g.c], fw, g.co, g.oh, g.ow, g.pt, g.pl),
+            // dx = conv(dy, the flipped filter with in/out swapped), pads 2 - pt / 2 - pl
+            dx: winogradW(dy.data, [g.n, g.oh, g.ow, g.co], (a, b, o, ci) => fw(2 - a, 2 - b, ci, o), g.c, g.h, g.w, 2 - g.pt, 2 - g.pl),
+          }
+        : null;
       const arrays = { x, f, dy };
       for (const which of ['y', 'dx', 'dw'] as const) {
         setNativePrecision('float32');
@@ -173,7 +241,19 @@ describe(title('bfloat16 conv kernels against exact references, with bounds from
         const { v, s: S, n } = exact[which];
         const R = exactRounded[which];
         let worst1 = 0, worst2 = 0, worst3 = 0, errBf16 = 0, errFp32 = 0, differs = 0;
+        const W = winoW && which !== 'dw' ? winoW[which] : null;
         for (let i = 0; i < v.length; i++) {
+          if (W) {
+            // Winograd: the rounded operands are the transforms, so only the bound through W applies.
+            const e = Math.abs(bf16[i]! - v[i]!), bw = (2 * U + U * U + gamma((which === 'y' ? g.c : g.co) + 19) * (1 + U) ** 2) * W[i]!;
+            expect(e, `${which}[${i}] (Winograd) vs the exact float32-operand sum`).toBeLessThanOrEqual(bw);
+            expect(Math.abs(bf16[i]! - fp32[i]!), `${which}[${i}] (Winograd) vs the float32 kernel`).toBeLessThanOrEqual(bw + gamma(n + 19) * W[i]!);
+            worst2 = Math.max(worst2, e / bw);
+            errBf16 = Math.max(errBf16, e);
+            errFp32 = Math.max(errFp32, Math.abs(fp32[i]! - v[i]!));
+            if (bf16[i] !== fp32[i]) differs++;
+            continue;
+          }
           const e1 = Math.abs(bf16[i]! - R.v[i]!), b1 = gamma(n) * R.s[i]!;
           const e2 = Math.abs(bf16[i]! - v[i]!), b2 = (2 * U + U * U) * S[i]! + gamma(n) * (1 + U) ** 2 * S[i]!;
           const e3 = Math.abs(bf16[i]! - fp32[i]!), b3 = b2 + gamma(n) * S[i]!;
@@ -192,7 +272,7 @@ describe(title('bfloat16 conv kernels against exact references, with bounds from
         expect(differs, `${which}: bf16 output bitwise equal to float32's`).toBeGreaterThan(v.length / 2);
         expect(errBf16).toBeGreaterThan(20 * errFp32);
         console.info(
-          `[bf16] ${kernelName[which]} ${c.x.join('x')} * ${c.f.join('x')}: n=${n}, max |err| ${errBf16.toExponential(2)} (fp32 kernel ${errFp32.toExponential(2)}); ` +
+          `[bf16] ${kernelName[which]}${W ? ' (Winograd)' : ''} ${c.x.join('x')} * ${c.f.join('x')}: n=${n}, max |err| ${errBf16.toExponential(2)} (fp32 kernel ${errFp32.toExponential(2)}); ` +
             `max err/bound: vs rounded-operand sum ${worst1.toFixed(3)}, vs exact ${worst2.toFixed(3)}, vs fp32 kernel ${worst3.toFixed(3)}`,
         );
       }

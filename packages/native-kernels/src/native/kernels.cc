@@ -709,7 +709,7 @@ static void convGemm(const float* x, const float* w, float* y, long ldy, const E
 // panels, multiplied by the transformed filter (U = G g G^T) in 16 GEMMs, and transformed back
 // (Y = A^T M A) with the bias and activation. Block sizes depend on the shape only.
 template <int MR_, int NV_, bool NARROW = false>
-static void winogradConv(const float* x, const float* w, float* y, const Epilogue* ep, const Geo& g) {
+static void winogradConv(const float* x, const float* w, float* y, const Epilogue* ep, const Geo& g, bool bf16 = false) {
   constexpr int NR_ = NARROW ? 16 : NV_ * VL;
   const long C = g.c, CO = g.co, Cp = (C + KB - 1) / KB * KB;
   const long TH = (g.oh + 1) / 2, TW = (g.ow + 1) / 2, T = g.n * TH * TW;
@@ -744,6 +744,14 @@ static void winogradConv(const float* x, const float* w, float* y, const Epilogu
         }
     }
   });
+  // bf16: U's slivers as bf16 pairs (the transformed filter is rounded, like a conv operand).
+  std::vector<uint16_t> up16(bf16 ? (size_t)(16 * slivers * Cp * NR_) : 0);
+#if BOT_HAVE_BF16
+  if (bf16)
+    pool().run((int)(16 * slivers), [&](int t, int) {
+      pairRowsBf16(up.p + (long)t * Cp * NR_, NR_, Cp, NR_, up16.data() + (long)t * Cp * NR_);
+    });
+#endif
   const long groups = std::max<long>(1, std::min<long>(8, (256L << 10) / (16 * MR_ * (Cp + COp) * 4)));
   const long TB = groups * MR_;
   const long tasks = (T + TB - 1) / TB;
@@ -799,6 +807,20 @@ static void winogradConv(const float* x, const float* w, float* y, const Epilogu
         for (int xi = 0; xi < 16; xi++) std::memcpy(V + ((xi * groups + grp) * Cp + kb) * MR_ + r * KB, v[xi], sizeof(float) * KB);
       }
     }
+#if BOT_HAVE_BF16
+    if (bf16) {  // V (same layout as a conv panel) to bf16, then the 16 GEMMs on the bf16 microkernel
+      thread_local std::vector<uint16_t> v16buf;
+      if (v16buf.size() < (size_t)(16 * TB * Cp)) v16buf.resize((size_t)(16 * TB * Cp));
+      toBf16(V, v16buf.data(), 16 * TB * Cp);
+      for (int xi = 0; xi < 16; xi++)
+        for (long s = 0; s < slivers; s++) {
+          const uint16_t* B = up16.data() + (xi * slivers + s) * Cp * NR_;
+          for (long grp = 0; grp < groups; grp++)
+            panelKernelBf16<MR_, NR_ / 16>((int)Cp, v16buf.data() + (xi * groups + grp) * Cp * MR_, B,
+                                           Mb + (xi * TB + grp * MR_) * COp + s * NR_, COp, MR_, NR_, false, nullptr, 0);
+        }
+    } else
+#endif
     for (int xi = 0; xi < 16; xi++)
       for (long s = 0; s < slivers; s++) {
         const float* B = up.p + (xi * slivers + s) * Cp * NR_;
@@ -865,9 +887,10 @@ static void conv2dForward(const float* x, const float* w, float* y, const float*
   // Winograd where it measured faster than the direct GEMM: 32+ channels in and out (fewer, and
   // the transforms cost more than the multiplications saved), at most 256x256 (the per-call filter
   // transform grows with C*CO while 2x2-pixel layers have few tiles to amortise it).
-  const bool winograd = !bf16 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.c >= 32 &&
+  const bool winograd = g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.c >= 32 &&
                         g.co >= 32 && g.c * g.co <= 256 * 256 && std::getenv("BOT_NATIVE_NO_WINOGRAD") == nullptr;
 #if BOT_HAVE_BF16
+  if (bf16 && winograd) return g.co <= 16 ? winogradConv<12, 1, true>(x, w, y, epp, g, true) : winogradConv<12, 2>(x, w, y, epp, g, true);
   if (bf16) return g.co <= 16 ? convGemm<12, 1, true>(x, w, y, g.co, epp, g, true) : convGemm<12, 2>(x, w, y, g.co, epp, g, true);
 #endif
 #if defined(__AVX512F__)
