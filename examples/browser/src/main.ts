@@ -44,6 +44,9 @@ function readSettings(): Settings {
     if (!Number.isInteger(v) || v < min || v > max) throw new Error(`${input(id).labels?.[0]?.textContent?.trim() ?? id}: ${input(id).value || 'empty'} is not a whole number from ${min} to ${max}.`);
     return v;
   };
+  if (input('warmup').checked && Number(input('epochs').value) < 2) {
+    throw new Error('Warmup takes the first epoch, so it needs at least 2 epochs: raise Epochs or switch warmup off.');
+  }
   return {
     variant: $<HTMLSelectElement>('variant').value as Settings['variant'],
     zeroGamma: input('zeroGamma').checked,

@@ -21,6 +21,8 @@ let server: PreviewServer;
 let browser: Browser;
 let page: Page;
 const consoleErrors: string[] = [];
+/** Every response the page and its workers fetched: what a visitor downloads. */
+const fetched: { url: string; bytes: number }[] = [];
 
 beforeAll(async () => {
   expect(existsSync(join(root, 'dist', 'index.html')), `${root}/dist is missing: run \`npm run build -w examples/browser\` (npm test builds it)`).toBe(true);
@@ -33,6 +35,13 @@ beforeAll(async () => {
     if (m.type() === 'error') consoleErrors.push(`${m.text()} (${m.location().url})`);
   });
   page.on('pageerror', (err) => consoleErrors.push(`pageerror: ${err.message}`));
+  page.context().on('response', (res) => {
+    if (!res.url().startsWith('http')) return;
+    res.body().then(
+      (b) => fetched.push({ url: new URL(res.url()).pathname, bytes: b.length }),
+      () => {},
+    );
+  });
   await page.goto(server.resolvedUrls!.local[0]!);
 });
 
@@ -69,6 +78,10 @@ describe('the browser page (production build, headless Chromium)', () => {
     // The charts drew the run's points (vega renders SVG paths).
     expect(await page.locator('#chart-loss svg path').count()).toBeGreaterThan(0);
     await page.screenshot({ path: join(artifacts, 'browser-run.png'), fullPage: true });
+    // What the page downloaded for this run (page, workers, wasm, data), for the README and CI's artifacts.
+    const total = fetched.reduce((s, f) => s + f.bytes, 0);
+    writeFileSync(join(artifacts, 'downloads.json'), JSON.stringify({ date: new Date().toISOString(), totalBytes: total, files: fetched }, null, 2));
+    console.log(`the page downloaded ${(total / 2 ** 20).toFixed(2)} MiB in ${fetched.length} files (${join(artifacts, 'downloads.json')})`);
     expect(consoleErrors).toEqual([]);
   });
 
@@ -86,7 +99,7 @@ describe('the browser page (production build, headless Chromium)', () => {
 
     await page.setInputFiles('#imageFile', { name: 'item.png', mimeType: 'image/png', buffer: png });
     await page.locator('#prediction tr').nth(9).waitFor({ timeout: 30_000 });
-    const rows = await page.locator('#prediction tr').evaluateAll((trs) => trs.map((tr) => ({ name: tr.cells[0]!.textContent!, p: Number((tr as HTMLElement).dataset.probability) })));
+    const rows = await page.locator('#prediction tr').evaluateAll((trs) => trs.map((tr) => ({ name: (tr as HTMLTableRowElement).cells[0]!.textContent!, p: Number((tr as HTMLTableRowElement).dataset.probability) })));
     expect(rows.map((r) => r.name).sort()).toEqual([...FASHION_MNIST_CLASSES].sort());
     expect(rows.reduce((s, r) => s + r.p, 0)).toBeCloseTo(1, 4);
 

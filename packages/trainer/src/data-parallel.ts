@@ -88,15 +88,23 @@ export function shardBounds(batch: number, replicas: number): [number, number][]
   return out;
 }
 
-/** The subset of the DOM `Worker` a Web Worker transport uses (so this module needs no DOM types). */
+/**
+ * The subset of the DOM `Worker` a Web Worker transport uses (so this module needs no DOM types; a DOM
+ * `Worker` is one). Events are typed loosely so that the DOM's handler types are assignable.
+ */
 export interface WebWorkerLike {
-  postMessage(message: unknown, transfer: Transferable[]): void;
+  postMessage(message: unknown, transfer: ArrayBuffer[]): void;
   terminate(): void;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onerror: ((event: { message?: string; error?: unknown; preventDefault?(): void }) => void) | null;
-  onmessageerror: ((event: unknown) => void) | null;
+  onmessage: ((event: any) => void) | null;
+  onerror: ((event: any) => void) | null;
+  onmessageerror: ((event: any) => void) | null;
 }
-type Transferable = ArrayBuffer;
+
+interface WorkerErrorEvent {
+  message?: string;
+  error?: unknown;
+  preventDefault?(): void;
+}
 
 /**
  * Replicas on Web Workers. `create(replica)` starts a worker whose script calls `serveReplica()` (from
@@ -109,8 +117,8 @@ export function webWorkerTransport(create: (replica: number) => WebWorkerLike): 
     kind: 'Web Workers',
     spawn(init, listener) {
       const worker = create(init.replica);
-      worker.onmessage = (event) => listener.message(event.data as FromWorker);
-      worker.onerror = (event) => {
+      worker.onmessage = (event: { data: unknown }) => listener.message(event.data as FromWorker);
+      worker.onerror = (event: WorkerErrorEvent) => {
         event.preventDefault?.();
         const err = event.error instanceof Error ? event.error : undefined;
         listener.failed(err?.message ?? event.message ?? 'the worker script failed to load or threw', err?.stack);
