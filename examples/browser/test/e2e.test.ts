@@ -1,7 +1,8 @@
 // End to end in a real Chromium (Debian's, driven by playwright-core: no browser download): the production
 // build (dist/, made by `npm run build`, which turbo runs before the tests) served with the COOP/COEP headers,
 // a short data-parallel run, then a prediction checked against the CLI's own loader and predictor in Node.
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,7 @@ import { EMBEDDED_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, readIdx } from '@bag
 import { loadModel, predictFiles } from '@bag-of-tricks/trainer';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const cli = join(root, '..', '..', 'packages', 'trainer', 'dist', 'cli.js');
 const artifacts = join(root, 'artifacts');
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -49,6 +51,8 @@ afterAll(async () => {
   await browser?.close();
   await new Promise<void>((resolve) => (server ? server.httpServer.close(() => resolve()) : resolve()));
 });
+
+let imagePng = '';
 
 async function set(id: string, value: string | boolean): Promise<void> {
   if (typeof value === 'boolean') await page.setChecked(`#${id}`, value);
@@ -92,6 +96,7 @@ describe('the browser page (production build, headless Chromium)', () => {
     const png = await sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
     const dir = mkdtempSync(join(tmpdir(), 'bot-browser-'));
     writeFileSync(join(dir, 'item.png'), png);
+    imagePng = join(dir, 'item.png');
 
     // An undecodable file gets a clear message, not a console error.
     await page.setInputFiles('#imageFile', { name: 'broken.png', mimeType: 'image/png', buffer: Buffer.from('not an image') });
@@ -131,6 +136,41 @@ describe('the browser page (production build, headless Chromium)', () => {
       const got = rows.find((r) => r.name === c.name)!;
       expect(Math.abs(got.p - c.probability), `${c.name}: page ${got.p}, CLI ${c.probability}`).toBeLessThan(1e-3);
     }
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it('loads a model the CLI trained (out/model) and predicts as the CLI does', async () => {
+    // A tiny CLI run from a fresh folder: 3 steps on 5 images per class, then out/model.
+    const work = mkdtempSync(join(tmpdir(), 'bot-browser-cli-'));
+    const config = {
+      model: { name: 'resnet18d', options: { stem: 'small', width: 0.125, layers: [1, 1, 1, 1] } },
+      data: { source: 'embedded', perClass: 5 },
+      epochs: 1,
+      batchSize: 16,
+      backend: 'wasm',
+      out: join(work, 'run'),
+    };
+    writeFileSync(join(work, 'config.json'), JSON.stringify(config));
+    const r = spawnSync(process.execPath, [cli, 'train', 'config.json', '--stop-after', '3', '--no-progress', '--no-report'], { cwd: work, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const modelDir = join(work, 'run', 'model');
+    const names = readdirSync(modelDir);
+    await page.setInputFiles(
+      '#loadModel',
+      names.map((name) => ({ name, mimeType: name.endsWith('.json') ? 'application/json' : 'application/octet-stream', buffer: readFileSync(join(modelDir, name)) })),
+    );
+    await expect.poll(() => page.locator('#modelInfo').textContent(), { timeout: 30_000 }).toMatch(/^Loaded resnet18d \(10 classes, 0 epochs/);
+    await page.setInputFiles('#imageFile', { name: 'item.png', mimeType: 'image/png', buffer: readFileSync(imagePng) });
+    await expect.poll(() => page.locator('#prediction tr').count(), { timeout: 30_000 }).toBe(10);
+    const { model, metadata } = await loadModel(modelDir);
+    const [reference] = await predictFiles(model, metadata, [imagePng], 10);
+    model.dispose();
+    await expect
+      .poll(async () => {
+        const rows = await page.locator('#prediction tr').evaluateAll((trs) => trs.map((tr) => ({ name: (tr as HTMLTableRowElement).cells[0]!.textContent!, p: Number((tr as HTMLTableRowElement).dataset.probability) })));
+        return Math.max(...reference!.classes.map((c) => Math.abs(rows.find((x) => x.name === c.name)!.p - c.probability)));
+      })
+      .toBeLessThan(1e-3);
     expect(consoleErrors).toEqual([]);
   });
 });
