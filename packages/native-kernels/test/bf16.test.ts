@@ -97,7 +97,7 @@ function reference(g: Geo, x: Float32Array, w: Float32Array, dy: Float32Array) {
  * W per output of a 3x3 stride-1 conv (input [n,h,w,c], filter [3,3,c,co], top/left pads pt/pl, output oh x ow)
  * run as Winograd F(2x2, 3x3): the magnitude the bf16 rounding of V and U is relative to (see the top).
  */
-function winogradW(input: Float32Array, [n, h, w, c]: number[], filter: (a: number, b: number, ci: number, o: number) => number, co: number, oh: number, ow: number, pt: number, pl: number) {
+function winogradW(input: Float32Array, [n, h, w, c]: [number, number, number, number], filter: (a: number, b: number, ci: number, o: number) => number, co: number, oh: number, ow: number, pt: number, pl: number) {
   const absBT = [[1, 0, 1, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 1, 0, 1]];
   const absG = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0, 0, 1]];
   const absAT = [[1, 1, 1, 0], [0, 1, 1, 1]];
@@ -130,7 +130,7 @@ function winogradW(input: Float32Array, [n, h, w, c]: number[], filter: (a: numb
             }
         for (let o = 0; o < co; o++) {
           const m = new Float64Array(16);
-          for (let xi = 0; xi < 16; xi++) for (let ci = 0; ci < c; ci++) m[xi] += Ut[(xi * c + ci) * co + o]! * Vt[xi * c + ci]!;
+          for (let xi = 0; xi < 16; xi++) for (let ci = 0; ci < c; ci++) m[xi] = m[xi]! + Ut[(xi * c + ci) * co + o]! * Vt[xi * c + ci]!;
           for (let a = 0; a < 2; a++)
             for (let b = 0; b < 2; b++) {
               const y = 2 * th + a, x = 2 * tw + b;
