@@ -53,6 +53,7 @@ afterAll(async () => {
 });
 
 let imagePng = '';
+let cliModelDir = '';
 
 async function set(id: string, value: string | boolean): Promise<void> {
   if (typeof value === 'boolean') await page.setChecked(`#${id}`, value);
@@ -154,6 +155,7 @@ describe('the browser page (production build, headless Chromium)', () => {
     const r = spawnSync(process.execPath, [cli, 'train', 'config.json', '--stop-after', '3', '--no-progress', '--no-report'], { cwd: work, encoding: 'utf8', timeout: 120_000 });
     expect(r.status, r.stdout + r.stderr).toBe(0);
     const modelDir = join(work, 'run', 'model');
+    cliModelDir = modelDir;
     const names = readdirSync(modelDir);
     await page.setInputFiles(
       '#loadModel',
@@ -171,6 +173,26 @@ describe('the browser page (production build, headless Chromium)', () => {
         return Math.max(...reference!.classes.map((c) => Math.abs(rows.find((x) => x.name === c.name)!.p - c.probability)));
       })
       .toBeLessThan(1e-3);
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it('distils from a teacher given as files (the CLI model), over 2 workers', async () => {
+    expect(cliModelDir, 'needs the previous case').not.toBe('');
+    for (const [id, v] of Object.entries({ epochs: '2', perClass: '20', batchSize: '40', workers: '2', mix: 'none', warmup: false, distillation: true })) await set(id, v);
+    const names = readdirSync(cliModelDir);
+    await page.setInputFiles(
+      '#teacherFiles',
+      names.map((name) => ({ name, mimeType: name.endsWith('.json') ? 'application/json' : 'application/octet-stream', buffer: readFileSync(join(cliModelDir, name)) })),
+    );
+    await page.click('#train');
+    const row = page.locator('#runs tbody tr').nth(1);
+    await row.locator('xpath=.').and(page.locator('[data-state=done], [data-state=failed]')).waitFor({ timeout: 150_000 });
+    expect(await row.getAttribute('data-state'), `the run failed: ${await page.locator('#error').textContent()}`).toBe('done');
+    const cells = await row.locator('td').allTextContents();
+    expect(cells[2]).toMatch(/distillation/);
+    expect(cells[4]).toBe('2');
+    expect(Number.isFinite(Number(await row.getAttribute('data-last-loss')))).toBe(true);
+    await page.screenshot({ path: join(artifacts, 'browser-runs.png'), fullPage: true });
     expect(consoleErrors).toEqual([]);
   });
 });
