@@ -53,11 +53,13 @@ describe('the ladder rungs (rungs.mjs)', () => {
     expect(cfg('7').distillation.cache).toBe(false); // the teacher must see the mixed images
   });
 
-  it('seeds change only the seed; the teacher is ResNet-56-D with rung 4 recipe', () => {
+  it('seeds change only the seed; the teacher is ResNet-56-D with rung 4 recipe at batch 128 (linear scaling: half the lr)', () => {
     expect(changed(cfg('3', 0), cfg('3', 2))).toEqual(['seed']);
     const t = teacherConfig({ epochs: E });
-    expect(changed(cfg('4'), t)).toEqual(['model']);
+    expect(changed(cfg('4'), t)).toEqual(['batchSize', 'model']);
     expect(t.model).toEqual({ name: 'resnet56', options: { ...cfg('4').model.options } });
+    expect(t.batchSize).toBe(128);
+    expect(peakLearningRate(parseConfig(t))).toBeCloseTo(peakLearningRate(parseConfig(cfg('4'))) / 2, 12);
   });
 
   it('runs the rungs that need the teacher last, and names a paper number for every main rung', () => {
