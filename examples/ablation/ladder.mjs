@@ -125,12 +125,17 @@ export function finished(job, config, opts) {
   return r;
 }
 
-export async function main(argv = process.argv.slice(2)) {
+/**
+ * The command line both harnesses share (this ladder and examples/transfer): parses `argv` with the common options
+ * plus `extra` ones, and resolves the settings every harness needs. `name` picks the --quick scratch folder,
+ * `here` the default results/ and runs/ folders. Returns null after printing `usage` for --help.
+ */
+export function harnessArgs(argv, { name, here, usage, extra = {} }) {
   const { values } = parseArgs({
     args: argv,
     options: {
+      ...extra,
       epochs: { type: 'string' },
-      rungs: { type: 'string' },
       seeds: { type: 'string' },
       parallel: { type: 'string', default: String(availableParallelism()) },
       workers: { type: 'string' },
@@ -144,13 +149,11 @@ export async function main(argv = process.argv.slice(2)) {
     },
   });
   if (values.help) {
-    console.log(USAGE);
-    return 0;
+    console.log(usage);
+    return null;
   }
   const quick = values.quick;
   const epochs = positiveInt(values.epochs ?? (quick ? '1' : String(LADDER_EPOCHS)), 'epochs');
-  const rungs = values.rungs ? parseList(values.rungs, 'rungs') : DEFAULT_RUNG_IDS;
-  for (const r of rungs) rungById(r);
   const seeds = (values.seeds ? parseList(values.seeds, 'seeds') : quick ? ['0'] : ['0', '1', '2']).map((s) => {
     const n = Number(s);
     if (!Number.isInteger(n) || n < 0) throw new Error(`--seeds: expected non-negative integers, got '${s}'`);
@@ -158,10 +161,19 @@ export async function main(argv = process.argv.slice(2)) {
   });
   const parallel = positiveInt(values.parallel, 'parallel');
   const workers = positiveInt(values.workers ?? '1', 'workers');
-  const quickDir = join(tmpdir(), 'bag-of-tricks-ablation-quick');
-  const results = resolve(values.results ?? (quick ? join(quickDir, 'results') : join(HERE, 'results')));
-  const runs = resolve(values.runs ?? (quick ? join(quickDir, 'runs') : join(HERE, 'runs')));
+  const quickDir = join(tmpdir(), `bag-of-tricks-${name}-quick`);
+  const results = resolve(values.results ?? (quick ? join(quickDir, 'results') : join(here, 'results')));
+  const runs = resolve(values.runs ?? (quick ? join(quickDir, 'runs') : join(here, 'runs')));
   const teacherEpochs = positiveInt(values['teacher-epochs'] ?? String(epochs), 'teacher-epochs');
+  return { values, quick, epochs, seeds, parallel, workers, results, runs, teacherEpochs, dryRun: values['dry-run'] };
+}
+
+export async function main(argv = process.argv.slice(2)) {
+  const args = harnessArgs(argv, { name: 'ablation', here: HERE, usage: USAGE, extra: { rungs: { type: 'string' } } });
+  if (!args) return 0;
+  const { values, quick, epochs, seeds, parallel, workers, results, runs, teacherEpochs } = args;
+  const rungs = values.rungs ? parseList(values.rungs, 'rungs') : DEFAULT_RUNG_IDS;
+  for (const r of rungs) rungById(r);
   const teacherPath = join(runs, TEACHER.rung, `seed-${TEACHER.seed}`, 'model');
   const opts = { epochs, teacherEpochs, workers, backend: values.backend, results, runs, teacherPath, quick };
 
@@ -191,7 +203,7 @@ export async function main(argv = process.argv.slice(2)) {
     if (done && !modelMissing) console.log(`[ablation] ${describe(job)}: done (top-1 ${(100 * done.final.top1).toFixed(2)}%), skipped`);
     else todo.push({ job, config });
   }
-  if (values['dry-run']) {
+  if (args.dryRun) {
     for (const { job, config } of todo) console.log(`[ablation] would run ${describe(job)}: ${config.model.name} ${JSON.stringify(config.model.options)}, ${config.epochs} epochs`);
     return 0;
   }

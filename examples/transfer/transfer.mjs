@@ -10,11 +10,9 @@
 //   npm run transfer -- --seeds 0 --epochs 20          # one seed
 //   npm run transfer -- --quick                        # every arm once on a tiny budget (CI)
 import { existsSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { finished, parseList, positiveInt, runChild } from '../ablation/ladder.mjs';
+import { finished, harnessArgs, parseList, runChild } from '../ablation/ladder.mjs';
 import { LADDER_EPOCHS, rungById } from '../ablation/rungs.mjs';
 import { armConfig, armIds, armTitle, needsTeacher, parseArm, RECIPES, REGIMES, TRANSFER_TEACHER } from './arms.mjs';
 
@@ -56,45 +54,13 @@ const modelDir = (runs, arm, seed) => join(runs, arm, `seed-${seed}`, 'model');
 const key = (job) => `${job.rung}/${job.seed}`;
 
 export async function main(argv = process.argv.slice(2)) {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      epochs: { type: 'string' },
-      recipes: { type: 'string' },
-      regimes: { type: 'string' },
-      seeds: { type: 'string' },
-      parallel: { type: 'string', default: String(availableParallelism()) },
-      workers: { type: 'string' },
-      'teacher-epochs': { type: 'string' },
-      results: { type: 'string' },
-      runs: { type: 'string' },
-      backend: { type: 'string', default: 'auto' },
-      quick: { type: 'boolean', default: false },
-      'dry-run': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const quick = values.quick;
-  const epochs = positiveInt(values.epochs ?? (quick ? '1' : String(LADDER_EPOCHS)), 'epochs');
+  const args = harnessArgs(argv, { name: 'transfer', here: HERE, usage: USAGE, extra: { recipes: { type: 'string' }, regimes: { type: 'string' } } });
+  if (!args) return 0;
+  const { values, quick, epochs, seeds, parallel, workers, results, runs, teacherEpochs } = args;
   const recipes = values.recipes ? parseList(values.recipes, 'recipes') : RECIPES;
   for (const r of recipes) rungById(r);
   const regimes = values.regimes ? parseList(values.regimes, 'regimes') : REGIMES;
   for (const g of regimes) if (!REGIMES.includes(g)) throw new Error(`--regimes: unknown regime '${g}'; the regimes are ${REGIMES.join(', ')}`);
-  const seeds = (values.seeds ? parseList(values.seeds, 'seeds') : quick ? ['0'] : ['0', '1', '2']).map((s) => {
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`--seeds: expected non-negative integers, got '${s}'`);
-    return n;
-  });
-  const parallel = positiveInt(values.parallel, 'parallel');
-  const workers = positiveInt(values.workers ?? '1', 'workers');
-  const quickDir = join(tmpdir(), 'bag-of-tricks-transfer-quick');
-  const results = resolve(values.results ?? (quick ? join(quickDir, 'results') : join(HERE, 'results')));
-  const runs = resolve(values.runs ?? (quick ? join(quickDir, 'runs') : join(HERE, 'runs')));
-  const teacherEpochs = positiveInt(values['teacher-epochs'] ?? String(epochs), 'teacher-epochs');
   const teacherPath = modelDir(runs, TRANSFER_TEACHER.arm, TRANSFER_TEACHER.seed);
   const opts = { epochs, teacherEpochs, workers, backend: values.backend, results, runs, teacherPath, quick };
 
@@ -132,7 +98,7 @@ export async function main(argv = process.argv.slice(2)) {
       done.add(key(job));
     } else todo.push({ job, config });
   }
-  if (values['dry-run']) {
+  if (args.dryRun) {
     for (const { job, config } of todo) console.log(`[transfer] would run ${key(job)}: ${config.model.name} ${JSON.stringify(config.model.options)}, ${config.epochs} epochs${job.needs.length ? ` (after ${job.needs.join(', ')})` : ''}`);
     return 0;
   }
