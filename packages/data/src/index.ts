@@ -1,20 +1,10 @@
 export { encodeIdx, idxMagic, readIdx, readIdxHeader, type IdxArray, type IdxData, type IdxDtype, type ReadIdxOptions } from './idx';
-export {
-  inMemoryDataset,
-  isSkipped,
-  resolveSample,
-  type Dataset,
-  type InMemoryDataset,
-  type InMemoryDatasetOptions,
-  type Sample,
-  type SampleCrop,
-  type SkippedSample,
-} from './dataset';
+// The Node-free part (in-memory datasets, the loader, class names) is ./core; the root adds the file readers.
+export * from './core';
 export {
   checkIdxSplits,
   DEBIAN_FASHION_MNIST_DIR,
   EMBEDDED_FASHION_MNIST_DIR,
-  FASHION_MNIST_CLASSES,
   loadEmbeddedFashionMnist,
   loadFashionMnist,
   loadIdxDataset,
@@ -42,5 +32,4 @@ export {
   type ImageFolderCheck,
   type ImageProblem,
 } from './preflight';
-export { createLoader, type EpochStats, type Loader, type LoaderOptions } from './loader';
 export { fileSystemIO, registerFileRouter, removeStaleTempFiles, writeFileAtomic } from './file-io';
