@@ -8,7 +8,8 @@
 // preloaded) for: the embedded example (examples/fashion-mnist/train.mjs's config, 1 worker, wasm), an RGB image
 // folder (defaults: resample, crop scale, eval resize) and a greyscale image folder (its preset's defaults).
 // The JPEGs are written here from a seeded generator, so every run sees the same bytes. Prints one line per run:
-// `<name> <sha256> <first loss> <last loss>`; exits 1 when a run fails or logs fewer than N steps.
+// `<name> <sha256> <first loss> <last loss> mean <mean loss> last-K <mean of the last tenth>` (the means say whether a
+// deliberate change of the random draws left the curve where it was); exits 1 when a run fails or logs fewer than N steps.
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -125,6 +126,8 @@ for (const name of values.only ? values.only.split(',') : Object.keys(runs)) {
     continue;
   }
   const bytes = Buffer.from(new Float64Array(losses).buffer);
-  console.log(`${name} ${createHash('sha256').update(bytes).digest('hex')} ${losses[0]} ${losses.at(-1)}`);
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const tenth = Math.max(1, Math.floor(steps / 10));
+  console.log(`${name} ${createHash('sha256').update(bytes).digest('hex')} ${losses[0]} ${losses.at(-1)} mean ${mean(losses).toFixed(4)} last-${tenth} ${mean(losses.slice(-tenth)).toFixed(4)}`);
 }
 process.exitCode = failed ? 1 : 0;

@@ -164,7 +164,6 @@ async function trainRun(settings: Settings, teacherSource?: TeacherSource): Prom
       trainLoader,
       trainTransform: run.trainTransform,
       evalLoader,
-      rng: createRng(config.seed, 0x5eed),
       ...(run.teacher && !run.cachedTeacher ? { teacher: run.teacher } : {}),
       position: { step: 0, epoch: 0, batchInEpoch: 0 },
       history: { steps: [], epochs: [] },

@@ -13,4 +13,4 @@ export {
   type SampleCrop,
   type SkippedSample,
 } from './dataset';
-export { createLoader, type EpochStats, type Loader, type LoaderOptions } from './loader';
+export { createLoader, type EpochOptions, type EpochStats, type Loader, type LoaderOptions } from './loader';

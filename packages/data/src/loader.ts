@@ -11,7 +11,10 @@ export interface LoaderOptions {
   shuffle?: boolean;
   /** Drop the last, smaller batch (default false). */
   dropLast?: boolean;
-  /** Batch-level augmentation, run in `tf.tidy` with its own stream createRng(seed, epoch, 2, batchIndex). */
+  /**
+   * Batch-level augmentation, run in `tf.tidy` with its own stream createRng(seed, epoch, 2, batchIndex).
+   * `loader.epoch(e, { transform })` replaces it for one epoch (say, mixup switched off for the last epochs).
+   */
   transform?: BatchTransform;
   /**
    * Per-image photometric pass, e.g. augment's `pixelPipeline({ preset: 'paper' })`: flip, colour
@@ -57,8 +60,17 @@ export interface Loader {
    * are left out). The caller owns and disposes every batch.
    * `fromBatch` resumes mid-epoch (after a checkpoint): batches fromBatch.. are exactly the tail
    * of the full epoch, and the ones before are not decoded.
+   * `transform` replaces the loader's own `transform` for this epoch, on the same stream: every random draw of
+   * an epoch is a pure function of (seed, epoch, position), so a resumed epoch gets the batches it would have got.
    */
-  epoch(epoch: number, options?: { fromBatch?: number }): AsyncIterable<Batch>;
+  epoch(epoch: number, options?: EpochOptions): AsyncIterable<Batch>;
+}
+
+export interface EpochOptions {
+  /** The first batch to yield (default 0); the ones before are neither decoded nor drawn. */
+  fromBatch?: number;
+  /** This epoch's batch transform, in place of `LoaderOptions.transform`. */
+  transform?: BatchTransform;
 }
 
 interface Decoded {
@@ -83,7 +95,7 @@ const TRANSFORM_STREAM = 2;
  * cannot change a single value.
  */
 export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
-  const { batchSize, seed, shuffle = true, dropLast = false, transform, pixelTransform, prefetch = 2, concurrency = 4, onEpochEnd } = options;
+  const { batchSize, seed, shuffle = true, dropLast = false, pixelTransform, prefetch = 2, concurrency = 4, onEpochEnd } = options;
   const numClasses = options.numClasses ?? dataset.numClasses;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`createLoader: batchSize must be a positive integer, got ${batchSize}.`);
   if (!Number.isFinite(seed)) throw new TypeError(`createLoader: seed must be a finite number, got ${seed}.`);
@@ -210,7 +222,7 @@ export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
     return decoded;
   }
 
-  function toBatch(decoded: Decoded, epoch: number, b: number): Batch {
+  function toBatch(decoded: Decoded, epoch: number, b: number, transform: BatchTransform | undefined): Batch {
     const count = decoded.samples.length;
     const labels = new Float32Array(count * numClasses);
     let images = decoded.images;
@@ -233,7 +245,7 @@ export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
     return { images: tensors.images, labels: tensors.labels, indices: Int32Array.from(decoded.indices) };
   }
 
-  async function* run(epoch: number, fromBatch: number): AsyncGenerator<Batch> {
+  async function* run(epoch: number, fromBatch: number, transform: BatchTransform | undefined): AsyncGenerator<Batch> {
     const order = Int32Array.from({ length: n }, (_, i) => i);
     if (shuffle) {
       // Fisher–Yates from the epoch's own stream (same draws as Rng.shuffle, without an n-element JS array).
@@ -265,7 +277,7 @@ export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
       samples += decoded.samples.length;
       batches++;
       // Tensors are made only here, so a consumer that stops early leaves nothing behind.
-      yield toBatch(decoded, epoch, b);
+      yield toBatch(decoded, epoch, b, transform);
     }
     stats = { epoch, batches, samples, skipped };
     if (onEpochEnd) onEpochEnd(stats);
@@ -285,12 +297,15 @@ export function createLoader(dataset: Dataset, options: LoaderOptions): Loader {
     get stats() {
       return stats;
     },
-    epoch(epoch: number, { fromBatch = 0 }: { fromBatch?: number } = {}): AsyncIterable<Batch> {
+    epoch(epoch: number, { fromBatch = 0, transform = options.transform }: EpochOptions = {}): AsyncIterable<Batch> {
       if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`loader.epoch(${epoch}): epoch must be an integer >= 0.`);
       if (!Number.isInteger(fromBatch) || fromBatch < 0 || fromBatch > stepsPerEpoch) {
         throw new RangeError(`loader.epoch(${epoch}, { fromBatch: ${fromBatch} }): fromBatch must be an integer in [0, ${stepsPerEpoch}].`);
       }
-      return { [Symbol.asyncIterator]: () => run(epoch, fromBatch) };
+      if (transform !== undefined && typeof transform !== 'function') {
+        throw new TypeError(`loader.epoch(${epoch}, { transform }): transform must be a function (batch, rng) => batch, got ${typeof transform}.`);
+      }
+      return { [Symbol.asyncIterator]: () => run(epoch, fromBatch, transform) };
     },
   };
 }

@@ -103,6 +103,42 @@ describe('createLoader', () => {
     expect(() => loader.epoch(1, { fromBatch: 7 })).toThrow('fromBatch must be an integer in [0, 6]');
   });
 
+  it('epoch(e, { transform }) replaces the loader transform for that epoch, on stream (seed, e, 2, batch), resumable', async () => {
+    const ds = indexDataset(12);
+    // Records the first uniform of the stream each batch gets; adds 1000 so the images show which transform ran.
+    const drawn: number[] = [];
+    const recording: BatchTransform = (batch, rng) => {
+      drawn.push(rng.uniform());
+      return { images: tf.add(batch.images, 1000), labels: batch.labels };
+    };
+    const loader = createLoader(ds, { batchSize: 4, seed: 9, transform: addNoise });
+    const read = async (e: number, options?: Parameters<typeof loader.epoch>[1]) => {
+      const out: number[][] = [];
+      for await (const b of loader.epoch(e, options)) {
+        out.push(Array.from(b.images.dataSync()));
+        tf.dispose([b.images, b.labels]);
+      }
+      return out;
+    };
+    const plain = (await read(2, { transform: (b) => ({ images: tf.clone(b.images), labels: tf.clone(b.labels) }) })).flat();
+    const withRecording = await read(2, { transform: recording });
+    // Every pixel is its dataset index (0..11) + 1000: the epoch's transform ran, the loader's own (noise) did not.
+    expect(withRecording.flat()).toEqual(plain.map((v) => v + 1000));
+    expect([...plain].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    // The stream of batch b is createRng(seed, epoch, 2, b): worked out here from core's generator.
+    const { createRng } = await import('@bag-of-tricks/core');
+    expect(drawn).toEqual([0, 1, 2].map((b) => createRng(9, 2, 2, b).uniform()));
+    // Resumed at batch 1: the same draws and batches as the tail of the full epoch.
+    drawn.length = 0;
+    expect(await read(2, { fromBatch: 1, transform: recording })).toEqual(withRecording.slice(1));
+    expect(drawn).toEqual([1, 2].map((b) => createRng(9, 2, 2, b).uniform()));
+    // Without the option the loader's own transform runs again.
+    const noisy = (await read(2)).flat();
+    expect(noisy.every((v, i) => v >= (plain[i] as number) && v < (plain[i] as number) + 1)).toBe(true);
+    expect(noisy).not.toEqual(plain);
+    expect(() => loader.epoch(0, { transform: 3 as never })).toThrow('transform must be a function');
+  });
+
   it('dropLast drops the short batch; shuffle: false keeps dataset order', async () => {
     const ds = indexDataset(10);
     const loader = createLoader(ds, { batchSize: 4, seed: 0, dropLast: true });

@@ -52,8 +52,11 @@ export interface CheckpointMeta {
   readonly epoch: number;
   /** Batches of `epoch` already trained; a resumed run skips them (the order is a function of (seed, epoch)). */
   readonly batchInEpoch: number;
-  /** State of the run's augmentation generator (core `Rng.getState`). */
-  readonly rng: RngState;
+  /**
+   * Checkpoints written before all augmentation moved into the loader held the loop's augmentation generator
+   * (core `Rng.getState`); it is no longer read or written: every draw is a function of (seed, epoch, position).
+   */
+  readonly rng?: RngState;
   readonly config: TrainConfig;
   readonly fingerprint: ModelFingerprint;
   /** The optimiser's class (`Momentum`, `SGD`, `Adam`). */

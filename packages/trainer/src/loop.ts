@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import type { Batch, BatchTransform, Rng, Schedule } from '@bag-of-tricks/core';
+import type { Batch, BatchTransform, Schedule } from '@bag-of-tricks/core';
 import type { Loader } from '@bag-of-tricks/data';
 import type { CachedTeacherLogits, Teacher } from '@bag-of-tricks/distill';
 import { applyLearningRate } from '@bag-of-tricks/schedules';
@@ -88,14 +88,16 @@ export interface LoopOptions {
   decay: DecaySplit;
   weightDecay: number;
   epochs: number;
-  /** Training batches, un-augmented: the order of epoch e is a pure function of (seed, e). */
+  /**
+   * Training batches. The loop hands each epoch's `trainTransform` to `trainLoader.epoch(e, { fromBatch, transform })`,
+   * so all train-time augmentation runs in the loader on its streams: the order, every draw and so every batch of
+   * epoch e are a pure function of (seed, e, position), and a resumed run draws exactly what it would have.
+   */
   trainLoader: Loader;
   /** Augmentation for epoch e (the mixup phase switches it off for the last epochs). */
   trainTransform(epoch: number): BatchTransform;
   /** Test batches already through the eval pipeline. */
   evalLoader: Loader;
-  /** The run's augmentation generator; each step forks its own stream from it. */
-  rng: Rng;
   teacher?: Teacher;
   /** Cached teacher logits and the sample indices of batch b of epoch e. */
   /**
@@ -131,7 +133,8 @@ export interface LoopResult {
 
 /**
  * The training loop, free of Node APIs so it can run in a browser. Per step: the schedule sets the lr,
- * the batch is augmented with a stream forked from `rng`, the teacher (if any) runs outside the gradient
+ * the loader yields the batch already augmented (the epoch's transform on the loader's stream for that
+ * batch), the teacher (if any) runs outside the gradient
  * closure, then one tidy step (forward in training mode, loss, gradients + L2 decay, apply). A resumed run
  * skips the batches of its epoch already done. Evaluates top-1/top-5 after every epoch.
  */
@@ -170,18 +173,11 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopResult> {
     const fromBatch = resuming ? Math.min(position.batchInEpoch, o.trainLoader.stepsPerEpoch) : 0;
     let batchIndex = fromBatch;
     let lastTime = now();
-    for await (const raw of o.trainLoader.epoch(epoch, { fromBatch })) {
+    for await (const batch of o.trainLoader.epoch(epoch, { fromBatch, transform })) {
       const b = batchIndex++;
       const lr = o.schedule(position.step + scheduleOffset);
       applyLearningRate(o.optimizer, lr);
-      const stepRng = o.rng.fork();
-      const batch = tf.tidy(() => {
-        const out = transform(raw, stepRng);
-        return { images: out.images, labels: out.labels } as unknown as tf.TensorContainer;
-      }) as unknown as Batch;
-      const rowIndices = raw.indices;
-      // A transform may pass a tensor through (say, label smoothing alone keeps the images): keep those.
-      tf.dispose([raw.images, raw.labels].filter((t) => t !== batch.images && t !== batch.labels));
+      const rowIndices = batch.indices;
       let teacherLogits: tf.Tensor | undefined;
       let lossValue: number;
       try {

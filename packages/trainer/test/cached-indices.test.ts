@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { createRng } from '@bag-of-tricks/core';
 import { initBackend } from '@bag-of-tricks/backend';
 import { createLoader, inMemoryDataset } from '@bag-of-tricks/data';
 import type { CachedTeacherLogits } from '@bag-of-tricks/distill';
@@ -30,7 +29,6 @@ it("cached teacher mode: every step gets the cached logits of exactly its batch'
     trainLoader: createLoader(ds, { batchSize: 4, seed: 5, shuffle: true, dropLast: true, prefetch: 2 }),
     trainTransform: () => (b: { images: tf.Tensor4D; labels: tf.Tensor2D }) => ({ images: tf.clone(b.images), labels: tf.clone(b.labels) }),
     evalLoader: createLoader(ds, { batchSize: 8, seed: 0, shuffle: false }),
-    rng: createRng(1),
     cachedTeacher: { cache },
     position,
     history: { steps: [], epochs: [] },

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { initBackend, type BackendName } from '@bag-of-tricks/backend';
-import { createRng, rngFromState, type Batch } from '@bag-of-tricks/core';
+import type { Batch } from '@bag-of-tricks/core';
 import {
   createLoader,
   imageFolderDataset,
@@ -205,13 +205,11 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
 
   let position: LoopPosition = { step: 0, epoch: 0, batchInEpoch: 0 };
   let history: History = { steps: [], epochs: [] };
-  let rng = createRng(config.seed, 0x5eed);
   if (checkpoint && resumePath) {
     await restoreCheckpoint(checkpoint, model, optimizer, fingerprint, resolve(resumePath));
     const h = checkpoint.header;
     position = resumePlan?.position ?? position;
     history = h.history;
-    rng = rngFromState(h.rng);
     for (const note of resumePlan?.notes ?? []) log(`[trainer] resume: ${note}`);
     log(`[trainer] resumed from ${resolve(resumePath)} at step ${h.step} (epoch ${h.epoch + 1}, batch ${position.batchInEpoch} of ${stepsPerEpoch})`);
     // Lines the stopped or killed run wrote past this checkpoint (and a torn last line) go, so no step appears twice.
@@ -253,7 +251,6 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
       trainLoader,
       trainTransform,
       evalLoader,
-      rng,
       ...(teacher && !cached ? { teacher } : {}),
       ...(cached ? { cachedTeacher: { cache: cached } } : {}),
       position,
@@ -288,7 +285,6 @@ export async function train(configInput: TrainConfigInput | TrainConfig, options
             epochLossSum: pos.epochLossSum ?? 0,
             epochLossCount: pos.epochLossCount ?? 0,
             scheduleOffset: pos.scheduleOffset ?? 0,
-            rng: rng.getState(),
             config,
             fingerprint,
             optimizer: optimizer.getClassName(),
