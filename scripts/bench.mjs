@@ -118,12 +118,18 @@ const variants = (m) => [
       ]
     : []),
   ...(bf16Ok
-    ? [...new Set([1, cores])].map((c) => ({
-        engine: 'tfjs-wasm+native bf16',
-        cores: c,
-        env: { BOT_NATIVE: '1', BOT_NATIVE_THREADS: String(c) },
-        args: ['--threads', '1', '--precision', 'bfloat16'],
-      }))
+    ? [
+        ...[...new Set([1, cores])].map((c) => ({
+          engine: 'tfjs-wasm+native bf16',
+          cores: c,
+          env: { BOT_NATIVE: '1', BOT_NATIVE_THREADS: String(c) },
+          args: ['--threads', '1', '--precision', 'bfloat16'],
+        })),
+        // bf16 on N data-parallel replicas (each replica's convolutions in bf16, as each reports at start-up).
+        ...(cores > 1
+          ? [{ engine: 'tfjs-wasm+native bf16 dp', cores, env: { BOT_NATIVE: '1', BOT_NATIVE_THREADS: '1' }, args: ['--threads', '1', '--precision', 'bfloat16', '--dp', String(cores)] }]
+          : []),
+      ]
     : []),
 ];
 
@@ -191,12 +197,15 @@ for (const m of models) {
   // bfloat16, per core count: ours against PyTorch's autocast bf16 (and the native float32 row against it too).
   for (const autocast of ok.filter((x) => x.engine === 'pytorch autocast-bf16')) {
     const t = autocast.threads;
-    for (const r of ok.filter((x) => x.threads === t && /^tfjs-wasm\+native( bf16)?$/.test(x.engine))) {
+    for (const r of ok.filter((x) => x.threads === t && /^tfjs-wasm\+native( bf16)?( dp)?$/.test(x.engine))) {
       ratios[`${r.engine} ${t}c / pytorch autocast-bf16 ${t}t`] = r.imgPerSec / autocast.imgPerSec;
     }
     const nb = ok.find((x) => x.engine === 'tfjs-wasm+native bf16' && x.threads === t);
     const nf = ok.find((x) => x.engine === 'tfjs-wasm+native' && x.threads === t);
     if (nb && nf) ratios[`tfjs-wasm+native bf16 ${t}c / tfjs-wasm+native float32 ${t}c`] = nb.imgPerSec / nf.imgPerSec;
+    const nbd = ok.find((x) => x.engine === 'tfjs-wasm+native bf16 dp' && x.threads === t);
+    const nfd = ok.find((x) => x.engine === 'tfjs-wasm+native dp' && x.threads === t);
+    if (nbd && nfd) ratios[`tfjs-wasm+native bf16 dp ${t}c / tfjs-wasm+native dp float32 ${t}c`] = nbd.imgPerSec / nfd.imgPerSec;
     const tA = ok.find((x) => x.engine === 'pytorch' && x.threads === t);
     if (tA) ratios[`pytorch autocast-bf16 ${t}t / pytorch float32 ${t}t`] = autocast.imgPerSec / tA.imgPerSec;
   }

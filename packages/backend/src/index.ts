@@ -5,6 +5,7 @@ export { enableWasmThreads, wasmThreadsInUse, availableCores, type WasmThreadsSe
 export { registerFastGradients, unregisterFastGradients, FAST_GRADIENTS } from './fast-gradients';
 export {
   useNativeKernels,
+  nativePrecision,
   releaseNativeKernels,
   NATIVE_KERNELS_PACKAGE,
   PRECISIONS,

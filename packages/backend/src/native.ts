@@ -62,6 +62,14 @@ function resolvePreference(option: NativePreference | undefined): { pref: Native
 let loaded: NativeKernelsModule | null = null;
 
 /**
+ * The precision the native convolutions of this process run at now ('float32' where they are not loaded here).
+ * The addon's setting is process-wide, so a worker thread that loaded them sees the main thread's setting.
+ */
+export function nativePrecision(): Precision {
+  return loaded?.getNativePrecision?.() ?? 'float32';
+}
+
+/**
  * Takes our native wrappers off the wasm kernels (if this hook registered them), so a repeated
  * `initBackend` registers the wasm training kernels on the plain ones and wraps them afresh.
  */

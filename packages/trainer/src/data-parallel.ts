@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { Batch } from '@bag-of-tricks/core';
+import { nativePrecision } from '@bag-of-tricks/backend';
 import { createStepLoss, type StepLossConfig } from './step-loss';
 import { applyGradientsWithDecay, createTrainStep } from './train-step';
 import { copyTensorInto, layout, type FromWorker, type ReplicaInitMessage, type ToWorker, type WorkerInit } from './dp-protocol';
@@ -218,6 +219,8 @@ export async function createDataParallelStep(options: DataParallelStepOptions): 
   const gradBuffers = Array.from({ length: replicas - 1 }, () => new SharedArrayBuffer(4 * gl.total));
   const gradViews = gradBuffers.map((b) => new Float32Array(b));
   const modelJson = JSON.stringify(model.toJSON(null, false));
+  // Each replica starts its convolutions at this thread's precision and says what it got (checked below).
+  const precision = nativePrecision();
 
   let failure: Error | null = null;
   let disposed = false;
@@ -258,6 +261,7 @@ export async function createDataParallelStep(options: DataParallelStepOptions): 
       replica: r,
       modelJson,
       backend,
+      precision,
       loss: lossConfig,
       weightShapes: weights.map((w) => [...w.shape]),
       trainable,
@@ -274,6 +278,13 @@ export async function createDataParallelStep(options: DataParallelStepOptions): 
         transport.spawn(init, {
           message: (msg) => {
             if (msg.type === 'error') return fail(r, msg.message, msg.stack);
+            if (msg.type === 'ready' && (msg.precision ?? 'float32') !== precision) {
+              return fail(
+                r,
+                `its convolutions run at precision '${msg.precision ?? 'float32'}', this thread's at '${precision}': ` +
+                  'the replicas would compute different steps (every replica must load the same native kernels; see initBackend\'s precision).',
+              );
+            }
             const id = msg.type === 'ready' ? 0 : msg.id;
             const p = pending[r]!.get(id);
             pending[r]!.delete(id);
@@ -299,7 +310,7 @@ export async function createDataParallelStep(options: DataParallelStepOptions): 
   } finally {
     clearTimeout(timer);
   }
-  log(`[trainer] data parallel: ${replicas} replicas (this thread + ${replicas - 1} ${transport.kind}), each single-threaded ${backend}`);
+  log(`[trainer] data parallel: ${replicas} replicas (this thread + ${replicas - 1} ${transport.kind}), each single-threaded ${backend}, precision ${precision} (as each replica reports)`);
 
   const writeWeights = (): void => {
     weights.forEach((w, i) => copyTensorInto(w, weightView, wl.offsets[i]!));

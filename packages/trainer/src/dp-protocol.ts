@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { Precision } from '@bag-of-tricks/backend';
 import type { StepLossConfig } from './step-loss';
 
 /**
@@ -12,6 +13,8 @@ export interface WorkerInit {
   readonly modelJson: string;
   /** The main thread's backend: the worker starts the same one, single-threaded. */
   readonly backend: 'wasm' | 'cpu';
+  /** The main thread's convolution precision (backend's `nativePrecision()`): the worker starts with the same. */
+  readonly precision?: Precision;
   readonly loss: StepLossConfig;
   /** Shapes of `model.weights` in order (trainable and not), as the main thread has them. */
   readonly weightShapes: readonly (readonly number[])[];
@@ -50,7 +53,8 @@ export interface ReplicaInitMessage {
 }
 
 export type FromWorker =
-  | { readonly type: 'ready' }
+  /** `precision`: what the replica's convolutions run at, read back after its backend started. */
+  | { readonly type: 'ready'; readonly precision?: Precision }
   | { readonly type: 'done'; readonly id: number; readonly loss: number }
   | { readonly type: 'synced'; readonly id: number }
   | { readonly type: 'weights'; readonly id: number; readonly values: Float32Array[] }

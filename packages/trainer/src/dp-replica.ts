@@ -5,7 +5,7 @@
 // copies the new weights back.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { initBackend } from '@bag-of-tricks/backend';
+import { initBackend, nativePrecision } from '@bag-of-tricks/backend';
 import { createStepLoss } from './step-loss';
 import { copyTensorInto, layout, type FromWorker, type ReplicaInitMessage, type ToWorker, type WorkerInit } from './dp-protocol';
 
@@ -13,8 +13,11 @@ import { copyTensorInto, layout, type FromWorker, type ReplicaInitMessage, type 
 export type ReplicaSend = (msg: FromWorker, transfer?: ArrayBuffer[]) => void;
 
 export interface ReplicaOptions {
-  /** Starts this replica's backend (default: `initBackend(backend)` of @bag-of-tricks/backend, silent). */
-  startBackend?(backend: WorkerInit['backend']): Promise<unknown>;
+  /**
+   * Starts this replica's backend (default: `initBackend(backend, { precision })` of @bag-of-tricks/backend, silent).
+   * `precision` is the main thread's; the replica reports what its convolutions then run at.
+   */
+  startBackend?(backend: WorkerInit['backend'], precision?: WorkerInit['precision']): Promise<unknown>;
 }
 
 function sizeOf(shape: readonly number[]): number {
@@ -37,7 +40,10 @@ export async function startReplica(init: WorkerInit, send: ReplicaSend, options:
       throw new Error(`replica ${init.replica}: the shard's ${what} hold ${values.length} values but their shape [${shape.join(', ')}] needs ${sizeOf(shape)}.`);
     }
   };
-  await (options.startBackend ? options.startBackend(init.backend) : initBackend(init.backend, { log: () => {} }));
+  const precision = init.precision;
+  await (options.startBackend
+    ? options.startBackend(init.backend, precision)
+    : initBackend(init.backend, { log: () => {}, ...(precision ? { precision } : {}) }));
   const model = await tfl.models.modelFromJSON(JSON.parse(init.modelJson) as Parameters<typeof tfl.models.modelFromJSON>[0]);
   const weights = model.weights.map((w) => w.read() as tf.Variable);
   if (weights.length !== init.weightShapes.length || weights.some((w, i) => w.shape.join() !== init.weightShapes[i]!.join())) {
@@ -102,7 +108,7 @@ export async function startReplica(init: WorkerInit, send: ReplicaSend, options:
       send(errorReply(msg.id, err));
     }
   };
-  send({ type: 'ready' });
+  send({ type: 'ready', precision: nativePrecision() });
   return handle;
 }
 

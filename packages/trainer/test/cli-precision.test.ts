@@ -49,6 +49,26 @@ describe('train --precision through the CLI', () => {
     300_000,
   );
 
+  it.skipIf(!support.supported)(
+    `bfloat16 with --workers 2: every data-parallel replica runs bfloat16 (as each reports), losses close to float32's${support.supported ? '' : ` (SKIPPED: ${support.reason})`}`,
+    () => {
+      const fp32 = configFile('dp-fp32');
+      const bf16 = configFile('dp-bf16');
+      const args = ['--no-progress', '--no-report', '--stop-after', '4', '--workers', '2'];
+      const a = run(['train', fp32.file, ...args, '--precision', 'float32'], { BOT_NATIVE: '1' });
+      expect(a.status, a.out).toBe(0);
+      expect(a.out).toMatch(/data parallel: 2 replicas .*precision float32 \(as each replica reports\)/);
+      const b = run(['train', bf16.file, ...args, '--precision', 'bfloat16'], { BOT_NATIVE: '1' });
+      expect(b.status, b.out).toBe(0);
+      expect(b.out).toMatch(/data parallel: 2 replicas .*precision bfloat16 \(as each replica reports\)/);
+      const la = stepLosses(fp32.out), lb = stepLosses(bf16.out);
+      expect(lb).toHaveLength(4);
+      for (let i = 0; i < 4; i++) expect(Math.abs(lb[i]! - la[i]!), `step ${i + 1}: ${lb[i]} vs ${la[i]}`).toBeLessThan(0.05 * la[i]!);
+      expect(lb).not.toEqual(la);
+    },
+    300_000,
+  );
+
   it('bfloat16 without the native kernels (BOT_NATIVE=0) is refused before training, with the reason and the fix', () => {
     const c = configFile('refused');
     const r = run(['train', c.file, '--no-progress', '--no-report', '--precision', 'bfloat16'], { BOT_NATIVE: '0' });

@@ -238,6 +238,25 @@ describe('createDataParallelStep (wasm)', () => {
     model.dispose();
   });
 
+  it("a replica whose convolutions report another precision than this thread's is refused at start-up, naming both", async () => {
+    // A replica without the bf16 kernels (or another build of them) would compute a different step: here the
+    // transport rewrites replica 1's ready message as if it ran bfloat16 while this thread runs float32.
+    const inner = workerThreadsTransport();
+    const lying: DataParallelTransport = {
+      kind: inner.kind,
+      prepare: inner.prepare!,
+      spawn(init, listener) {
+        expect(init.precision).toBe('float32');
+        return inner.spawn(init, { ...listener, message: (msg) => listener.message(msg.type === 'ready' ? { ...msg, precision: 'bfloat16' } : msg) });
+      },
+    };
+    const model = convNet();
+    await expect(dataParallel({ model, optimizer: createOptimizer({ kind: 'sgd', momentum: 0 }, 0.1), workers: 2, transport: lying })).rejects.toThrow(
+      /data-parallel worker 1 \(of 1\) failed: its convolutions run at precision 'bfloat16', this thread's at 'float32'/,
+    );
+    model.dispose();
+  });
+
   it('refuses a batch smaller than the replica count, and a worker failure lets the process exit (built package)', async () => {
     const model = convNet();
     const dp = await dataParallel({ model, optimizer: createOptimizer({ kind: 'sgd', momentum: 0 }, 0.1), workers: 3 });
