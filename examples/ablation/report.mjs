@@ -189,7 +189,7 @@ export function renderMarkdown(ours, torch, { date, command }) {
     '6,000-image Fashion-MNIST subset and evaluated on the full 10,000-image test set (Debian dataset-fashion-mnist);',
     `greyscale augmentation preset (random-resized crop of 35–100% of the area, flip). ${epochs ?? '?'} epochs per run`,
     `(rungs 4L, 6 and 7: ${MIXUP_EPOCH_FACTOR}x). Every rung adds one trick to the rung it builds on; rungs are defined once in rungs.mjs.`,
-    `Compute: ${hours.toFixed(1)} h of training + per-epoch evaluation for the tfjs runs${any ? ` (${any.backend}, ${any.workers} data-parallel replicas, ${any.machine?.cpu ?? ''})` : ''}` +
+    `Compute: ${hours.toFixed(1)} h of training + per-epoch evaluation for the tfjs runs${any ? ` (${any.backend}, ${any.workers === 1 ? 'one process per run, single-threaded' : `${any.workers} data-parallel replicas per run`}, ${any.machine?.cpu ?? ''})` : ''}` +
       `${torchHours ? `, ${torchHours.toFixed(1)} h for the PyTorch runs` : ''}.`,
     '',
   );

@@ -56,7 +56,7 @@ export function renderMarkdown(results, { date, command }) {
     `Ankle boot), ${REGIME_TEXT.few} (drawn with the run's seed) or ${REGIME_TEXT.all}, trained with rung ${FINETUNE_RECIPE}'s recipe`,
     `either from the pretrained model (a new 5-class classifier) or from a random init of the same architecture, ${epochs ?? '?'} epochs`,
     `(few-shot: ${FEW_EPOCH_FACTOR}x the epochs at batch ${FEW_BATCH}). Evaluation: ${any?.config.data.eval ? "the 5,000 images of the task's classes in the full 10,000-image test set" : "the 500 images of the task's classes in the embedded 1,000-image test subset"}.`,
-    `${any && Object.keys(any.config.model.options).some((k) => k === 'width' || k === 'layers') ? `Model options as run: ${JSON.stringify(any.config.model.options)} (not the full ResNet-20). ` : ''}Compute: ${hours.toFixed(1)} h of training + per-epoch evaluation${any ? ` (${any.backend}, ${any.workers} replica(s), ${any.machine?.cpu ?? ''})` : ''}.`,
+    `${any && Object.keys(any.config.model.options).some((k) => k === 'width' || k === 'layers') ? `Model options as run: ${JSON.stringify(any.config.model.options)} (not the full ResNet-20). ` : ''}Compute: ${hours.toFixed(1)} h of training + per-epoch evaluation${any ? ` (${any.backend}, ${any.workers === 1 ? 'one process per run, single-threaded' : `${any.workers} data-parallel replicas per run`}, ${any.machine?.cpu ?? ''})` : ''}.`,
     '',
   );
   lines.push('## Target task (classes 5-9): pretrained against from scratch', '');
