@@ -10,7 +10,11 @@
 //   (2) against the exact sum of the float32 operands:  |err| <= (2u + u^2) S + g(n) (1+u)^2 S;
 //   (3) against the float32 kernel: bound (2) plus the float32 kernel's own g(n) S.
 // VDPBF16PS flushes subnormal inputs and outputs to zero; values here are in [-1, 1), far from them.
-// 3x3 stride-1 convs with 32-256 channels run Winograd F(2x2, 3x3) (forward, and the stride-1 input
+// Stride-1 convs run direct bf16 kernels (no im2col: products of the same rounded operands, summed in
+// float32, so the bounds above hold) where those apply: output rows of 8+ pixels and 3-4, 5-8, 13-16, 25-32
+// or 49-64 input channels (forward; the input gradient is the forward conv of dy, so dy's channels and
+// the input's width count), and for the filter gradient 8-64 input and at most 64 output channels.
+// Other 3x3 stride-1 convs with 32-256 channels run Winograd F(2x2, 3x3) (forward, and the stride-1 input
 // gradient): the GEMM operands are the transformed tiles V = B^T d B and filters U = G g G^T, rounded to
 // bf16, and the output is A^T M A. With |V| <= |B^T||d||B| and |U| <= |G||g||G^T| elementwise, the same
 // argument bounds each output by
@@ -202,6 +206,9 @@ describe(title('float32 -> bfloat16 rounding (the packing conversion)'), () => {
 // 8 (row-gathered panels), 2+ K blocks of 512, stride 2 (input gradient by GEMM + col2im), 1x1 with
 // many output channels (the "wide" filter gradient), Winograd-eligible 3x3s (forward and input
 // gradient through bf16 Winograd, one with 'valid' padding), and 5120 pixels (two fixed 4096-pixel chunks in the filter gradient).
+// The direct kernels: 3 channels padded to 4, 16 and 32 channels (one and two 16-wide vectors, tiles of
+// 8 and 16 pixels), 64 channels with 'valid' padding, an 11-pixel row (a partial tile; an odd width: a
+// zero dy column in the filter gradient's pixel pairs), the filter gradient in several image chunks.
 const shapes = [
   { x: [2, 9, 9, 5], f: [3, 3, 5, 7], strides: 2, pad: 'same' as const },
   { x: [2, 8, 8, 16], f: [3, 3, 16, 16], strides: 1, pad: 'same' as const },
@@ -210,7 +217,15 @@ const shapes = [
   { x: [2, 6, 5, 33], f: [3, 3, 33, 35], strides: 1, pad: 'valid' as const },
   { x: [2, 6, 7, 5], f: [1, 1, 5, 37], strides: 1, pad: 'valid' as const },
   { x: [5, 32, 32, 8], f: [3, 3, 8, 16], strides: 1, pad: 'same' as const },
+  { x: [2, 8, 8, 3], f: [3, 3, 3, 16], strides: 1, pad: 'same' as const },
+  { x: [2, 9, 11, 16], f: [3, 3, 16, 16], strides: 1, pad: 'same' as const },
+  { x: [3, 8, 8, 32], f: [3, 3, 32, 32], strides: 1, pad: 'same' as const },
+  { x: [2, 10, 10, 64], f: [3, 3, 64, 40], strides: 1, pad: 'valid' as const },
 ];
+
+/** Whether a stride-1 conv (or the forward conv computing a stride-1 input gradient) runs the direct bf16 kernel. */
+const directBf16 = (c: number, ow: number, pads: number[]) =>
+  ow >= 8 && pads.every((p) => p >= 0) && (c === 3 || c === 4 || (c > 4 && c <= 8) || (c > 12 && c <= 16) || (c > 24 && c <= 32) || (c > 48 && c <= 64));
 
 describe(title('bfloat16 conv kernels against exact references, with bounds from the 8-bit significand'), () => {
   it.skipIf(!support.supported).each(shapes.map((c) => [`x ${c.x.join('x')} f ${c.f.join('x')} stride ${c.strides} ${c.pad}`, c] as const))(
@@ -220,16 +235,16 @@ describe(title('bfloat16 conv kernels against exact references, with bounds from
       const x = input(c.x, 21), f = input(c.f, 22), dy = input([g.n, g.oh, g.ow, g.co], 23);
       const exact = reference(g, x.data, f.data, dy.data);
       const exactRounded = reference(g, roundAll(x.data), roundAll(f.data), roundAll(dy.data));
-      // Winograd runs the forward conv and the (stride-1) input gradient where float32 would.
+      // Winograd runs the forward conv and the (stride-1) input gradient where float32 would, unless the
+      // direct bf16 kernel applies (dx = conv(dy, the flipped filter with in/out swapped), pads 2 - pt / 2 - pl).
       const wino = g.kh === 3 && g.kw === 3 && g.sh === 1 && g.sw === 1 && g.c >= 32 && g.co >= 32 && g.c * g.co <= 256 * 256;
+      const winoY = wino && !directBf16(g.c, g.ow, [g.pt, g.pl]);
+      const winoDx = wino && !directBf16(g.co, g.w, [2 - g.pt, 2 - g.pl]);
       const fw = (a: number, b: number, ci: number, o: number) => f.data[((a * 3 + b) * g.c + ci) * g.co + o]!;
-      const winoW = wino
-        ? {
-            y: winogradW(x.data, [g.n, g.h, g.w, g.c], fw, g.co, g.oh, g.ow, g.pt, g.pl),
-            // dx = conv(dy, the flipped filter with in/out swapped), pads 2 - pt / 2 - pl
-            dx: winogradW(dy.data, [g.n, g.oh, g.ow, g.co], (a, b, o, ci) => fw(2 - a, 2 - b, ci, o), g.c, g.h, g.w, 2 - g.pt, 2 - g.pl),
-          }
-        : null;
+      const winoW = {
+        y: winoY ? winogradW(x.data, [g.n, g.h, g.w, g.c], fw, g.co, g.oh, g.ow, g.pt, g.pl) : null,
+        dx: winoDx ? winogradW(dy.data, [g.n, g.oh, g.ow, g.co], (a, b, o, ci) => fw(2 - a, 2 - b, ci, o), g.c, g.h, g.w, 2 - g.pt, 2 - g.pl) : null,
+      };
       const arrays = { x, f, dy };
       for (const which of ['y', 'dx', 'dw'] as const) {
         setNativePrecision('float32');
@@ -241,7 +256,7 @@ describe(title('bfloat16 conv kernels against exact references, with bounds from
         const { v, s: S, n } = exact[which];
         const R = exactRounded[which];
         let worst1 = 0, worst2 = 0, worst3 = 0, errBf16 = 0, errFp32 = 0, differs = 0;
-        const W = winoW && which !== 'dw' ? winoW[which] : null;
+        const W = which !== 'dw' ? winoW[which] : null;
         for (let i = 0; i < v.length; i++) {
           if (W) {
             // Winograd: the rounded operands are the transforms, so only the bound through W applies.
@@ -285,6 +300,8 @@ describe(title('bfloat16 conv kernels against exact references, with bounds from
       { x: [9, 33, 33, 19], f: [3, 3, 19, 37], strides: 2, pad: 'same' as const },
       { x: [9, 12, 12, 32], f: [3, 3, 32, 40], strides: 1, pad: 'same' as const },
       { x: [9, 32, 32, 8], f: [1, 1, 8, 40], strides: 1, pad: 'valid' as const },
+      { x: [3, 16, 16, 16], f: [3, 3, 16, 16], strides: 1, pad: 'same' as const },
+      { x: [10, 8, 8, 64], f: [3, 3, 64, 64], strides: 1, pad: 'same' as const },
     ];
     const runAll = async () => {
       const out: Float32Array[] = [];

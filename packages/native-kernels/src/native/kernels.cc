@@ -879,6 +879,265 @@ static void winogradConv(const float* x, const float* w, float* y, const Epilogu
   });
 }
 
+#if BOT_HAVE_BF16
+// ------------------------------------------------------------------------------------------
+// Direct bf16 convolutions for stride 1, dilation 1 (implicit GEMM: no im2col panel). The input
+// is converted to bf16 once, into zero-padded rows, and the microkernels broadcast their A
+// operand straight from it: the MR_ pixels of a tile are consecutive in a padded row, so every
+// broadcast has a constant displacement. For narrow layers (16-32 channels, K = 9C small) the
+// im2col gather and its conversion cost more than the multiply-adds; this skips both.
+// ------------------------------------------------------------------------------------------
+
+// dst[j][c] (j < npix, c < CP) = bf16(row[(q0 + j) * C + c]) for pixels q0 + j in [0, W) and c < C, else 0.
+BOT_BF16 static void padPixelsBf16(const float* row, long W, long C, long q0, long npix, long CP, uint16_t* dst) {
+  for (long j = 0; j < npix; j++) {
+    const long q = q0 + j;
+    uint16_t* d = dst + j * CP;
+    if (q < 0 || q >= W) {
+      std::memset(d, 0, sizeof(uint16_t) * CP);
+      continue;
+    }
+    const float* s = row + q * C;
+    for (long c = 0; c < CP; c += 16) {
+      const long n = std::max(0L, std::min(16L, C - c)), nd = std::min(16L, CP - c);
+      const __mmask16 m = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1);
+      __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, s + c));
+      _mm256_mask_storeu_epi16(d + c, (__mmask16)(nd == 16 ? 0xFFFF : (1u << nd) - 1), (__m256i)h);
+    }
+  }
+}
+
+// dst[j][c][2] (j < npairs, c < dstC) = bf16 of (pixel q0 + 2j, channel c) and (pixel q0 + 2j + 1, c):
+// the pairs VDPBF16PS multiplies when the reduction runs over pixels. Pixels outside [0, W) and
+// channels past C are zero.
+BOT_BF16 static void pairPixelsBf16(const float* row, long W, long C, long q0, long npairs, long dstC, uint16_t* dst) {
+  const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5,
+                                       20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  for (long j = 0; j < npairs; j++) {
+    const long p0 = q0 + 2 * j, p1 = p0 + 1;
+    const bool v0 = p0 >= 0 && p0 < W, v1 = p1 >= 0 && p1 < W;
+    uint16_t* d = dst + j * 2 * dstC;
+    for (long c = 0; c < dstC; c += 16) {
+      const long n = std::max(0L, std::min(16L, C - c)), nd = std::min(16L, dstC - c);
+      const __mmask16 m = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1);
+      __m512 a = v0 ? _mm512_maskz_loadu_ps(m, row + p0 * C + c) : _mm512_setzero_ps();
+      __m512 b = v1 ? _mm512_maskz_loadu_ps(m, row + p1 * C + c) : _mm512_setzero_ps();
+      __m512i v = _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(b, a));  // [a0 b0 a1 b1 ...]
+      _mm512_mask_storeu_epi16(d + 2 * c, (__mmask32)(nd == 16 ? 0xFFFFFFFFu : (1u << (2 * nd)) - 1), v);
+    }
+  }
+}
+
+// One tile of the direct forward conv: MR_ consecutive output pixels of a row x NV_*16 output
+// channels. X: the tile's first pixel in the padded bf16 rows (CP channels a pixel, rowStride
+// elements a padded row); Bw: the sliver's filter, [tap][CP/2][NV_*16][2].
+template <int CP, int MR_, int NV_>
+BOT_BF16 static void directTileBf16(const uint16_t* __restrict X, long rowStride, int KH, int KW, const uint16_t* __restrict Bw,
+                                    float* C, long ldc, int mr, int nr, const Epilogue* ep, int j0) {
+  __m512 c[MR_][NV_];
+  for (int r = 0; r < MR_; r++)
+    for (int v = 0; v < NV_; v++) c[r][v] = _mm512_setzero_ps();
+  for (int a = 0; a < KH; a++) {
+    for (int b = 0; b < KW; b++) {
+      const uint16_t* xp = X + a * rowStride + b * CP;
+      for (int cp = 0; cp < CP / 2; cp++) {
+        __m512bh bv[NV_];
+        for (int v = 0; v < NV_; v++) bv[v] = (__m512bh)_mm512_loadu_si512((const void*)(Bw + v * 32));
+        for (int r = 0; r < MR_; r++) {
+          __m512bh av = (__m512bh)_mm512_set1_epi32(*(const i32alias*)(xp + r * CP + 2 * cp));
+          for (int v = 0; v < NV_; v++) c[r][v] = _mm512_dpbf16_ps(c[r][v], av, bv[v]);
+        }
+        Bw += NV_ * 32;
+      }
+    }
+  }
+  storeTile<MR_, NV_>(c, C, ldc, mr, nr, false, ep, j0);
+}
+
+template <int CP, int MR_, int NV_>
+static void directConvBf16(const float* x, const float* w, float* y, const Epilogue* ep, const Geo& g) {
+  constexpr int NR_ = NV_ * 16;
+  const long taps = g.kh * g.kw, slivers = (g.co + NR_ - 1) / NR_;
+  const long OWt = (g.ow + MR_ - 1) / MR_ * MR_, Wp = OWt + g.kw - 1;  // tiles may read past OW: zeros
+  // Filter slivers: [tap][CP/2][NR_][2], zero past C and CO.
+  const long sliverLen = taps * CP * NR_;
+  std::vector<uint16_t> w16((size_t)(slivers * sliverLen));
+  pool().run((int)slivers, [&](int s, int) {
+    std::vector<float> tmp((size_t)(taps * CP * NR_), 0.f);
+    const long cols = std::min<long>(NR_, g.co - s * NR_);
+    for (long t = 0; t < taps; t++)
+      for (long c = 0; c < g.c; c++) std::memcpy(tmp.data() + (t * CP + c) * NR_, w + (t * g.c + c) * g.co + s * NR_, sizeof(float) * cols);
+    pairRowsBf16(tmp.data(), NR_, taps * CP, NR_, w16.data() + s * sliverLen);
+  });
+  // Tasks: an image's block of output rows; each converts the padded input rows it reads.
+  const long rowsPer = g.n >= 8 ? g.oh : std::max<long>(1, (g.oh + 7) / 8);
+  const long rowBlocks = (g.oh + rowsPer - 1) / rowsPer;
+  pool().run((int)(g.n * rowBlocks), [&](int task, int) {
+    const long n = task / rowBlocks, oh0 = (task % rowBlocks) * rowsPer, oh1 = std::min(g.oh, oh0 + rowsPer);
+    const long prow = oh1 - oh0 + g.kh - 1;
+    thread_local std::vector<uint16_t> buf;
+    if (buf.size() < (size_t)(prow * Wp * CP + 64)) buf.resize((size_t)(prow * Wp * CP + 64));
+    const float* img = x + n * g.h * g.w * g.c;
+    for (long i = 0; i < prow; i++) {
+      const long ih = oh0 + i - g.pt;
+      uint16_t* d = buf.data() + i * Wp * CP;
+      if (ih < 0 || ih >= g.h)
+        std::memset(d, 0, sizeof(uint16_t) * Wp * CP);
+      else
+        padPixelsBf16(img + ih * g.w * g.c, g.w, g.c, -g.pl, Wp, CP, d);
+    }
+    for (long oh = oh0; oh < oh1; oh++)
+      for (long ow0 = 0; ow0 < g.ow; ow0 += MR_) {
+        const uint16_t* X = buf.data() + ((oh - oh0) * Wp + ow0) * CP;
+        float* yrow = y + ((n * g.oh + oh) * g.ow + ow0) * g.co;
+        const int mr = (int)std::min<long>(MR_, g.ow - ow0);
+        for (long s = 0; s < slivers; s++)
+          directTileBf16<CP, MR_, NV_>(X, Wp * CP, (int)g.kh, (int)g.kw, w16.data() + s * sliverLen, yrow + s * NR_, g.co, mr,
+                                      (int)std::min<long>(NR_, g.co - s * NR_), ep, (int)(s * NR_));
+      }
+  });
+}
+
+// The direct forward conv where it applies: stride 1, dilation 1, pads >= 0, output rows of 8+
+// pixels (a tile is MR_ pixels of one row), and a channel count it is instantiated for (the
+// pixel stride CP is a compile-time constant, so every broadcast has a fixed displacement). Up to
+// 16 output channels: one 16-wide vector a row (MR_ 16, or 8 for rows of 8-31 pixels that 16 does
+// not divide); more: 2 vectors (MR_ 8). False: use another path.
+static bool directConvBf16Dispatch(const float* x, const float* w, float* y, const Epilogue* ep, const Geo& g) {
+  if (g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1 || g.pt < 0 || g.pl < 0 || g.ow < 8) return false;
+  const bool narrow = g.co <= 16, mr16 = g.ow % 16 == 0 || g.ow >= 32;
+#define BOT_DIRECT(CPV)                                 \
+  {                                                     \
+    if (!narrow)                                        \
+      directConvBf16<CPV, 8, 2>(x, w, y, ep, g);        \
+    else if (mr16)                                      \
+      directConvBf16<CPV, 16, 1>(x, w, y, ep, g);       \
+    else                                                \
+      directConvBf16<CPV, 8, 1>(x, w, y, ep, g);        \
+    return true;                                        \
+  }
+  if (g.c == 3 || g.c == 4) BOT_DIRECT(4)
+  if (g.c > 4 && g.c <= 8) BOT_DIRECT(8)
+  if (g.c > 12 && g.c <= 16) BOT_DIRECT(16)
+  if (g.c > 24 && g.c <= 32) BOT_DIRECT(32)
+  if (g.c > 48 && g.c <= 64) BOT_DIRECT(64)
+#undef BOT_DIRECT
+  return false;
+}
+
+// One tile of the direct filter gradient: MR_ input channels x NV_*16 output channels of one tap,
+// summed over the pixel pairs of `nrows` output rows. X: (pixel pair, channel) pairs of the tap's
+// shifted input (xStep elements a pair); D: dy's pairs ([pair][COp][2], dStep a pair).
+template <int MR_, int NV_>
+BOT_BF16 static void dwTileBf16(int nrows, const long* xOff, const long* dOff, int pairs, long xStep, long dStep,
+                                const uint16_t* __restrict X, const uint16_t* __restrict D, float* C, long ldc, int mr, int nr) {
+  __m512 c[MR_][NV_];
+  for (int r = 0; r < MR_; r++)
+    for (int v = 0; v < NV_; v++) c[r][v] = _mm512_setzero_ps();
+  for (int t = 0; t < nrows; t++) {
+    const uint16_t* xa = X + xOff[t];
+    const uint16_t* db = D + dOff[t];
+    for (int u = 0; u < pairs; u++) {
+      __m512bh bv[NV_];
+      for (int v = 0; v < NV_; v++) bv[v] = (__m512bh)_mm512_loadu_si512((const void*)(db + v * 32));
+      for (int r = 0; r < MR_; r++) {
+        __m512bh av = (__m512bh)_mm512_set1_epi32(*(const i32alias*)(xa + 2 * r));
+        for (int v = 0; v < NV_; v++) c[r][v] = _mm512_dpbf16_ps(c[r][v], av, bv[v]);
+      }
+      xa += xStep;
+      db += dStep;
+    }
+  }
+  storeTile<MR_, NV_>(c, C, ldc, mr, nr, false, nullptr, 0);
+}
+
+// dW[tap][c][o] = sum over pixels of x(shifted by the tap)[c] * dy[o], for stride 1, dilation 1,
+// pads >= 0. The reduction runs over pixel pairs (ow, ow + 1) of each output row (an odd width
+// gets a zero dy column). Images in fixed chunks (by shape only): each chunk converts its x and
+// dy to bf16 pairs (x twice: pairs starting at even and at odd padded columns, for the taps'
+// shifts) and sums its partial dW; the partials are added in chunk order.
+template <int MR_, int NV_>
+static void dwDirectBf16(const float* x, const float* dy, float* dw, const Geo& g) {
+  constexpr int NR_ = NV_ * 16;
+  const long C = g.c, CO = g.co, Kf = g.kh * g.kw * C, slivers = (CO + NR_ - 1) / NR_, COp = slivers * NR_;
+  const long OWh = (g.ow + 1) / 2, Hpd = g.oh + g.kh - 1, Wph = OWh + (g.kw - 1) / 2;
+  const long Cx = (C + MR_ - 1) / MR_ * MR_;  // channels a pixel pair holds: C, then zeros up to whole tiles
+  // ~1024 pixels a chunk, and at least 8 chunks where there are 8 images (for the threads).
+  const long imgsPerChunk = std::max<long>(1, std::min<long>(1024 / (g.oh * g.ow), (g.n + 7) / 8));
+  const long nchunks = (g.n + imgsPerChunk - 1) / imgsPerChunk;
+  // The calling thread's buffer, kept between calls: a fresh allocation of this size is mmapped
+  // and page-faulted anew each call (measured ~2 ms a call for 590 KB here, in a VM).
+  thread_local std::vector<float> partialBuf;
+  if (nchunks > 1 && partialBuf.size() < (size_t)(nchunks * Kf * CO)) partialBuf.resize((size_t)(nchunks * Kf * CO));
+  struct {
+    float* p;
+  } partial{partialBuf.data()};
+  pool().run((int)nchunks, [&](int chunk, int) {
+    const long n0 = chunk * imgsPerChunk, nimg = std::min(imgsPerChunk, g.n - n0);
+    thread_local std::vector<uint16_t> xbuf, dbuf;
+    thread_local std::vector<long> xoffs, doffs;
+    const long xPar = nimg * Hpd * Wph * 2 * Cx;  // one parity's pairs
+    if (xbuf.size() < (size_t)(2 * xPar)) xbuf.resize((size_t)(2 * xPar));
+    if (dbuf.size() < (size_t)(nimg * g.oh * OWh * 2 * COp)) dbuf.resize((size_t)(nimg * g.oh * OWh * 2 * COp));
+    for (long n = 0; n < nimg; n++) {
+      const float* img = x + (n0 + n) * g.h * g.w * C;
+      for (int par = 0; par < 2; par++)
+        for (long i = 0; i < Hpd; i++) {
+          uint16_t* d = xbuf.data() + par * xPar + (n * Hpd + i) * Wph * 2 * Cx;
+          const long ih = i - g.pt;
+          if (ih < 0 || ih >= g.h)
+            std::memset(d, 0, sizeof(uint16_t) * Wph * 2 * Cx);
+          else
+            pairPixelsBf16(img + ih * g.w * C, g.w, C, par - g.pl, Wph, Cx, d);
+        }
+      for (long oh = 0; oh < g.oh; oh++)
+        pairPixelsBf16(dy + (((n0 + n) * g.oh + oh) * g.ow) * CO, g.ow, CO, 0, OWh, COp, dbuf.data() + (n * g.oh + oh) * OWh * 2 * COp);
+    }
+    const long nrows = nimg * g.oh;
+    xoffs.resize((size_t)nrows);
+    doffs.resize((size_t)nrows);
+    float* out = nchunks > 1 ? partial.p + chunk * Kf * CO : dw;
+    for (long a = 0; a < g.kh; a++) {
+      for (long t = 0; t < nrows; t++) {
+        const long n = t / g.oh, oh = t % g.oh;
+        xoffs[t] = (n * Hpd + oh + a) * Wph * 2 * Cx;
+        doffs[t] = t * OWh * 2 * COp;
+      }
+      for (long b = 0; b < g.kw; b++) {
+        const uint16_t* X = xbuf.data() + (b & 1) * xPar + (b >> 1) * 2 * Cx;
+        for (long c0 = 0; c0 < C; c0 += MR_)
+          for (long s = 0; s < slivers; s++)
+            dwTileBf16<MR_, NV_>((int)nrows, xoffs.data(), doffs.data(), (int)OWh, 2 * Cx, 2 * COp, X + 2 * c0, dbuf.data() + s * NR_ * 2,
+                                 out + ((a * g.kw + b) * C + c0) * CO + s * NR_, CO, (int)std::min<long>(MR_, C - c0),
+                                 (int)std::min<long>(NR_, CO - s * NR_));
+      }
+    }
+  });
+  if (nchunks > 1) {
+    const long total = Kf * CO, per = 16384;
+    pool().run((int)((total + per - 1) / per), [&](int t, int) {
+      long a = t * per, b = std::min(total, a + per);
+      for (long i = a; i < b; i++) {
+        float v = partial.p[i];
+        for (long c = 1; c < nchunks; c++) v += partial.p[c * total + i];
+        dw[i] = v;
+      }
+    });
+  }
+}
+
+// Where it applies: stride 1, dilation 1, pads >= 0, 8 to 64 input and at most 64 output channels
+// (the chunks' partial dW stay small); else false.
+static bool dwDirectBf16Dispatch(const float* x, const float* dy, float* dw, const Geo& g) {
+  if (g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1 || g.pt < 0 || g.pl < 0 || g.c < 8 || g.c > 64 || g.co > 64) return false;
+  if (g.co <= 16)
+    dwDirectBf16<16, 1>(x, dy, dw, g);
+  else
+    dwDirectBf16<8, 2>(x, dy, dw, g);
+  return true;
+}
+#endif
+
 static void conv2dForward(const float* x, const float* w, float* y, const float* bias, bool relu, const Geo& g, bool bf16 = false) {
   Epilogue ep;
   ep.bias = bias;
@@ -890,6 +1149,9 @@ static void conv2dForward(const float* x, const float* w, float* y, const float*
   const bool winograd = g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.c >= 32 &&
                         g.co >= 32 && g.c * g.co <= 256 * 256 && std::getenv("BOT_NATIVE_NO_WINOGRAD") == nullptr;
 #if BOT_HAVE_BF16
+  // bf16, stride 1: the direct kernels where they apply (measured 1.3-3x faster than Winograd's bf16
+  // GEMMs on ResNet-20's 16-64-channel layers: VDPBF16PS doubles the multiply rate, the transforms' cost stays).
+  if (bf16 && std::getenv("BOT_NATIVE_NO_DIRECT_BF16") == nullptr && directConvBf16Dispatch(x, w, y, epp, g)) return;
   if (bf16 && winograd) return g.co <= 16 ? winogradConv<12, 1, true>(x, w, y, epp, g, true) : winogradConv<12, 2>(x, w, y, epp, g, true);
   if (bf16) return g.co <= 16 ? convGemm<12, 1, true>(x, w, y, g.co, epp, g, true) : convGemm<12, 2>(x, w, y, g.co, epp, g, true);
 #endif
@@ -1120,6 +1382,9 @@ static void backpropFilterGemm(const float* x, const float* dy, float* dw, const
 
 static void conv2dBackpropFilter(const float* x, const float* dy, float* dw, const Geo& g, bool bf16) {
   if (g.co >= 2 * g.kh * g.kw * g.c) return backpropFilterGemmWide(x, dy, dw, g, bf16);
+#if BOT_HAVE_BF16
+  if (bf16 && std::getenv("BOT_NATIVE_NO_DIRECT_BF16") == nullptr && dwDirectBf16Dispatch(x, dy, dw, g)) return;
+#endif
 #if defined(__AVX512F__)
   if (g.co <= 16) return backpropFilterGemm<8>(x, dy, dw, g, bf16);
 #else
