@@ -890,7 +890,16 @@ static void winogradConv(const float* x, const float* w, float* y, const Epilogu
 
 // dst[j][c] (j < npix, c < CP) = bf16(row[(q0 + j) * C + c]) for pixels q0 + j in [0, W) and c < C, else 0.
 BOT_BF16 static void padPixelsBf16(const float* row, long W, long C, long q0, long npix, long CP, uint16_t* dst) {
+  // The pixels inside the row, when no channel padding is needed: one contiguous conversion
+  // (unmasked stores; masked ones are slow on Zen 4).
+  const long j0 = std::max<long>(0, -q0), j1 = std::min<long>(npix, W - q0);
+  const bool bulk = C == CP && j0 < j1;
+  if (bulk) toBf16(row + (q0 + j0) * C, dst + j0 * CP, (j1 - j0) * C);
   for (long j = 0; j < npix; j++) {
+    if (bulk && j >= j0 && j < j1) {
+      j = j1 - 1;
+      continue;
+    }
     const long q = q0 + j;
     uint16_t* d = dst + j * CP;
     if (q < 0 || q >= W) {
@@ -913,7 +922,23 @@ BOT_BF16 static void padPixelsBf16(const float* row, long W, long C, long q0, lo
 BOT_BF16 static void pairPixelsBf16(const float* row, long W, long C, long q0, long npairs, long dstC, uint16_t* dst) {
   const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5,
                                        20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  // Pairs with both pixels inside the row, and whole 16-channel vectors: unmasked (masked stores are slow).
+  const long jFull0 = std::max<long>(0, (1 - q0) / 2), jFull1 = std::min<long>(npairs, q0 >= W - 1 ? 0 : (W - 1 - q0 + 1) / 2);
+  if (C % 16 == 0 && dstC == C && jFull0 < jFull1) {
+    for (long j = jFull0; j < jFull1; j++) {
+      const float* s0 = row + (q0 + 2 * j) * C;
+      uint16_t* d = dst + j * 2 * C;
+      for (long c = 0; c < C; c += 16) {
+        __m512bh h = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(s0 + C + c), _mm512_loadu_ps(s0 + c));
+        _mm512_storeu_si512((void*)(d + 2 * c), _mm512_permutexvar_epi16(idx, (__m512i)h));
+      }
+    }
+  }
   for (long j = 0; j < npairs; j++) {
+    if (C % 16 == 0 && dstC == C && j >= jFull0 && j < jFull1) {
+      j = jFull1 - 1;
+      continue;
+    }
     const long p0 = q0 + 2 * j, p1 = p0 + 1;
     const bool v0 = p0 >= 0 && p0 < W, v1 = p1 >= 0 && p1 < W;
     uint16_t* d = dst + j * 2 * dstC;
