@@ -39,6 +39,8 @@ const layers = [
   ['32->32 16x16', 64, 16, 16, 32, 3, 32, 1, 1, 16],
   ['32->64 /2 (18 valid)', 64, 18, 18, 32, 3, 64, 2, 0, 8],
   ['64->64 8x8', 64, 8, 8, 64, 3, 64, 1, 1, 8],
+  ['shortcut 16->32 1x1 /2', 64, 32, 32, 16, 1, 32, 2, 0, 16],
+  ['shortcut 32->64 1x1 /2', 64, 16, 16, 32, 1, 64, 2, 0, 8],
 ].filter(([n]) => n.includes(only));
 
 for (const m of [A, B]) m.setThreads(threads);
@@ -104,8 +106,8 @@ for (const [name, n, h, w, c, k, co, s, p, o] of layers) {
 }
 const sum = (p, k) => rows.filter((r) => r.precision === p).reduce((s, r) => s + r[k], 0);
 // The ResNet-20 step's calls per shape (forward, input gradient, filter gradient): 1 stem (no input
-// gradient), 6 16->16, 1 16->32 /2, 5 32->32, 1 32->64 /2, 5 64->64 (the 1x1 shortcuts not included).
-const perStep = { 'stem 3->16 32x32': [1, 0, 1], '16->16 32x32': [6, 6, 6], '16->32 /2 (34 valid)': [1, 1, 1], '32->32 16x16': [5, 5, 5], '32->64 /2 (18 valid)': [1, 1, 1], '64->64 8x8': [5, 5, 5] };
+// gradient), 6 16->16, 1 16->32 /2, 5 32->32, 1 32->64 /2, 5 64->64, and the two 1x1 stride-2 shortcuts.
+const perStep = { 'stem 3->16 32x32': [1, 0, 1], '16->16 32x32': [6, 6, 6], '16->32 /2 (34 valid)': [1, 1, 1], '32->32 16x16': [5, 5, 5], '32->64 /2 (18 valid)': [1, 1, 1], '64->64 8x8': [5, 5, 5], 'shortcut 16->32 1x1 /2': [1, 1, 1], 'shortcut 32->64 1x1 /2': [1, 1, 1] };
 const step = (p, k, op) => rows.filter((r) => r.precision === p && r.op === op).reduce((s, r) => s + r[k] * perStep[r.layer][['fwd', 'dx', 'dw'].indexOf(op)], 0);
 for (const p of precisions) {
   console.log(`total ${p}: A ${sum(p, 'aMs').toFixed(2)} ms  B ${sum(p, 'bMs').toFixed(2)} ms (medians, one call per layer shape); min A ${sum(p, 'aMinMs').toFixed(2)} B ${sum(p, 'bMinMs').toFixed(2)}`);

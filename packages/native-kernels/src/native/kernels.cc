@@ -916,20 +916,21 @@ BOT_BF16 static void padPixelsBf16(const float* row, long W, long C, long q0, lo
   }
 }
 
-// dst[j][c][2] (j < npairs, c < dstC) = bf16 of (pixel q0 + 2j, channel c) and (pixel q0 + 2j + 1, c):
-// the pairs VDPBF16PS multiplies when the reduction runs over pixels. Pixels outside [0, W) and
-// channels past C are zero.
-BOT_BF16 static void pairPixelsBf16(const float* row, long W, long C, long q0, long npairs, long dstC, uint16_t* dst) {
+// dst[j][c][2] (j < npairs, c < dstC) = bf16 of (pixel p = q0 + 2 step j, channel c) and (pixel p + step, c):
+// the pairs VDPBF16PS multiplies when the reduction runs over pixels (output pixels ow, ow + 1 at
+// stride `step`). Pixels outside [0, W) and channels past C are zero.
+BOT_BF16 static void pairPixelsBf16(const float* row, long W, long C, long q0, long npairs, long dstC, uint16_t* dst, long step = 1) {
   const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5,
                                        20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   // Pairs with both pixels inside the row, and whole 16-channel vectors: unmasked (masked stores are slow).
-  const long jFull0 = std::max<long>(0, (1 - q0) / 2), jFull1 = std::min<long>(npairs, q0 >= W - 1 ? 0 : (W - 1 - q0 + 1) / 2);
+  const long jFull0 = q0 >= 0 ? 0 : (-q0 + 2 * step - 1) / (2 * step);
+  const long jFull1 = std::min<long>(npairs, W - 1 - step - q0 < 0 ? 0 : (W - 1 - step - q0) / (2 * step) + 1);
   if (C % 16 == 0 && dstC == C && jFull0 < jFull1) {
     for (long j = jFull0; j < jFull1; j++) {
-      const float* s0 = row + (q0 + 2 * j) * C;
+      const float* s0 = row + (q0 + 2 * step * j) * C;
       uint16_t* d = dst + j * 2 * C;
       for (long c = 0; c < C; c += 16) {
-        __m512bh h = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(s0 + C + c), _mm512_loadu_ps(s0 + c));
+        __m512bh h = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(s0 + step * C + c), _mm512_loadu_ps(s0 + c));
         _mm512_storeu_si512((void*)(d + 2 * c), _mm512_permutexvar_epi16(idx, (__m512i)h));
       }
     }
@@ -939,7 +940,7 @@ BOT_BF16 static void pairPixelsBf16(const float* row, long W, long C, long q0, l
       j = jFull1 - 1;
       continue;
     }
-    const long p0 = q0 + 2 * j, p1 = p0 + 1;
+    const long p0 = q0 + 2 * step * j, p1 = p0 + step;
     const bool v0 = p0 >= 0 && p0 < W, v1 = p1 >= 0 && p1 < W;
     uint16_t* d = dst + j * 2 * dstC;
     for (long c = 0; c < dstC; c += 16) {
@@ -955,8 +956,8 @@ BOT_BF16 static void pairPixelsBf16(const float* row, long W, long C, long q0, l
 
 // One tile of the direct forward conv: MR_ consecutive output pixels of a row x NV_*16 output
 // channels. X: the tile's first pixel in the padded bf16 rows (CP channels a pixel, rowStride
-// elements a padded row); Bw: the sliver's filter, [tap][CP/2][NV_*16][2].
-template <int CP, int MR_, int NV_>
+// elements a padded row; the tile's pixels SW apart); Bw: the sliver's filter, [tap][CP/2][NV_*16][2].
+template <int CP, int SW, int MR_, int NV_>
 BOT_BF16 static void directTileBf16(const uint16_t* __restrict X, long rowStride, int KH, int KW, const uint16_t* __restrict Bw,
                                     float* C, long ldc, int mr, int nr, const Epilogue* ep, int j0) {
   __m512 c[MR_][NV_];
@@ -969,7 +970,7 @@ BOT_BF16 static void directTileBf16(const uint16_t* __restrict X, long rowStride
         __m512bh bv[NV_];
         for (int v = 0; v < NV_; v++) bv[v] = (__m512bh)_mm512_loadu_si512((const void*)(Bw + v * 32));
         for (int r = 0; r < MR_; r++) {
-          __m512bh av = (__m512bh)_mm512_set1_epi32(*(const i32alias*)(xp + r * CP + 2 * cp));
+          __m512bh av = (__m512bh)_mm512_set1_epi32(*(const i32alias*)(xp + r * SW * CP + 2 * cp));
           for (int v = 0; v < NV_; v++) c[r][v] = _mm512_dpbf16_ps(c[r][v], av, bv[v]);
         }
         Bw += NV_ * 32;
@@ -979,11 +980,11 @@ BOT_BF16 static void directTileBf16(const uint16_t* __restrict X, long rowStride
   storeTile<MR_, NV_>(c, C, ldc, mr, nr, false, ep, j0);
 }
 
-template <int CP, int MR_, int NV_>
+template <int CP, int SW, int MR_, int NV_>
 static void directConvBf16(const float* x, const float* w, float* y, const Epilogue* ep, const Geo& g) {
   constexpr int NR_ = NV_ * 16;
   const long taps = g.kh * g.kw, slivers = (g.co + NR_ - 1) / NR_;
-  const long OWt = (g.ow + MR_ - 1) / MR_ * MR_, Wp = OWt + g.kw - 1;  // tiles may read past OW: zeros
+  const long OWt = (g.ow + MR_ - 1) / MR_ * MR_, Wp = (OWt - 1) * SW + g.kw;  // tiles may read past OW: zeros
   // Filter slivers: [tap][CP/2][NR_][2], zero past C and CO.
   const long sliverLen = taps * CP * NR_;
   std::vector<uint16_t> w16((size_t)(slivers * sliverLen));
@@ -999,12 +1000,12 @@ static void directConvBf16(const float* x, const float* w, float* y, const Epilo
   const long rowBlocks = (g.oh + rowsPer - 1) / rowsPer;
   pool().run((int)(g.n * rowBlocks), [&](int task, int) {
     const long n = task / rowBlocks, oh0 = (task % rowBlocks) * rowsPer, oh1 = std::min(g.oh, oh0 + rowsPer);
-    const long prow = oh1 - oh0 + g.kh - 1;
+    const long prow = (oh1 - oh0 - 1) * g.sh + g.kh;
     thread_local std::vector<uint16_t> buf;
     if (buf.size() < (size_t)(prow * Wp * CP + 64)) buf.resize((size_t)(prow * Wp * CP + 64));
     const float* img = x + n * g.h * g.w * g.c;
     for (long i = 0; i < prow; i++) {
-      const long ih = oh0 + i - g.pt;
+      const long ih = oh0 * g.sh + i - g.pt;
       uint16_t* d = buf.data() + i * Wp * CP;
       if (ih < 0 || ih >= g.h)
         std::memset(d, 0, sizeof(uint16_t) * Wp * CP);
@@ -1013,39 +1014,46 @@ static void directConvBf16(const float* x, const float* w, float* y, const Epilo
     }
     for (long oh = oh0; oh < oh1; oh++)
       for (long ow0 = 0; ow0 < g.ow; ow0 += MR_) {
-        const uint16_t* X = buf.data() + ((oh - oh0) * Wp + ow0) * CP;
+        const uint16_t* X = buf.data() + ((oh - oh0) * g.sh * Wp + ow0 * SW) * CP;
         float* yrow = y + ((n * g.oh + oh) * g.ow + ow0) * g.co;
         const int mr = (int)std::min<long>(MR_, g.ow - ow0);
         for (long s = 0; s < slivers; s++)
-          directTileBf16<CP, MR_, NV_>(X, Wp * CP, (int)g.kh, (int)g.kw, w16.data() + s * sliverLen, yrow + s * NR_, g.co, mr,
+          directTileBf16<CP, SW, MR_, NV_>(X, Wp * CP, (int)g.kh, (int)g.kw, w16.data() + s * sliverLen, yrow + s * NR_, g.co, mr,
                                       (int)std::min<long>(NR_, g.co - s * NR_), ep, (int)(s * NR_));
       }
   });
 }
 
-// The direct forward conv where it applies: stride 1, dilation 1, pads >= 0, output rows of 8+
-// pixels (a tile is MR_ pixels of one row), and a channel count it is instantiated for (the
-// pixel stride CP is a compile-time constant, so every broadcast has a fixed displacement). Up to
-// 16 output channels: one 16-wide vector a row (MR_ 16, or 8 for rows of 8-31 pixels that 16 does
-// not divide); more: 2 vectors (MR_ 8). False: use another path.
+// The direct forward conv where it applies: dilation 1, pads >= 0, output rows of 8+ pixels (a
+// tile is MR_ pixels of one row), and a channel count it is instantiated for (the pixel stride
+// CP * SW is a compile-time constant, so every broadcast has a fixed displacement): stride 1, or
+// stride 2 (any height stride 1-2) with 13-16, 25-32 or 49-64 channels. Up to 16 output channels:
+// one 16-wide vector a row (MR_ 16, or 8 for rows of 8-31 pixels that 16 does not divide); more:
+// 2 vectors (MR_ 8). False: use another path.
 static bool directConvBf16Dispatch(const float* x, const float* w, float* y, const Epilogue* ep, const Geo& g) {
-  if (g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1 || g.pt < 0 || g.pl < 0 || g.ow < 8) return false;
+  if (g.sh > 2 || g.sw > 2 || g.dh != 1 || g.dw != 1 || g.pt < 0 || g.pl < 0 || g.ow < 8) return false;
   const bool narrow = g.co <= 16, mr16 = g.ow % 16 == 0 || g.ow >= 32;
-#define BOT_DIRECT(CPV)                                 \
-  {                                                     \
-    if (!narrow)                                        \
-      directConvBf16<CPV, 8, 2>(x, w, y, ep, g);        \
-    else if (mr16)                                      \
-      directConvBf16<CPV, 16, 1>(x, w, y, ep, g);       \
-    else                                                \
-      directConvBf16<CPV, 8, 1>(x, w, y, ep, g);        \
-    return true;                                        \
+#define BOT_DIRECT(CPV, SWV)                                 \
+  {                                                          \
+    if (!narrow)                                             \
+      directConvBf16<CPV, SWV, 8, 2>(x, w, y, ep, g);        \
+    else if (mr16)                                           \
+      directConvBf16<CPV, SWV, 16, 1>(x, w, y, ep, g);       \
+    else                                                     \
+      directConvBf16<CPV, SWV, 8, 1>(x, w, y, ep, g);        \
+    return true;                                             \
   }
-  if (g.c == 3 || g.c == 4) BOT_DIRECT(4)
-  if (g.c > 4 && g.c <= 8) BOT_DIRECT(8)
-  if (g.c > 12 && g.c <= 16) BOT_DIRECT(16)
-  if (g.c > 24 && g.c <= 32) BOT_DIRECT(32)
-  if (g.c > 48 && g.c <= 64) BOT_DIRECT(64)
+  if (g.sw == 1) {
+    if (g.c == 3 || g.c == 4) BOT_DIRECT(4, 1)
+    if (g.c > 4 && g.c <= 8) BOT_DIRECT(8, 1)
+    if (g.c > 12 && g.c <= 16) BOT_DIRECT(16, 1)
+    if (g.c > 24 && g.c <= 32) BOT_DIRECT(32, 1)
+    if (g.c > 48 && g.c <= 64) BOT_DIRECT(64, 1)
+  } else {
+    if (g.c > 12 && g.c <= 16) BOT_DIRECT(16, 2)
+    if (g.c > 24 && g.c <= 32) BOT_DIRECT(32, 2)
+    if (g.c > 48 && g.c <= 64) BOT_DIRECT(64, 2)
+  }
 #undef BOT_DIRECT
   return false;
 }
@@ -1076,16 +1084,19 @@ BOT_BF16 static void dwTileBf16(int nrows, const long* xOff, const long* dOff, i
   storeTile<MR_, NV_>(c, C, ldc, mr, nr, false, nullptr, 0);
 }
 
-// dW[tap][c][o] = sum over pixels of x(shifted by the tap)[c] * dy[o], for stride 1, dilation 1,
-// pads >= 0. The reduction runs over pixel pairs (ow, ow + 1) of each output row (an odd width
-// gets a zero dy column). Images in fixed chunks (by shape only): each chunk converts its x and
-// dy to bf16 pairs (x twice: pairs starting at even and at odd padded columns, for the taps'
-// shifts) and sums its partial dW; the partials are added in chunk order.
+// dW[tap][c][o] = sum over pixels of x(shifted by the tap)[c] * dy[o], for dilation 1, pads >= 0.
+// The reduction runs over pixel pairs (ow, ow + 1) of each output row (an odd width gets a zero dy
+// column). Images in fixed chunks (by shape only): each chunk converts its x and dy to bf16 pairs
+// (x in up to 2 * stride copies, one for each tap column's offset modulo a pair's span) and sums
+// its partial dW; the partials are added in chunk order.
 template <int MR_, int NV_>
 static void dwDirectBf16(const float* x, const float* dy, float* dw, const Geo& g) {
   constexpr int NR_ = NV_ * 16;
   const long C = g.c, CO = g.co, Kf = g.kh * g.kw * C, slivers = (CO + NR_ - 1) / NR_, COp = slivers * NR_;
-  const long OWh = (g.ow + 1) / 2, Hpd = g.oh + g.kh - 1, Wph = OWh + (g.kw - 1) / 2;
+  // Tap column b reads pixel pairs (2u sw + b, (2u + 1) sw + b) of the padded row: copy b % (2 sw) of
+  // the row's pairs, shifted by b / (2 sw) pairs (stride 1: the even and the odd pairs).
+  const long sw2 = 2 * g.sw, ncopy = std::min<long>(g.kw, sw2);
+  const long OWh = (g.ow + 1) / 2, Hpd = (g.oh - 1) * g.sh + g.kh, Wph = OWh + (g.kw - 1) / sw2;
   const long Cx = (C + MR_ - 1) / MR_ * MR_;  // channels a pixel pair holds: C, then zeros up to whole tiles
   // ~1024 pixels a chunk, and at least 8 chunks where there are 8 images (for the threads).
   const long imgsPerChunk = std::max<long>(1, std::min<long>(1024 / (g.oh * g.ow), (g.n + 7) / 8));
@@ -1101,19 +1112,19 @@ static void dwDirectBf16(const float* x, const float* dy, float* dw, const Geo& 
     const long n0 = chunk * imgsPerChunk, nimg = std::min(imgsPerChunk, g.n - n0);
     thread_local std::vector<uint16_t> xbuf, dbuf;
     thread_local std::vector<long> xoffs, doffs;
-    const long xPar = nimg * Hpd * Wph * 2 * Cx;  // one parity's pairs
-    if (xbuf.size() < (size_t)(2 * xPar)) xbuf.resize((size_t)(2 * xPar));
+    const long xPar = nimg * Hpd * Wph * 2 * Cx;  // one copy's pairs
+    if (xbuf.size() < (size_t)(ncopy * xPar)) xbuf.resize((size_t)(ncopy * xPar));
     if (dbuf.size() < (size_t)(nimg * g.oh * OWh * 2 * COp)) dbuf.resize((size_t)(nimg * g.oh * OWh * 2 * COp));
     for (long n = 0; n < nimg; n++) {
       const float* img = x + (n0 + n) * g.h * g.w * C;
-      for (int par = 0; par < 2; par++)
+      for (long par = 0; par < ncopy; par++)
         for (long i = 0; i < Hpd; i++) {
           uint16_t* d = xbuf.data() + par * xPar + (n * Hpd + i) * Wph * 2 * Cx;
           const long ih = i - g.pt;
           if (ih < 0 || ih >= g.h)
             std::memset(d, 0, sizeof(uint16_t) * Wph * 2 * Cx);
           else
-            pairPixelsBf16(img + ih * g.w * C, g.w, C, par - g.pl, Wph, Cx, d);
+            pairPixelsBf16(img + ih * g.w * C, g.w, C, par - g.pl, Wph, Cx, d, g.sw);
         }
       for (long oh = 0; oh < g.oh; oh++)
         pairPixelsBf16(dy + (((n0 + n) * g.oh + oh) * g.ow) * CO, g.ow, CO, 0, OWh, COp, dbuf.data() + (n * g.oh + oh) * OWh * 2 * COp);
@@ -1125,11 +1136,11 @@ static void dwDirectBf16(const float* x, const float* dy, float* dw, const Geo& 
     for (long a = 0; a < g.kh; a++) {
       for (long t = 0; t < nrows; t++) {
         const long n = t / g.oh, oh = t % g.oh;
-        xoffs[t] = (n * Hpd + oh + a) * Wph * 2 * Cx;
+        xoffs[t] = (n * Hpd + oh * g.sh + a) * Wph * 2 * Cx;
         doffs[t] = t * OWh * 2 * COp;
       }
       for (long b = 0; b < g.kw; b++) {
-        const uint16_t* X = xbuf.data() + (b & 1) * xPar + (b >> 1) * 2 * Cx;
+        const uint16_t* X = xbuf.data() + (b % sw2) * xPar + (b / sw2) * 2 * Cx;
         for (long c0 = 0; c0 < C; c0 += MR_)
           for (long s = 0; s < slivers; s++)
             dwTileBf16<MR_, NV_>((int)nrows, xoffs.data(), doffs.data(), (int)OWh, 2 * Cx, 2 * COp, X + 2 * c0, dbuf.data() + s * NR_ * 2,
@@ -1151,11 +1162,15 @@ static void dwDirectBf16(const float* x, const float* dy, float* dw, const Geo& 
   }
 }
 
-// Where it applies: stride 1, dilation 1, pads >= 0, 8 to 64 input and at most 64 output channels
-// (the chunks' partial dW stay small); else false.
+// Where it applies: strides 1-2, dilation 1, pads >= 0, at most 64 input and 64 output channels
+// (the chunks' partial dW stay small; 1-4 input channels take 4-channel tiles); else false.
 static bool dwDirectBf16Dispatch(const float* x, const float* dy, float* dw, const Geo& g) {
-  if (g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1 || g.pt < 0 || g.pl < 0 || g.c < 8 || g.c > 64 || g.co > 64) return false;
-  if (g.co <= 16)
+  if (g.sh > 2 || g.sw > 2 || g.dh != 1 || g.dw != 1 || g.pt < 0 || g.pl < 0 || g.c > 64 || g.co > 64) return false;
+  if (g.c <= 4 && g.co <= 16)
+    dwDirectBf16<4, 1>(x, dy, dw, g);
+  else if (g.c <= 4)
+    dwDirectBf16<4, 2>(x, dy, dw, g);
+  else if (g.co <= 16)
     dwDirectBf16<16, 1>(x, dy, dw, g);
   else
     dwDirectBf16<8, 2>(x, dy, dw, g);
@@ -1406,10 +1421,10 @@ static void backpropFilterGemm(const float* x, const float* dy, float* dw, const
 }
 
 static void conv2dBackpropFilter(const float* x, const float* dy, float* dw, const Geo& g, bool bf16) {
-  if (g.co >= 2 * g.kh * g.kw * g.c) return backpropFilterGemmWide(x, dy, dw, g, bf16);
 #if BOT_HAVE_BF16
   if (bf16 && std::getenv("BOT_NATIVE_NO_DIRECT_BF16") == nullptr && dwDirectBf16Dispatch(x, dy, dw, g)) return;
 #endif
+  if (g.co >= 2 * g.kh * g.kw * g.c) return backpropFilterGemmWide(x, dy, dw, g, bf16);
 #if defined(__AVX512F__)
   if (g.co <= 16) return backpropFilterGemm<8>(x, dy, dw, g, bf16);
 #else
