@@ -1236,16 +1236,24 @@ static void conv2dBackpropInput(const float* dy, const float* w, float* dx, cons
   std::vector<float> wt((size_t)(g.co * K));
   transposeBlocked(w, K, g.co, wt.data());
   long pix = g.oh * g.ow;
-  long imgsPerChunk = std::max<long>(1, (4L << 20) / std::max<long>(1, pix * K));
-  std::vector<float> col((size_t)(std::min(imgsPerChunk, g.n) * pix * K));
+  // bf16: columns in ~1 MB chunks (cache-sized; the bf16 GEMM is fast enough for the columns' memory
+  // traffic to show) in the calling thread's buffer, kept between calls (a fresh ~10 MB vector is
+  // zeroed and page-faulted each call). Each column and each dx sum is computed as before: the
+  // chunking changes only the order in which images are done.
+  long imgsPerChunk = std::max<long>(1, ((bf16 ? 1L : 4L) << 20) / std::max<long>(1, pix * K));
+  const size_t colLen = (size_t)(std::min(imgsPerChunk, g.n) * pix * K);
+  std::vector<float> colOwn(bf16 ? 0 : colLen);
+  thread_local std::vector<float> colKept;
+  if (bf16 && colKept.size() < colLen) colKept.resize(colLen);
+  float* const col = bf16 ? colKept.data() : colOwn.data();
   for (long n0 = 0; n0 < g.n; n0 += imgsPerChunk) {
     long nimg = std::min(imgsPerChunk, g.n - n0);
     Geo one{nimg, g.oh, g.ow, g.co, 1, 1, K, g.oh, g.ow, 1, 1, 1, 1, 0, 0};
-    conv2dForward(dy + n0 * pix * g.co, wt.data(), col.data(), nullptr, false, one, bf16);
+    conv2dForward(dy + n0 * pix * g.co, wt.data(), col, nullptr, false, one, bf16);
     pool().run((int)nimg, [&](int t, int) {
       float* img = dx + (n0 + t) * g.h * g.w * g.c;
       std::memset(img, 0, sizeof(float) * g.h * g.w * g.c);
-      const float* cimg = col.data() + (long)t * pix * K;
+      const float* cimg = col + (long)t * pix * K;
       for (long oh = 0; oh < g.oh; oh++)
         for (long ow = 0; ow < g.ow; ow++) {
           const float* row = cimg + (oh * g.ow + ow) * K;
