@@ -1098,8 +1098,10 @@ static void dwDirectBf16(const float* x, const float* dy, float* dw, const Geo& 
   const long sw2 = 2 * g.sw, ncopy = std::min<long>(g.kw, sw2);
   const long OWh = (g.ow + 1) / 2, Hpd = (g.oh - 1) * g.sh + g.kh, Wph = OWh + (g.kw - 1) / sw2;
   const long Cx = (C + MR_ - 1) / MR_ * MR_;  // channels a pixel pair holds: C, then zeros up to whole tiles
-  // ~1024 pixels a chunk, and at least 8 chunks where there are 8 images (for the threads).
-  const long imgsPerChunk = std::max<long>(1, std::min<long>(1024 / (g.oh * g.ow), (g.n + 7) / 8));
+  // ~1024 pixels a chunk, at least 8 chunks where there are 8 images (for the threads), and at most
+  // 64 chunks (the partial sums kept between calls stay <= 64 x KH KW C CO floats).
+  const long imgsPerChunk =
+      std::max<long>((g.n + 63) / 64, std::max<long>(1, std::min<long>(1024 / (g.oh * g.ow), (g.n + 7) / 8)));
   const long nchunks = (g.n + imgsPerChunk - 1) / imgsPerChunk;
   // The calling thread's buffer, kept between calls: a fresh allocation of this size is mmapped
   // and page-faulted anew each call (measured ~2 ms a call for 590 KB here, in a VM).
