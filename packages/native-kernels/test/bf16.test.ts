@@ -14,7 +14,8 @@
 // bounds above hold) run where they apply: forward convs with output rows of 8+ pixels and, at stride 1,
 // 3-4, 5-8, 13-16, 25-32 or 49-64 input channels (stride 2: 13-16, 25-32, 49-64; the stride-1 input
 // gradient is the forward conv of dy, so dy's channels and the input's width count), and filter
-// gradients at strides 1-2 with at most 64 input and 64 output channels.
+// gradients at strides 1-2 with at most 64 input and 64 output channels; stride-2 input gradients whose
+// four parity classes (sub-pixel convs of dy) are such forward convs with rows of 16+ pixels.
 // Other 3x3 stride-1 convs with 32-256 channels run Winograd F(2x2, 3x3) (forward, and the stride-1 input
 // gradient): the GEMM operands are the transformed tiles V = B^T d B and filters U = G g G^T, rounded to
 // bf16, and the output is A^T M A. With |V| <= |B^T||d||B| and |U| <= |G||g||G^T| elementwise, the same
@@ -210,7 +211,9 @@ describe(title('float32 -> bfloat16 rounding (the packing conversion)'), () => {
 // The direct kernels: 3 channels padded to 4, 16 and 32 channels (one and two 16-wide vectors, tiles of
 // 8 and 16 pixels), 64 channels with 'valid' padding, an 11-pixel row (a partial tile; an odd width: a
 // zero dy column in the filter gradient's pixel pairs), the filter gradient in several image chunks,
-// stride 2 (3x3 'same' with a 9-pixel output row; 2x2 'valid' with 32 channels in, 64 out).
+// stride 2 (3x3 'same' with a 9-pixel output row; 2x2 'valid' with 32 channels in, 64 out), and the
+// stride-2 input gradient as 4 sub-pixel direct convs (3x3 /2 with 16-17-pixel parity classes, 'valid'
+// as ResNet-20's 16->32 layer and 'same').
 const shapes = [
   { x: [2, 9, 9, 5], f: [3, 3, 5, 7], strides: 2, pad: 'same' as const },
   { x: [2, 8, 8, 16], f: [3, 3, 16, 16], strides: 1, pad: 'same' as const },
@@ -225,6 +228,8 @@ const shapes = [
   { x: [2, 10, 10, 64], f: [3, 3, 64, 40], strides: 1, pad: 'valid' as const },
   { x: [2, 17, 17, 16], f: [3, 3, 16, 32], strides: 2, pad: 'same' as const },
   { x: [2, 16, 16, 32], f: [2, 2, 32, 64], strides: 2, pad: 'valid' as const },
+  { x: [1, 34, 34, 16], f: [3, 3, 16, 32], strides: 2, pad: 'valid' as const },
+  { x: [1, 33, 33, 16], f: [3, 3, 16, 32], strides: 2, pad: 'same' as const },
 ];
 
 /** Whether a stride-1 conv (or the forward conv computing a stride-1 input gradient) runs the direct bf16 kernel. */
@@ -307,6 +312,7 @@ describe(title('bfloat16 conv kernels against exact references, with bounds from
       { x: [3, 16, 16, 16], f: [3, 3, 16, 16], strides: 1, pad: 'same' as const },
       { x: [10, 8, 8, 64], f: [3, 3, 64, 64], strides: 1, pad: 'same' as const },
       { x: [9, 17, 17, 16], f: [3, 3, 16, 32], strides: 2, pad: 'same' as const },
+      { x: [9, 34, 34, 16], f: [3, 3, 16, 32], strides: 2, pad: 'valid' as const },
     ];
     const runAll = async () => {
       const out: Float32Array[] = [];
