@@ -1140,6 +1140,20 @@ BOT_BF16 static void dwTileBf16(int nrows, const long* xOff, const long* dOff, i
   storeTile<MR_, NV_>(c, C, ldc, mr, nr, false, nullptr, 0);
 }
 
+// The filter gradient summed over image chunks: dw[i] = sum over c of partial[c * total + i], in chunk order
+// (a fixed order, so the result does not depend on the thread count).
+static void sumChunkPartials(const float* partial, long nchunks, long total, float* dw) {
+  const long per = 16384;
+  pool().run((int)((total + per - 1) / per), [&](int t, int) {
+    long a = t * per, b = std::min(total, a + per);
+    for (long i = a; i < b; i++) {
+      float v = partial[i];
+      for (long c = 1; c < nchunks; c++) v += partial[c * total + i];
+      dw[i] = v;
+    }
+  });
+}
+
 // dW[tap][c][o] = sum over pixels of x(shifted by the tap)[c] * dy[o], for dilation 1, pads >= 0.
 // The reduction runs over pixel pairs (ow, ow + 1) of each output row (an odd width gets a zero dy
 // column). Images in fixed chunks (by shape only): each chunk converts its x and dy to bf16 pairs
@@ -1207,17 +1221,7 @@ static void dwDirectBf16(const float* x, const float* dy, float* dw, const Geo& 
       }
     }
   });
-  if (nchunks > 1) {
-    const long total = Kf * CO, per = 16384;
-    pool().run((int)((total + per - 1) / per), [&](int t, int) {
-      long a = t * per, b = std::min(total, a + per);
-      for (long i = a; i < b; i++) {
-        float v = partial.p[i];
-        for (long c = 1; c < nchunks; c++) v += partial.p[c * total + i];
-        dw[i] = v;
-      }
-    });
-  }
+  if (nchunks > 1) sumChunkPartials(partial.p, nchunks, Kf * CO, dw);
 }
 
 // Where it applies: strides 1-2, dilation 1, pads >= 0, at most 64 input and 64 output channels
@@ -1432,17 +1436,7 @@ static void backpropFilterGemmWide(const float* x, const float* dy, float* dw, c
     gemmBlock<MR>(pa, pb, i0, (int)std::min<long>(MC, Kf - i0), j0, (int)std::min<long>(NC, CO - j0), (int)k0, (int)k1,
                   nchunks > 1 ? partial.p + chunk * Kf * CO : dw, CO, false, nullptr, bf16);
   });
-  if (nchunks > 1) {
-    const long total = Kf * CO, per = 16384;
-    pool().run((int)((total + per - 1) / per), [&](int t, int) {
-      long a = t * per, b = std::min(total, a + per);
-      for (long i = a; i < b; i++) {
-        float v = partial.p[i];
-        for (long c = 1; c < nchunks; c++) v += partial.p[c * total + i];
-        dw[i] = v;
-      }
-    });
-  }
+  if (nchunks > 1) sumChunkPartials(partial.p, nchunks, Kf * CO, dw);
 }
 
 // dW^T[CO, K = KH*KW*C] = dy^T * im2col(x), the pixel reduction cut into fixed chunks (the same
