@@ -203,8 +203,8 @@ export const MUTANTS = [
   {
     id: 'trainer-leak-one-scalar',
     pkg: 'trainer',
-    file: 'packages/trainer/src/node/train.ts',
-    from: 'if (cached_c && !cached_c.isDisposed) cached_c.dispose();',
+    file: 'packages/trainer/src/optimizer.ts',
+    from: 'if (cached && !cached.isDisposed) cached.dispose();',
     to: '',
     tests: ['test/image-folder.test.ts'],
     grep: 'decodes',
