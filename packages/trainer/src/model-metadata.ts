@@ -44,9 +44,9 @@ export const MODEL_FORMAT = 'bag-of-tricks-model';
 
 /**
  * Resolves augment's `EvalPipelineOptions` (the very options the run's eval loader uses) to explicit
- * numbers, with augment's defaults (its `PRESETS`, as `evalPipeline` reads them): greyscale 32 → 28 and Fashion-MNIST
- * statistics, else 256 → 224 and ImageNet statistics. `resize` overrides the options' (image folders resize in the dataset, not in the
- * tensor pipeline, so their options say `resize: false`). `evalPipelineFromPreprocessing(result)` equals
+ * numbers, with augment's defaults (its `PRESETS`, as `evalPipeline` reads them): greyscale 32 → 28 and
+ * Fashion-MNIST statistics, else 256 → 224 and ImageNet statistics. `resize` overrides the options' (image folders
+ * resize in the dataset, not in the tensor pipeline, so their options say `resize: false`). `evalPipelineFromPreprocessing(result)` equals
  * `evalPipeline(options)` on the same input (a test checks it).
  */
 export function resolveEvalPreprocessing(options: EvalPipelineOptions, resize?: number, resample?: 'bilinear' | 'lanczos3'): EvalPreprocessing {
