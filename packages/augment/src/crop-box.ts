@@ -28,6 +28,15 @@ export function evalResizeFor(crop: number): number {
   return Math.round(crop / EVAL_CROP_FRACTION);
 }
 
+/**
+ * ImageNet's image side (He et al. 2019 §2.1, torchvision): the train crop and the eval centre crop. The one
+ * place for it: the factories' defaults, the `paper`/`gluoncv` presets and data's image folders read it here.
+ */
+export const IMAGENET_SIZE = 224;
+
+/** ImageNet's eval resize (the shorter side before the centre crop): `evalResizeFor(IMAGENET_SIZE)`, 256. */
+export const IMAGENET_EVAL_RESIZE = evalResizeFor(IMAGENET_SIZE);
+
 /** Python's `round`: halves go to the even neighbour, as torchvision's box arithmetic does. */
 export function roundHalfEven(v: number): number {
   const f = Math.floor(v);
@@ -121,9 +130,9 @@ export function resizeShorterSize(height: number, width: number, resize: number)
 }
 
 export interface ResizeShorterCenterCropOptions {
-  /** Shorter side after resizing (default 256). */
+  /** Shorter side after resizing (default `IMAGENET_EVAL_RESIZE`, 256). */
   resize?: number;
-  /** Side of the square centre crop taken from the resized image (default 224; 224/256 = 0.875). */
+  /** Side of the square centre crop taken from the resized image (default `IMAGENET_SIZE`, 224; 224/256 = 0.875). */
   crop?: number;
 }
 
@@ -135,7 +144,7 @@ export interface ResizeShorterCenterCropOptions {
 export function resizeShorterCenterCropBox(
   height: number,
   width: number,
-  { resize = 256, crop = 224 }: ResizeShorterCenterCropOptions = {},
+  { resize = IMAGENET_EVAL_RESIZE, crop = IMAGENET_SIZE }: ResizeShorterCenterCropOptions = {},
 ): CropBox {
   checkSize(height, width, 'resizeShorterCenterCropBox');
   if (!Number.isInteger(resize) || !Number.isInteger(crop) || crop < 1 || resize < crop) {

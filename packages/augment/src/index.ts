@@ -4,6 +4,8 @@ export {
   DEFAULT_SCALE,
   EVAL_CROP_FRACTION,
   evalResizeFor,
+  IMAGENET_EVAL_RESIZE,
+  IMAGENET_SIZE,
   resizeShorterCenterCropBox,
   resizeShorterSize,
   roundHalfEven,

@@ -11,7 +11,7 @@ import { randomResizedCrop, resizeShorterCenterCrop, type Size } from './random-
 export type { PipelinePreset } from './presets';
 
 export interface TrainPipelineOptions extends PhotometricOptions {
-  /** Output size (default 224; 28 for greyscale). */
+  /** Output size (default the preset's `PRESETS[preset].size`: `IMAGENET_SIZE` 224, greyscale 28). */
   size?: Size;
   /** Random-resized-crop area range (default [0.08, 1]; greyscale [0.35, 1]). */
   scale?: readonly [number, number];
@@ -61,9 +61,9 @@ export interface EvalPipelineOptions {
   /** Default 'paper'; 'greyscale' changes the defaults to 32 -> 28 and 1 channel. */
   preset?: PipelinePreset;
   channels?: 1 | 3;
-  /** Shorter side after resizing (default 256; greyscale 32); `false` skips it. */
+  /** Shorter side after resizing (default the preset's `evalResize`: 256, greyscale 32); `false` skips it. */
   resize?: number | false;
-  /** Square centre crop (default 224; greyscale 28). 224/256 = 28/32 = 0.875. */
+  /** Square centre crop (default the preset's `size`: 224, greyscale 28). 224/256 = 28/32 = `EVAL_CROP_FRACTION`. */
   crop?: number;
   /** `false` to skip. */
   normalize?: false | NormalizeOptions;

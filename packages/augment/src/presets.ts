@@ -1,5 +1,5 @@
 import { colorJitterOp, type ColorJitterOptions } from './color-jitter';
-import { DEFAULT_RATIO, DEFAULT_SCALE, evalResizeFor } from './crop-box';
+import { DEFAULT_RATIO, DEFAULT_SCALE, evalResizeFor, IMAGENET_EVAL_RESIZE, IMAGENET_SIZE } from './crop-box';
 import { horizontalFlipOp, type HorizontalFlipOptions } from './horizontal-flip';
 import { MIXUP_DEFAULTS, type MixupOptions } from './mixup';
 import { FASHION_MNIST_MEAN, FASHION_MNIST_STD, IMAGENET_MEAN, IMAGENET_STD, normalizeOp, type NormalizeOptions } from './normalize';
@@ -33,8 +33,8 @@ export interface PresetSettings {
 export const PRESETS: Readonly<Record<PipelinePreset, PresetSettings>> = Object.freeze({
   paper: {
     channels: 3,
-    size: 224,
-    evalResize: evalResizeFor(224),
+    size: IMAGENET_SIZE,
+    evalResize: IMAGENET_EVAL_RESIZE,
     scale: DEFAULT_SCALE,
     ratio: DEFAULT_RATIO,
     jitter: { form: 'hsv', brightness: 0.4, saturation: 0.4, hue: 0.4 },
@@ -43,8 +43,8 @@ export const PRESETS: Readonly<Record<PipelinePreset, PresetSettings>> = Object.
   },
   gluoncv: {
     channels: 3,
-    size: 224,
-    evalResize: evalResizeFor(224),
+    size: IMAGENET_SIZE,
+    evalResize: IMAGENET_EVAL_RESIZE,
     scale: DEFAULT_SCALE,
     ratio: DEFAULT_RATIO,
     jitter: { form: 'gluoncv', brightness: 0.4, contrast: 0.4, saturation: 0.4 },

@@ -1,7 +1,7 @@
 import type { Batch, BatchTransform } from '@bag-of-tricks/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { checkBatch, tidyBatch } from './checks';
-import { centerCropBox, resizeShorterSize, sampleRandomResizedCrop, type CropBox, type RandomResizedCropOptions } from './crop-box';
+import { centerCropBox, IMAGENET_EVAL_RESIZE, IMAGENET_SIZE, resizeShorterSize, sampleRandomResizedCrop, type CropBox, type RandomResizedCropOptions } from './crop-box';
 
 export type Size = number | readonly [number, number];
 
@@ -54,7 +54,7 @@ export function cropAndResizeBoxes(images: tf.Tensor4D, boxes: readonly CropBox[
 }
 
 export interface RandomResizedCropTransformOptions extends RandomResizedCropOptions {
-  /** Output size (default 224). */
+  /** Output size (default `IMAGENET_SIZE`, 224). */
   size?: Size;
 }
 
@@ -62,7 +62,7 @@ export interface RandomResizedCropTransformOptions extends RandomResizedCropOpti
  * Random-resized crop, per image: a box from {@link sampleRandomResizedCrop} (torchvision's
  * sampler), then a bilinear resize to `size` (see {@link cropAndResizeBoxes}).
  */
-export function randomResizedCrop({ size = 224, ...boxOptions }: RandomResizedCropTransformOptions = {}): BatchTransform {
+export function randomResizedCrop({ size = IMAGENET_SIZE, ...boxOptions }: RandomResizedCropTransformOptions = {}): BatchTransform {
   toSize(size, 'randomResizedCrop');
   return (batch: Batch, rng) =>
     tidyBatch(() => {
@@ -74,9 +74,9 @@ export function randomResizedCrop({ size = 224, ...boxOptions }: RandomResizedCr
 }
 
 export interface ResizeShorterCenterCropTransformOptions {
-  /** Shorter side after resizing (default 256); `false` skips the resize. */
+  /** Shorter side after resizing (default `IMAGENET_EVAL_RESIZE`, 256); `false` skips the resize. */
   resize?: number | false;
-  /** Side of the square centre crop (default 224). */
+  /** Side of the square centre crop (default `IMAGENET_SIZE`, 224). */
   crop?: number;
 }
 
@@ -85,7 +85,7 @@ export interface ResizeShorterCenterCropTransformOptions {
  * antialiasing: torchvision `Resize(resize, antialias=False)` on tensors), then a centre
  * `crop` x `crop` (torchvision `CenterCrop`). Deterministic; the rng is not used.
  */
-export function resizeShorterCenterCrop({ resize = 256, crop = 224 }: ResizeShorterCenterCropTransformOptions = {}): BatchTransform {
+export function resizeShorterCenterCrop({ resize = IMAGENET_EVAL_RESIZE, crop = IMAGENET_SIZE }: ResizeShorterCenterCropTransformOptions = {}): BatchTransform {
   toSize(crop, 'resizeShorterCenterCrop');
   if (resize !== false) toSize(resize, 'resizeShorterCenterCrop (resize)');
   return (batch: Batch) =>

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import sharp from 'sharp';
 import type { Rng } from '@bag-of-tricks/core';
-import { DEFAULT_RATIO, DEFAULT_SCALE, evalResizeFor, RESAMPLE_DEFAULTS, resizeShorterCenterCropBox, sampleRandomResizedCrop, type CropBox } from '@bag-of-tricks/augment';
+import { DEFAULT_RATIO, DEFAULT_SCALE, evalResizeFor, IMAGENET_SIZE, RESAMPLE_DEFAULTS, resizeShorterCenterCropBox, sampleRandomResizedCrop, type CropBox } from '@bag-of-tricks/augment';
 import type { Dataset, Sample, SkippedSample } from './dataset';
 import { CORRUPT_FIX, pixelLimitProblem, resolveLimitInputPixels, sniffImageFormat, TAIL_BYTES, TOO_LARGE_FIX, truncationProblem } from './image-checks';
 
@@ -13,9 +13,9 @@ export interface ImageFolderOptions {
    * squashed to size x size (no crop). Default 'train'.
    */
   mode?: 'train' | 'eval' | 'full';
-  /** Output side in pixels (default 224). */
+  /** Output side in pixels (default augment's `IMAGENET_SIZE`, 224). */
   size?: number;
-  /** Eval: the shorter side before the centre crop (default round(size / 0.875), 256 for 224). */
+  /** Eval: the shorter side before the centre crop (default augment's `evalResizeFor(size)`, round(size / 0.875): 256 for 224). */
   resize?: number;
   /** Train: area fraction range of the crop (default [0.08, 1]). */
   scale?: readonly [number, number];
@@ -60,10 +60,10 @@ export interface ImageFolderOptions {
  * per-image pass, defaults to `RESAMPLE_DEFAULTS.loader` (bilinear). The crop scale is augment's [0.08, 1] for
  * RGB and greyscale alike (the trainer's image-folder runs have always used it): augment's greyscale preset
  * ([0.35, 1]) is for 28 px in-memory images such as Fashion-MNIST. The eval resize is augment's
- * `evalResizeFor(size)` (size / 0.875).
+ * `evalResizeFor(size)` (size / 0.875); the size is augment's `IMAGENET_SIZE`.
  */
 export const IMAGE_FOLDER_DEFAULTS = Object.freeze({
-  size: 224,
+  size: IMAGENET_SIZE,
   resample: RESAMPLE_DEFAULTS.dataset,
   scale: DEFAULT_SCALE,
   ratio: DEFAULT_RATIO,

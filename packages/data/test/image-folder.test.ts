@@ -6,8 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRng } from '@bag-of-tricks/core';
-import { sampleRandomResizedCrop } from '@bag-of-tricks/augment';
-import { createLoader, imageFolderDataset, isSkipped, type EpochStats, type Sample } from '../src/index';
+import { IMAGENET_SIZE, PRESETS, sampleRandomResizedCrop } from '@bag-of-tricks/augment';
+import { createLoader, IMAGE_FOLDER_DEFAULTS, imageFolderDataset, isSkipped, type EpochStats, type Sample } from '../src/index';
 
 const root = mkdtempSync(join(tmpdir(), 'image-folder-test-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -67,6 +67,13 @@ describe('imageFolderDataset', () => {
     expect(ds.files.map((f) => f.slice(join(root, 'set').length + 1))).toEqual(['alpha/red.png', 'mid/a.jpg', 'zeta/centre.webp', 'zeta/grey.PNG']);
     expect(Array.from(ds.labels)).toEqual([0, 1, 2, 2]);
     expect([ds.size, ds.numClasses, ds.height, ds.width, ds.channels]).toEqual([4, 3, 8, 8, 3]);
+  });
+
+  it("defaults to augment's ImageNet size (one constant, not a re-typed 224)", () => {
+    expect(IMAGE_FOLDER_DEFAULTS.size).toBe(IMAGENET_SIZE);
+    expect(IMAGE_FOLDER_DEFAULTS.size).toBe(PRESETS.paper.size);
+    const ds = imageFolderDataset(join(root, 'set'));
+    expect([ds.height, ds.width]).toEqual([IMAGENET_SIZE, IMAGENET_SIZE]);
   });
 
   it('decodes PNG and lossless WebP exactly, JPEG within its loss, greyscale to RGB and to one channel', async () => {

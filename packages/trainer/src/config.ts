@@ -61,7 +61,7 @@ export const dataSchema = z
         dir: z.string().min(1),
         /** Validation images in the same layout. */
         evalDir: z.string().min(1),
-        /** Output side in pixels (default 224). */
+        /** Output side in pixels (default augment's `PRESETS.paper.size`, 224). */
         size: positiveInt.default(AUGMENT.presets.paper.size),
         /** The shorter side before the eval centre crop (default size / 0.875). */
         resize: positiveInt.optional(),

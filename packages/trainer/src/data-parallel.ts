@@ -75,6 +75,17 @@ export interface DataParallelStep {
   dispose(): Promise<void>;
 }
 
+/**
+ * The error a replica's failure rejects the step with: the replica, what it said, and its wasm heap then (null on
+ * other backends or when it crashed), so the trainer can word an out-of-memory like one on this thread.
+ */
+export interface ReplicaFailure extends Error {
+  readonly replica: number;
+  readonly replicaMessage: string;
+  readonly replicaHeapBytes: number | null;
+  readonly workerStack?: string;
+}
+
 /** Contiguous shards of a batch of `batch` rows over `replicas`, sizes differing by at most one: [start, end) each. */
 export function shardBounds(batch: number, replicas: number): [number, number][] {
   const base = Math.floor(batch / replicas);
@@ -234,10 +245,15 @@ export async function createDataParallelStep(options: DataParallelStepOptions): 
     disposed = true;
     await Promise.all(handles.map((w) => w.terminate().catch(() => 0)));
   };
-  const fail = (replica: number, cause: string, stack?: string): void => {
+  const fail = (replica: number, cause: string, stack?: string, heapBytes?: number | null): void => {
     if (failure || disposed) return;
-    failure = new Error(`data-parallel worker ${replica} (of ${replicas - 1}) failed: ${cause}`);
-    if (stack) (failure as Error & { workerStack?: string }).workerStack = stack;
+    const replicaFailure: ReplicaFailure = Object.assign(new Error(`data-parallel worker ${replica} (of ${replicas - 1}) failed: ${cause}`), {
+      replica,
+      replicaMessage: cause,
+      replicaHeapBytes: heapBytes ?? null,
+      ...(stack ? { workerStack: stack } : {}),
+    });
+    failure = replicaFailure;
     for (const map of pending) {
       for (const p of map.values()) p.reject(failure);
       map.clear();
@@ -277,7 +293,7 @@ export async function createDataParallelStep(options: DataParallelStepOptions): 
       handles.push(
         transport.spawn(init, {
           message: (msg) => {
-            if (msg.type === 'error') return fail(r, msg.message, msg.stack);
+            if (msg.type === 'error') return fail(r, msg.message, msg.stack, msg.heapBytes);
             if (msg.type === 'ready' && (msg.precision ?? 'float32') !== precision) {
               return fail(
                 r,

@@ -58,7 +58,8 @@ export type FromWorker =
   | { readonly type: 'done'; readonly id: number; readonly loss: number }
   | { readonly type: 'synced'; readonly id: number }
   | { readonly type: 'weights'; readonly id: number; readonly values: Float32Array[] }
-  | { readonly type: 'error'; readonly id: number | null; readonly message: string; readonly stack?: string };
+  /** `heapBytes`: the replica's wasm heap when it failed (null on other backends), for an out-of-memory message. */
+  | { readonly type: 'error'; readonly id: number | null; readonly message: string; readonly stack?: string; readonly heapBytes?: number | null };
 
 /** Float32 offsets of each shape in one flat buffer. */
 export function layout(shapes: readonly (readonly number[])[]): { offsets: number[]; sizes: number[]; total: number } {

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend, nativePrecision } from '@bag-of-tricks/backend';
 import { createStepLoss } from './step-loss';
+import { wasmHeapBytes } from './wasm-heap';
 import { copyTensorInto, layout, type FromWorker, type ReplicaInitMessage, type ToWorker, type WorkerInit } from './dp-protocol';
 
 /** How a replica answers the step. */
@@ -26,7 +27,7 @@ function sizeOf(shape: readonly number[]): number {
 
 const errorReply = (id: number | null, err: unknown): FromWorker => {
   const e = err instanceof Error ? err : new Error(String(err));
-  return { type: 'error', id, message: e.message, ...(e.stack ? { stack: e.stack } : {}) };
+  return { type: 'error', id, message: e.message, ...(e.stack ? { stack: e.stack } : {}), heapBytes: wasmHeapBytes() };
 };
 
 /**

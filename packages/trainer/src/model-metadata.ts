@@ -1,4 +1,4 @@
-import { evalPipeline, FASHION_MNIST_MEAN, FASHION_MNIST_STD, IMAGENET_MEAN, IMAGENET_STD, type EvalPipelineOptions } from '@bag-of-tricks/augment';
+import { evalPipeline, FASHION_MNIST_MEAN, FASHION_MNIST_STD, IMAGENET_MEAN, IMAGENET_STD, PRESETS, type EvalPipelineOptions } from '@bag-of-tricks/augment';
 import type { BatchTransform } from '@bag-of-tricks/core';
 import type { TrainConfig } from './config';
 
@@ -44,22 +44,23 @@ export const MODEL_FORMAT = 'bag-of-tricks-model';
 
 /**
  * Resolves augment's `EvalPipelineOptions` (the very options the run's eval loader uses) to explicit
- * numbers, with augment's defaults: greyscale 32 → 28 and Fashion-MNIST statistics, else 256 → 224 and
- * ImageNet statistics. `resize` overrides the options' (image folders resize in the dataset, not in the
- * tensor pipeline, so their options say `resize: false`). `evalPipelineFromPreprocessing(result)` equals
+ * numbers, with augment's defaults (its `PRESETS`, as `evalPipeline` reads them): greyscale 32 → 28 and
+ * Fashion-MNIST statistics, else 256 → 224 and ImageNet statistics. `resize` overrides the options' (image folders
+ * resize in the dataset, not in the tensor pipeline, so their options say `resize: false`). `evalPipelineFromPreprocessing(result)` equals
  * `evalPipeline(options)` on the same input (a test checks it).
  */
 export function resolveEvalPreprocessing(options: EvalPipelineOptions, resize?: number, resample?: 'bilinear' | 'lanczos3'): EvalPreprocessing {
   const channels = options.channels ?? (options.preset === 'greyscale' ? 1 : 3);
   const grey = channels === 1;
-  const crop = options.crop ?? (grey ? 28 : 224);
+  const settings = PRESETS[grey ? 'greyscale' : (options.preset ?? 'paper')];
+  const crop = options.crop ?? settings.size;
   const norm = options.normalize;
   if (norm === false) throw new Error('model metadata: an eval pipeline without normalize cannot be described (normalize: false).');
   const mean = norm?.mean ?? (grey ? [FASHION_MNIST_MEAN] : IMAGENET_MEAN);
   const std = norm?.std ?? (grey ? [FASHION_MNIST_STD] : IMAGENET_STD);
   return {
     size: crop,
-    resize: resize ?? (options.resize === undefined ? (grey ? 32 : 256) : options.resize),
+    resize: resize ?? (options.resize === undefined ? settings.evalResize : options.resize),
     crop,
     channels,
     mean: [...mean],

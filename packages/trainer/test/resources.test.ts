@@ -211,4 +211,40 @@ describe('resource errors through the CLI', () => {
     expect(r.out).toMatch(/bag-of-tricks: Out of memory on the wasm backend in a training step with batchSize 6000 \(of 6000 training images\): the wasm heap had grown to \d+\.\d\d GiB/);
     expect(r.out).toContain('Fix: lower batchSize (say 3000 or less;');
   }, 180_000);
+
+  it('--workers 2: an out-of-memory inside replica 1 (a worker thread) gets the same message, naming the replica and its heap', () => {
+    // The replicas' shards are equal or smaller than this thread's, so a real batch runs this thread out first. To
+    // run out in the worker only, a preload (passed to the workers with the other Node flags) caps the growth of
+    // the worker's wasm memory at 96 MiB, as a heap that cannot grow further; the out-of-memory itself is the
+    // wasm backend's own.
+    const out = tempOut('dp-oom');
+    const preload = join(dirname(out), 'cap-worker-wasm.cjs');
+    writeFileSync(
+      preload,
+      `if (!require('node:worker_threads').isMainThread) {
+  const grow = WebAssembly.Memory.prototype.grow;
+  WebAssembly.Memory.prototype.grow = function (pages) {
+    if (this.buffer.byteLength + pages * 65536 > 96 * 2 ** 20) throw new RangeError('WebAssembly.Memory.grow(): capped at 96 MiB');
+    return grow.call(this, pages);
+  };
+}
+`,
+    );
+    writeFileSync(`${out}.json`, JSON.stringify({ ...tinyConfig(), out, epochs: 1, batchSize: 1000 }));
+    const r = spawnSync(process.execPath, ['--require', preload, cli, 'train', `${out}.json`, '--workers', '2', '--stop-after', '1', '--no-progress', '--no-report'], {
+      encoding: 'utf8',
+      timeout: 180_000,
+      cwd: dirname(out),
+    });
+    const text = `${r.stdout}\n${r.stderr}`;
+    expect(r.status, text).toBe(1);
+    const line = /bag-of-tricks: (Out of memory.*)/.exec(text)?.[1] ?? '';
+    expect(line, text).toMatch(
+      /^Out of memory on the wasm backend in a training step in data-parallel replica 1 \(a worker thread\) with batchSize 1000 \(of 6000 training images\): the replica's wasm heap had grown to (\d+\.\d\d) GiB/,
+    );
+    // The heap named is the worker's (capped at 96 MiB = 0.09 GiB), not this thread's.
+    expect(Number(/grown to (\d+\.\d\d) GiB/.exec(line)?.[1])).toBeLessThanOrEqual(0.09);
+    expect(line).toContain('Fix: lower batchSize (say 500 or less;');
+    expect(line).toMatch(/\(wasm said: (?!data-parallel)/);
+  }, 180_000);
 });
