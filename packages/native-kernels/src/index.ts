@@ -2,6 +2,7 @@ import { loadAddon, nativeLoadError, requireAddon } from './addon';
 import { NATIVE_KERNELS, isNativeWrapper, registerWrappers, stats, unregisterWrappers, type NativeKernelStats } from './kernels';
 
 export { nativeLoadError, NATIVE_KERNELS, isNativeWrapper, type NativeKernelStats };
+export { applyMomentumNative, type NativeMomentumOptions } from './momentum';
 
 export interface RegisterNativeKernelsOptions {
   /** Native threads (default: this machine's logical cores, or the last `setNativeThreads`). */

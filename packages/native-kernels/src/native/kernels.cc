@@ -1549,7 +1549,7 @@ static bool readArgs(napi_env env, napi_callback_info info, size_t nparams, Args
   size_t len = 0;
   void* pdata = nullptr;
   if (!isTa || napi_get_typedarray_info(env, argv[1], &type, &len, &pdata, nullptr, nullptr) != napi_ok ||
-      type != napi_float64_array || len != nparams) {
+      type != napi_float64_array || (nparams != 0 && len != nparams)) {
     std::string msg = "native-kernels: the second argument must be a Float64Array of " + std::to_string(nparams) + " numbers";
     napi_throw_type_error(env, nullptr, msg.c_str());
     return false;
@@ -1557,6 +1557,8 @@ static bool readArgs(napi_env env, napi_callback_info info, size_t nparams, Args
   out.p.assign((double*)pdata, (double*)pdata + len);
   return true;
 }
+
+#include "momentum.h"
 
 // Pointer to `count` floats at byte offset `off`, or null (with a RangeError thrown) when out of bounds.
 static float* at(napi_env env, const Args& a, double off, double count, const char* what) {
@@ -1662,6 +1664,45 @@ static napi_value MatMul(napi_env env, napi_callback_info info) {
     PackBFn pb = tb ? packMatrixB(Bb, 1, k) : packMatrixB(Bb, n, 1);
     gemm((int)m, (int)n, (int)k, C + b * m * n, n, pa, pb, (bias || ep.relu) ? &ep : nullptr);
   }
+  return nullptr;
+}
+
+// params: momentum, c (= -learning rate), weightDecay, nesterov (0/1), then per variable: wOff, accOff, gOff,
+// wOutOff, accOutOff, count, decay (0/1) (momentum.h). An output is its input (in place) or overlaps no array.
+static napi_value MomentumUpdate(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!readArgs(env, info, 0, a)) return nullptr;
+  constexpr size_t PER = 7;
+  if (a.p.size() < 4 || (a.p.size() - 4) % PER != 0) {
+    napi_throw_type_error(env, nullptr, "native-kernels: momentumUpdate params are momentum, c, weightDecay, nesterov, then 7 numbers per variable");
+    return nullptr;
+  }
+  std::vector<MomentumVar> vars;
+  for (size_t i = 4; i < a.p.size(); i += PER) {
+    const double n = a.p[i + 5];
+    if (!(n >= 0) || n != (double)(long)n) {
+      napi_throw_range_error(env, nullptr, "native-kernels: momentumUpdate: invalid element count");
+      return nullptr;
+    }
+    const char* what[5] = {"variable", "accumulator", "gradient", "new variable", "new accumulator"};
+    float* p[5];
+    for (int k = 0; k < 5; k++)
+      if (!(p[k] = at(env, a, a.p[i + k], n, what[k]))) return nullptr;
+    const long cnt = (long)n;
+    const auto overlap = [cnt](const float* x, const float* y) { return cnt > 0 && x < y + cnt && y < x + cnt; };
+    bool bad = overlap(p[0], p[1]) || overlap(p[0], p[2]) || overlap(p[1], p[2]) || overlap(p[3], p[4]);
+    for (int o = 3; o < 5; o++)
+      for (int k = 0; k < 3; k++) {
+        const bool ownInput = (o == 3 && k == 0) || (o == 4 && k == 1);  // may be exactly that array (in place)
+        if (overlap(p[o], p[k]) && !(ownInput && p[o] == p[k])) bad = true;
+      }
+    if (bad) {
+      napi_throw_range_error(env, nullptr, "native-kernels: momentumUpdate: arrays overlap (only an output exactly on its own input may)");
+      return nullptr;
+    }
+    vars.push_back(MomentumVar{p[0], p[1], p[2], p[3], p[4], cnt, a.p[i + 6] != 0});
+  }
+  momentumUpdate(vars, (float)a.p[0], (float)a.p[1], (float)a.p[2], a.p[3] != 0);
   return nullptr;
 }
 
@@ -1780,6 +1821,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"getPrecision", nullptr, GetPrecision, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"bf16Unsupported", nullptr, Bf16Unsupported, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"toBf16", nullptr, ToBf16, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"momentumUpdate", nullptr, MomentumUpdate, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;
   return exports;
