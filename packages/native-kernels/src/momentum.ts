@@ -58,7 +58,7 @@ export function applyMomentumNative(optimizer: tf.Optimizer, grads: tf.NamedTens
   const engine = tf.engine();
   const names = Object.keys(grads);
   const registered = engine.registeredVariables;
-  const tensors: tf.TensorInfo[] = [];
+  const tensors: tf.Tensor[] = [];
   for (const name of names) {
     const v = registered[name];
     if (!v) return fallback(`no variable named ${name}`);
