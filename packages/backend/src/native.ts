@@ -36,6 +36,8 @@ interface NativeKernelsModule {
   nativeBf16Support?(): { supported: boolean; reason: string | null };
   setNativePrecision?(precision: Precision): void;
   getNativePrecision?(): Precision;
+  /** Newer builds: kernel choices that can be turned off, for comparisons. */
+  setNativeKernelSwitches?(switches: { winograd?: boolean; directBf16?: boolean }): void;
   /** Newer builds: the fused momentum/NAG + L2 decay update (null: applied; else why not, nothing changed). */
   applyMomentumNative?(
     optimizer: tf.Optimizer,
@@ -162,6 +164,10 @@ export async function useNativeKernels(
   loaded = mod;
   const names = mod.registerNativeKernels(threads === undefined ? {} : { threads });
   active = true;
+  mod.setNativeKernelSwitches?.({
+    winograd: backendFlag('BOT_NATIVE_NO_WINOGRAD') !== 'always',
+    directBf16: backendFlag('BOT_NATIVE_NO_DIRECT_BF16') !== 'always',
+  });
   const info = mod.nativeInfo();
   const result = done(true, `${info.isa}, ${info.threads} threads: ${names.join(', ')}`);
   if (precision === 'bfloat16') {
