@@ -36,13 +36,13 @@ const isMomentum = (o: unknown): o is MomentumInternals => {
 /**
  * `optimizer.applyGradients(grads)` for tfjs's momentum optimizer (`tf.train.momentum`, plain or Nesterov),
  * with L2 decay `g + weightDecay · w` first on `decayVariables`, as ONE native pass over each variable instead
- * of tfjs's ~6-8 elementwise ops: on the wasm heap, in place, threaded. The float32 operations and their order
+ * of tfjs's ~6-8 elementwise ops: on the wasm heap, into fresh buffers, threaded. The float32 operations and their order
  * are those of the op sequence (no FMA contraction), so the weights and accumulators are bitwise equal to it,
  * for any thread count. It keeps the optimizer's own state: its accumulator variables (created as tfjs creates
  * them, so `getWeights()`, checkpoints and resume see no difference) and its iteration counter.
  *
- * A variable or accumulator is updated in place unless another tensor shares its memory (then into a fresh
- * buffer that is assigned, as tfjs's `assign` does, so that tensor keeps the old values).
+ * The new values are written to fresh buffers and assigned, as tfjs does (the wasm backend caches packed weights
+ * by tensor id, so data must never change in place); the old buffers are freed and reused by the next step.
  *
  * Returns null when it applied the update, or why it did not (nothing changed then; call the tfjs path):
  * another optimizer, a backend other than wasm, non-float32 tensors.
@@ -67,11 +67,9 @@ export function applyMomentumNative(optimizer: tf.Optimizer, grads: tf.NamedTens
     tensors.push(v);
     if (g) tensors.push(g);
   }
-  const backend = engine.backend as unknown as { refCount?(dataId: object): number };
-  const b = heapBackend(backend, tensors.filter((t) => t.size > 0));
+  const b = heapBackend(engine.backend, tensors.filter((t) => t.size > 0));
   if (typeof b === 'string') return fallback(b);
   for (const t of tensors) if (t.dtype !== 'float32') return fallback(`dtype ${t.dtype} (float32 only)`);
-  const shared = (t: tf.Tensor) => typeof backend.refCount === 'function' && backend.refCount(t.dataId) > 1;
 
   // Accumulators, exactly as MomentumOptimizer.applyGradients creates them (index = position in `grads`).
   const opt = optimizer;
@@ -83,8 +81,9 @@ export function applyMomentumNative(optimizer: tf.Optimizer, grads: tf.NamedTens
   });
   const decay = new Set((options.decayVariables ?? []).map((v) => v.name));
   const wd = options.weightDecay ?? 0;
-  // Variable and accumulator are updated in place where no other tensor shares their memory; otherwise into
-  // fresh outputs that are then assigned (as tfjs's assign does), so a tensor sharing the old memory keeps it.
+  // New values go to fresh buffers that are then assigned, as tfjs's ops and `assign` do, never in place: the
+  // wasm backend caches XNNPACK operators with their packed weights by tensor id (convolutions, dense layers),
+  // trusting that a tensor's data never changes; an in-place update would leave those packed weights stale.
   const jobs: Array<{ name: string; w: tf.Variable; acc: tf.Variable; g: tf.Tensor; decay: boolean; wOut?: tf.TensorInfo; accOut?: tf.TensorInfo }> = [];
   for (let i = 0; i < names.length; i++) {
     const name = names[i]!;
@@ -98,12 +97,12 @@ export function applyMomentumNative(optimizer: tf.Optimizer, grads: tf.NamedTens
   }
   const m = opt.m.dataSync()[0]!, c = opt.c.dataSync()[0]!;
   for (const j of jobs) {
-    if (shared(j.w)) j.wOut = b.makeOutput(j.w.shape, 'float32');
-    if (shared(j.acc)) j.accOut = b.makeOutput(j.acc.shape, 'float32');
+    j.wOut = b.makeOutput(j.w.shape, 'float32');
+    j.accOut = b.makeOutput(j.acc.shape, 'float32');
   }
   const off = (t: tf.TensorInfo) => b.dataIdMap.get(t.dataId)!.memoryOffset!;
   const params: number[] = [m, c, wd, opt.useNesterov ? 1 : 0];
-  for (const j of jobs) params.push(off(j.w), off(j.acc), off(j.g), off(j.wOut ?? j.w), off(j.accOut ?? j.acc), j.w.size, j.decay ? 1 : 0);
+  for (const j of jobs) params.push(off(j.w), off(j.acc), off(j.g), off(j.wOut!), off(j.accOut!), j.w.size, j.decay ? 1 : 0);
   // HEAPU8 read after the last makeOutput: a memory.grow replaces it.
   requireAddon().momentumUpdate(b.wasm.HEAPU8, Float64Array.from(params));
   for (const j of jobs) {

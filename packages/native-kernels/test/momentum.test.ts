@@ -11,10 +11,7 @@ const SHAPES: number[][] = [[3, 3, 5, 7], [17], [1], [40007]];
 const DECAYED = new Set([0, 3]); // conv-like kernels decay; the vector and the scalar do not (no-bias-decay)
 let uid = 0;
 
-/**
- * Variables made from tensors that stay alive: each shares its memory with its initial tensor until the first
- * update, so step 1 must write fresh buffers (the initial tensors keep their values) and later steps update in place.
- */
+/** Variables made from tensors that stay alive (sharing their memory until the first update: those must keep their values). */
 function makeVars(prefix: string): { vars: tf.Variable[]; inits: tf.Tensor[] } {
   const inits = SHAPES.map((shape, k) => tf.tensor(values(shape.reduce((a, b) => a * b, 1), 100 + k), shape));
   return { vars: inits.map((t, k) => tf.variable(t, true, `${prefix}${uid}_${k}`)), inits };
@@ -98,6 +95,20 @@ describe('applyMomentumNative', () => {
     await expectNoLeak(() => nativeStep(opt, vars, s++, 1e-4), 3);
     opt.dispose();
     tf.dispose([...vars, ...inits]);
+  });
+
+  it("a later op sees the new weights: tfjs-backend-wasm's XNNPACK depthwise conv caches its packed filter by tensor id", () => {
+    const x = tf.tensor4d(values(2 * 5 * 5 * 3, 7), [2, 5, 5, 3]);
+    const w = tf.variable(tf.tensor4d(values(3 * 3 * 3, 8), [3, 3, 3, 1]), true, `dw${++uid}`);
+    const opt = tf.train.momentum(0.5, 0.9, true);
+    const y0 = tf.depthwiseConv2d(x, w, 1, 'same'); // builds and caches the operator with w's packed values
+    expect(tf.tidy(() => applyMomentumNative(opt, { [w.name]: tf.onesLike(w) }))).toBeNull();
+    const fresh = tf.tensor4d(w.dataSync(), [3, 3, 3, 1]);
+    const y1 = tf.depthwiseConv2d(x, w, 1, 'same');
+    expect(y1.dataSync()).toEqual(tf.depthwiseConv2d(x, fresh, 1, 'same').dataSync());
+    expect(y1.dataSync()).not.toEqual(y0.dataSync());
+    tf.dispose([x, w, y0, y1, fresh]);
+    opt.dispose();
   });
 
   it('declines, changing nothing, for another optimizer', async () => {

@@ -1,5 +1,6 @@
 // Fused SGD-with-momentum update (tfjs's MomentumOptimizer, with L2 weight decay in the gradient), one
-// pass over each variable, in place on the wasm heap. Included by kernels.cc (inside its namespace: it uses
+// pass over each variable on the wasm heap (into fresh output buffers; in place is allowed here but the TS caller
+// never does it: tfjs-backend-wasm caches packed weights by tensor id). Included by kernels.cc (inside its namespace: it uses
 // the thread pool). Per element, in exactly the float32 operations and order of the tfjs op sequence it
 // replaces (trainer's addWeightDecay, then MomentumOptimizer.applyGradients):
 //   g' = g + w * wd                     (decay variables only; tf.add(g, tf.mul(w, wd)))
