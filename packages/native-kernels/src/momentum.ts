@@ -104,10 +104,14 @@ export function applyMomentumNative(optimizer: tf.Optimizer, grads: tf.NamedTens
   const params: number[] = [m, c, wd, opt.useNesterov ? 1 : 0];
   for (const j of jobs) params.push(off(j.w), off(j.acc), off(j.g), off(j.wOut!), off(j.accOut!), j.w.size, j.decay ? 1 : 0);
   // HEAPU8 read after the last makeOutput: a memory.grow replaces it.
-  requireAddon().momentumUpdate(b.wasm.HEAPU8, Float64Array.from(params));
+  try {
+    requireAddon().momentumUpdate(b.wasm.HEAPU8, Float64Array.from(params));
+  } catch (e) {
+    for (const j of jobs) for (const out of [j.wOut!, j.accOut!]) (engine.backend as unknown as { disposeData(id: object): void }).disposeData(out.dataId);
+    throw e;
+  }
   for (const j of jobs) {
-    for (const [v, out] of [[j.acc, j.accOut], [j.w, j.wOut]] as const) {
-      if (!out) continue;
+    for (const [v, out] of [[j.acc, j.accOut!], [j.w, j.wOut!]] as const) {
       const t = engine.makeTensorFromTensorInfo(out);
       v.assign(t);
       t.dispose();
