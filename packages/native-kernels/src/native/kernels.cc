@@ -909,6 +909,20 @@ static void winogradConv(const float* x, const float* w, float* y, const Epilogu
   });
 }
 
+// The filter gradient summed over image chunks: dw[i] = sum over c of partial[c * total + i], in chunk order
+// (a fixed order, so the result does not depend on the thread count).
+static void sumChunkPartials(const float* partial, long nchunks, long total, float* dw) {
+  const long per = 16384;
+  pool().run((int)((total + per - 1) / per), [&](int t, int) {
+    long a = t * per, b = std::min(total, a + per);
+    for (long i = a; i < b; i++) {
+      float v = partial[i];
+      for (long c = 1; c < nchunks; c++) v += partial[c * total + i];
+      dw[i] = v;
+    }
+  });
+}
+
 #if BOT_HAVE_BF16
 // ------------------------------------------------------------------------------------------
 // Direct bf16 convolutions for stride 1, dilation 1 (implicit GEMM: no im2col panel). The input
@@ -1170,19 +1184,6 @@ BOT_BF16 static void dwTileBf16(int nrows, const long* xOff, const long* dOff, i
   storeTile<MR_, NV_>(c, C, ldc, mr, nr, false, nullptr, 0);
 }
 
-// The filter gradient summed over image chunks: dw[i] = sum over c of partial[c * total + i], in chunk order
-// (a fixed order, so the result does not depend on the thread count).
-static void sumChunkPartials(const float* partial, long nchunks, long total, float* dw) {
-  const long per = 16384;
-  pool().run((int)((total + per - 1) / per), [&](int t, int) {
-    long a = t * per, b = std::min(total, a + per);
-    for (long i = a; i < b; i++) {
-      float v = partial[i];
-      for (long c = 1; c < nchunks; c++) v += partial[c * total + i];
-      dw[i] = v;
-    }
-  });
-}
 
 // dW[tap][c][o] = sum over pixels of x(shifted by the tap)[c] * dy[o], for dilation 1, pads >= 0.
 // The reduction runs over pixel pairs (ow, ow + 1) of each output row (an odd width gets a zero dy
