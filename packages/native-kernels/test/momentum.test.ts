@@ -38,6 +38,15 @@ function nativeStep(opt: tf.Optimizer, vars: tf.Variable[], s: number, wd: numbe
   });
 }
 
+/** fn() inside a tf.tidy, returning its non-tensor result. */
+function inTidy<T>(fn: () => T): T {
+  let out!: T;
+  tf.tidy(() => {
+    out = fn();
+  });
+  return out;
+}
+
 const bits = (t: tf.Tensor) => new Uint32Array(Float32Array.from(t.dataSync()).buffer);
 
 async function run(nesterov: boolean, wd: number, native: boolean, threads = getNativeThreads()) {
@@ -102,7 +111,7 @@ describe('applyMomentumNative', () => {
     const w = tf.variable(tf.tensor4d(values(3 * 3 * 3, 8), [3, 3, 3, 1]), true, `dw${++uid}`);
     const opt = tf.train.momentum(0.5, 0.9, true);
     const y0 = tf.depthwiseConv2d(x, w, 1, 'same'); // builds and caches the operator with w's packed values
-    expect(tf.tidy(() => applyMomentumNative(opt, { [w.name]: tf.onesLike(w) }))).toBeNull();
+    expect(inTidy(() => applyMomentumNative(opt, { [w.name]: tf.onesLike(w) }))).toBeNull();
     const fresh = tf.tensor4d(w.dataSync(), [3, 3, 3, 1]);
     const y1 = tf.depthwiseConv2d(x, w, 1, 'same');
     expect(y1.dataSync()).toEqual(tf.depthwiseConv2d(x, fresh, 1, 'same').dataSync());
@@ -116,7 +125,7 @@ describe('applyMomentumNative', () => {
     const { vars, inits } = makeVars('no');
     const adam = tf.train.adam(0.1);
     const w0 = bits(vars[0]!);
-    expect(tf.tidy(() => applyMomentumNative(adam, gradsFor(vars, 0)))).toMatch(/not tfjs's Momentum/);
+    expect(inTidy(() => applyMomentumNative(adam, gradsFor(vars, 0)))).toMatch(/not tfjs's Momentum/);
     expect(bits(vars[0]!)).toEqual(w0);
     expect(adam.iterations).toBe(0);
     expect(nativeKernelStats().MomentumUpdate?.fallback).toBeGreaterThan(0);

@@ -33,8 +33,8 @@ function model(): tfl.LayersModel {
 
 function batch(s: number) {
   const n = 8;
-  const images = tf.tidy(() => tf.reshape(tf.sin(tf.add(tf.mul(tf.range(0, n * 6 * 6 * 3), 0.37 + 0.01 * s), s)), [n, 6, 6, 3]));
-  const labels = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(Array.from({ length: n }, (_, i) => (i + s) % 4), 'int32'), 4), 'float32'));
+  const images = tf.tidy(() => tf.reshape(tf.sin(tf.add(tf.mul(tf.range(0, n * 6 * 6 * 3), 0.37 + 0.01 * s), s)), [n, 6, 6, 3])) as tf.Tensor4D;
+  const labels = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(Array.from({ length: n }, (_, i) => (i + s) % 4), 'int32'), 4), 'float32')) as tf.Tensor2D;
   return { images, labels };
 }
 
