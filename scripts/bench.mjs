@@ -11,7 +11,7 @@
 // PyTorch under torch.autocast('cpu', dtype=torch.bfloat16) on N threads.
 // Browser rows (ResNet-20): the same step in headless Chromium (Debian's /usr/bin/chromium via playwright-core) on
 // examples/browser's production build, wasm with our SIMD kernels in Web Workers: 1 worker and N data-parallel workers.
-// Env: BENCH_SECONDS (per measurement, default 6), BENCH_SKIP=build,pipeline,kernels,resnet50,cpu,torch,native,threads,browser,
+// Env: BENCH_SECONDS (per measurement, default 6), BENCH_SKIP=build,pipeline,kernels,resnet20,resnet50,cpu,torch,native,threads,browser,
 //      bf16 (the bfloat16 rows), wasm (the wasm-only rows), single (the 1-core rows), multi (the N-core rows),
 //      BENCH_CPU_BATCH (cpu backend's single step, default 4), BOT_BACKEND=tensorflow to bench
 //      tfjs-node(-gpu) only (see docs/SPEED.md).
@@ -75,7 +75,7 @@ const childEnv = { BOT_BACKEND: '' }; // the child gets its backend from --backe
 
 // ---------- training steps ----------
 const models = [
-  { key: 'resnet20', model: 'resnet20', size: 32, batch: 64, classes: 10, label: 'CIFAR ResNet-20, 32x32x3, batch 64' },
+  ...(skip.has('resnet20') ? [] : [{ key: 'resnet20', model: 'resnet20', size: 32, batch: 64, classes: 10, label: 'CIFAR ResNet-20, 32x32x3, batch 64' }]),
   ...(skip.has('resnet50') ? [] : [{ key: 'resnet50', model: 'resnet50', size: 64, batch: 32, classes: 1000, label: 'ResNet-50 (A), 64x64x3, batch 32, 1000 classes' }]),
 ];
 const threadCounts = [...new Set([...(skip.has('single') ? [] : [1]), ...(skip.has('multi') ? [] : [cores])])];

@@ -60,13 +60,15 @@ async function step() {
   return localStep();
 }
 
+// The trainer's update (applyGradientsWithDecay: the fused native momentum update where the native kernels
+// are on, tfjs's ops elsewhere or under BOT_NATIVE_OPTIMIZER=never), as the CLI and the dp step run it.
+const { applyGradientsWithDecay } = await import('@bag-of-tricks/trainer');
+const trainable = net.trainableWeights.map((w) => w.read());
 function localStep() {
   return tf.tidy(() => {
-    const loss = optimizer.minimize(
-      () => tf.losses.softmaxCrossEntropy(labels, net.apply(x, { training: true })),
-      true,
-    );
-    return loss.dataSync()[0];
+    const { value, grads } = optimizer.computeGradients(() => tf.losses.softmaxCrossEntropy(labels, net.apply(x, { training: true })), trainable);
+    applyGradientsWithDecay(optimizer, grads, [], 0);
+    return value.dataSync()[0];
   });
 }
 

@@ -36,6 +36,15 @@ export const BACKEND_FLAGS = {
     'native convolutions of @bag-of-tricks/native-kernels on wasm in Node: never = off, always = required (fail when missing), auto = when installed and built (off under vitest)',
   ),
   BOT_NATIVE_THREADS: { kind: 'count', description: 'threads of the native convolution pool (default: one per core)' },
+  BOT_NATIVE_NO_WINOGRAD: tristate(
+    'always (or 1) turns off the native Winograd F(2x2,3x3) convs (the im2col GEMM instead), for comparisons; read when initBackend loads the native kernels',
+  ),
+  BOT_NATIVE_NO_DIRECT_BF16: tristate(
+    "always (or 1) turns off bfloat16's direct native conv kernels (the packed bf16 GEMM instead), for comparisons; read when initBackend loads the native kernels",
+  ),
+  BOT_NATIVE_OPTIMIZER: tristate(
+    "the momentum/NAG + weight decay update as one native pass per variable where the native kernels are on (never: tfjs's elementwise ops; same bits either way)",
+  ),
   BOT_WASM_SIMD: tristate('never turns off every kernel of our wasm SIMD module (stock tfjs-backend-wasm kernels run instead)'),
   BOT_WINOGRAD: tristate('Winograd F(2x2,3x3) for 3x3 stride-1 convs (auto: the measured table WINOGRAD_DISPATCH)'),
   BOT_POINTWISE: tristate('1x1 stride-1 convs as one packed GEMM (auto: output channels a multiple of 4)'),

@@ -7,6 +7,7 @@ export {
   useNativeKernels,
   nativePrecision,
   releaseNativeKernels,
+  nativeOptimizerStep,
   NATIVE_KERNELS_PACKAGE,
   PRECISIONS,
   type Precision,

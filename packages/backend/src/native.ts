@@ -4,6 +4,7 @@
  * optional peer dependency: imported by a name bundlers do not resolve, so this file stays
  * browser-safe and a light install works without it.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import { backendFlag, backendFlagIsSet } from './flags';
 
 /** `true`: must be used (throws when it cannot); `false`: never; `'auto'`: when installed and built. */
@@ -35,6 +36,14 @@ interface NativeKernelsModule {
   nativeBf16Support?(): { supported: boolean; reason: string | null };
   setNativePrecision?(precision: Precision): void;
   getNativePrecision?(): Precision;
+  /** Newer builds: kernel choices that can be turned off, for comparisons. */
+  setNativeKernelSwitches?(switches: { winograd?: boolean; directBf16?: boolean }): void;
+  /** Newer builds: the fused momentum/NAG + L2 decay update (null: applied; else why not, nothing changed). */
+  applyMomentumNative?(
+    optimizer: tf.Optimizer,
+    grads: tf.NamedTensorMap,
+    options: { decayVariables?: readonly tf.Variable[]; weightDecay?: number },
+  ): string | null;
 }
 
 export const NATIVE_KERNELS_PACKAGE = '@bag-of-tricks/native-kernels';
@@ -60,6 +69,8 @@ function resolvePreference(option: NativePreference | undefined): { pref: Native
 }
 
 let loaded: NativeKernelsModule | null = null;
+/** Whether this hook's native kernels are registered now (releaseNativeKernels clears it). */
+let active = false;
 
 /**
  * The precision the native convolutions of this process run at now ('float32' where they are not loaded here).
@@ -75,6 +86,26 @@ export function nativePrecision(): Precision {
  */
 export function releaseNativeKernels(): void {
   loaded?.unregisterNativeKernels();
+  active = false;
+}
+
+/**
+ * The optimizer update of a training step, `weightDecay · w` added to the gradients of `decayVariables` and then
+ * `optimizer.applyGradients`, as one native pass per variable (native-kernels' `applyMomentumNative`), where
+ * that can run: the native kernels are on (wasm in Node), the optimizer is tfjs's momentum (plain or Nesterov)
+ * and BOT_NATIVE_OPTIMIZER is not `never`. The weights, the optimizer's accumulators and its iteration count come
+ * out bitwise equal to the tfjs ops. Returns false (having changed nothing) where it does not run: then call
+ * the tfjs ops. Call it inside `tf.tidy`.
+ */
+export function nativeOptimizerStep(
+  optimizer: tf.Optimizer,
+  grads: tf.NamedTensorMap,
+  decayVariables: readonly tf.Variable[],
+  weightDecay: number,
+): boolean {
+  if (!active || !loaded?.applyMomentumNative || tf.getBackend() !== 'wasm') return false;
+  if (backendFlag('BOT_NATIVE_OPTIMIZER') === 'never') return false;
+  return loaded.applyMomentumNative(optimizer, grads, { decayVariables, weightDecay }) === null;
 }
 
 /** Why bfloat16 cannot run on a backend other than wasm with the native kernels. */
@@ -132,6 +163,11 @@ export async function useNativeKernels(
   const threads = backendFlag('BOT_NATIVE_THREADS');
   loaded = mod;
   const names = mod.registerNativeKernels(threads === undefined ? {} : { threads });
+  active = true;
+  mod.setNativeKernelSwitches?.({
+    winograd: backendFlag('BOT_NATIVE_NO_WINOGRAD') !== 'always',
+    directBf16: backendFlag('BOT_NATIVE_NO_DIRECT_BF16') !== 'always',
+  });
   const info = mod.nativeInfo();
   const result = done(true, `${info.isa}, ${info.threads} threads: ${names.join(', ')}`);
   if (precision === 'bfloat16') {

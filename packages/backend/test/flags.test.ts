@@ -16,10 +16,11 @@ afterEach(() => {
 });
 
 describe('backend flags: one registry', () => {
-  it('declares the 13 switches the package reads, each with a description', () => {
+  it('declares the 16 switches the package reads, each with a description', () => {
     expect(Object.keys(BACKEND_FLAGS).sort()).toEqual(
       [
         'BOT_BACKEND', 'BOT_BPF_GEMM', 'BOT_BPI_DIRECT', 'BOT_BPI_GEMM', 'BOT_FUSED_MATMUL', 'BOT_MAXPOOL_GRAD_SIMD', 'BOT_NATIVE',
+        'BOT_NATIVE_NO_DIRECT_BF16', 'BOT_NATIVE_NO_WINOGRAD', 'BOT_NATIVE_OPTIMIZER',
         'BOT_NATIVE_THREADS', 'BOT_OUTER_PRODUCT', 'BOT_POINTWISE', 'BOT_WASM_SIMD', 'BOT_WASM_THREADS', 'BOT_WINOGRAD',
       ].sort(),
     );
@@ -42,6 +43,11 @@ describe('backend flags: one registry', () => {
     expect(readFileSync(join(src, 'native.ts'), 'utf8').match(/env\?\.(\w+)/g)).toEqual(['env?.BOT_NATIVE', 'env?.VITEST']);
     const used = new Set(files.flatMap((f) => readFileSync(f, 'utf8').match(/\bBOT_[A-Z_]+\b/g) ?? []));
     for (const name of used) expect(Object.keys(BACKEND_FLAGS), name).toContain(name);
+  });
+
+  it("the native addon's C++ reads no environment: its switches come from this registry through its API", () => {
+    const dir = fileURLToPath(new URL('../../native-kernels/src/native', import.meta.url));
+    for (const f of readdirSync(dir)) expect(readFileSync(join(dir, f), 'utf8'), f).not.toMatch(/getenv/);
   });
 
   it('parses never/always/auto in one place, with the usual spellings', () => {

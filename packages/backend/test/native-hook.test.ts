@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterEach, describe, expect, it } from 'vitest';
 import { expectTensorsClose } from '@bag-of-tricks/test-utils';
-import { initBackend, useNativeKernels, WASM_TRAINING_KERNELS } from '../src/index';
+import { initBackend, releaseNativeKernels, useNativeKernels, WASM_TRAINING_KERNELS } from '../src/index';
 import { input, runOn } from './helpers';
 
 const saved = process.env.BOT_NATIVE;
@@ -53,6 +53,36 @@ describe('useNativeKernels says which it chose and why', () => {
     expect(imported).toBe(false);
     process.env.BOT_NATIVE = 'fast';
     await expect(useNativeKernels('auto', () => {})).rejects.toThrow(/BOT_NATIVE=fast is not understood: use never \(or 0\/off\), always \(or 1\/on\) or auto\. BOT_NATIVE: .*always = required/);
+  });
+});
+
+describe('the native kernel switches come from the flag registry', () => {
+  it('BOT_NATIVE_NO_WINOGRAD=1 / BOT_NATIVE_NO_DIRECT_BF16 reach the addon through setNativeKernelSwitches when it loads', async () => {
+    const seen: Array<{ winograd?: boolean; directBf16?: boolean }> = [];
+    const fake = async () => ({
+      nativeKernelsAvailable: () => true,
+      nativeLoadError: () => null,
+      registerNativeKernels: () => ['Conv2D'],
+      unregisterNativeKernels: () => {},
+      nativeInfo: () => ({ isa: 'avx512', threads: 2 }),
+      setNativeKernelSwitches: (s: { winograd?: boolean; directBf16?: boolean }) => seen.push(s),
+    });
+    process.env.BOT_NATIVE = '1';
+    process.env.BOT_NATIVE_NO_WINOGRAD = '1';
+    try {
+      await useNativeKernels('auto', () => {}, fake);
+      delete process.env.BOT_NATIVE_NO_WINOGRAD;
+      process.env.BOT_NATIVE_NO_DIRECT_BF16 = 'always';
+      await useNativeKernels('auto', () => {}, fake);
+    } finally {
+      delete process.env.BOT_NATIVE_NO_WINOGRAD;
+      delete process.env.BOT_NATIVE_NO_DIRECT_BF16;
+      releaseNativeKernels();
+    }
+    expect(seen).toEqual([
+      { winograd: false, directBf16: true },
+      { winograd: true, directBf16: false },
+    ]);
   });
 });
 

@@ -21,6 +21,10 @@ export interface NativeAddon {
   bf16Unsupported(): string | null;
   /** dst[i] = the bf16 bits of src[i], rounded as the packing rounds (nearest even). */
   toBf16(src: Float32Array, dst: Uint16Array): void;
+  /** Fused momentum update in place (src/native/momentum.h): params = momentum, -lr, weightDecay, nesterov, then per variable wOff, accOff, gOff, count, decay. */
+  momentumUpdate(heap: Uint8Array | ArrayBuffer, params: Float64Array): void;
+  /** Turns a kernel choice on or off for every later call (process-wide). */
+  setSwitch(name: 'winograd' | 'directBf16', on: boolean): void;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -2,6 +2,7 @@ import { loadAddon, nativeLoadError, requireAddon } from './addon';
 import { NATIVE_KERNELS, isNativeWrapper, registerWrappers, stats, unregisterWrappers, type NativeKernelStats } from './kernels';
 
 export { nativeLoadError, NATIVE_KERNELS, isNativeWrapper, type NativeKernelStats };
+export { applyMomentumNative, type NativeMomentumOptions } from './momentum';
 
 export interface RegisterNativeKernelsOptions {
   /** Native threads (default: this machine's logical cores, or the last `setNativeThreads`). */
@@ -71,6 +72,25 @@ export function setNativePrecision(precision: NativePrecision): void {
 
 export function getNativePrecision(): NativePrecision {
   return requireAddon().getPrecision();
+}
+
+/** Kernel choices that can be turned off, for comparisons (both on by default). */
+export interface NativeKernelSwitches {
+  /** Winograd F(2x2, 3x3) for 3x3 stride-1 convs with 32-256 channels (off: the im2col GEMM). */
+  winograd?: boolean;
+  /** bfloat16's direct (implicit-GEMM) conv kernels where they apply (off: the packed bf16 GEMM). */
+  directBf16?: boolean;
+}
+
+/** Sets kernel choices for every later native call in this process (global, like the thread count). Results stay deterministic either way; they differ between choices in float32 rounding. */
+export function setNativeKernelSwitches(switches: NativeKernelSwitches): void {
+  const a = requireAddon();
+  for (const [name, on] of Object.entries(switches) as Array<[keyof NativeKernelSwitches, boolean | undefined]>) {
+    if (on === undefined) continue;
+    if (name !== 'winograd' && name !== 'directBf16') throw new Error(`setNativeKernelSwitches: unknown switch ${JSON.stringify(name)} (winograd, directBf16).`);
+    if (typeof on !== 'boolean') throw new Error(`setNativeKernelSwitches: ${name} must be true or false, got ${JSON.stringify(on)}.`);
+    a.setSwitch(name, on);
+  }
 }
 
 /** The bfloat16 bits of each value, rounded exactly as the bf16 kernels round their operands (nearest even; NaN stays NaN, subnormals become 0). */

@@ -17,14 +17,14 @@ export interface NativeKernelStats {
   lastFallbackReason: string | null;
 }
 export const stats = new Map<string, NativeKernelStats>();
-const stat = (name: string): NativeKernelStats => {
+export const stat = (name: string): NativeKernelStats => {
   let s = stats.get(name);
   if (!s) stats.set(name, (s = { native: 0, fallback: 0, lastFallbackReason: null }));
   return s;
 };
 
 /** A reason not to run natively, or the heap backend when we can. */
-function heapBackend(backend: unknown, tensors: TensorInfo[]): WasmHeapBackend | string {
+export function heapBackend(backend: unknown, tensors: TensorInfo[]): WasmHeapBackend | string {
   const b = backend as Partial<WasmHeapBackend>;
   if (!b || !b.wasm?.HEAPU8 || !b.dataIdMap || typeof b.makeOutput !== 'function') return 'backend is not tfjs-backend-wasm';
   for (const t of tensors) {

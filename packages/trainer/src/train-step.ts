@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { Batch } from '@bag-of-tricks/core';
+import { nativeOptimizerStep } from '@bag-of-tricks/backend';
 import { addWeightDecay } from './weight-decay';
 
 /** The training loss: targets, student logits and (under distillation) the teacher's logits for the same batch. */
@@ -37,7 +38,9 @@ export function createTrainStep({ model, optimizer, loss, decayVariables = [], w
 /**
  * The update half of a step: `weightDecay · w` added to the gradients of `decayVariables`, then
  * `optimizer.applyGradients`. `createTrainStep` and the data-parallel step (on the averaged
- * gradients) both end here. Call it inside `tf.tidy`.
+ * gradients) both end here. Call it inside `tf.tidy`. Where the native kernels are on (wasm in Node) and
+ * the optimizer is momentum/NAG, both run as one native pass per variable (backend's `nativeOptimizerStep`),
+ * with bitwise the same result as the tfjs ops below.
  */
 export function applyGradientsWithDecay(
   optimizer: tf.Optimizer,
@@ -45,5 +48,6 @@ export function applyGradientsWithDecay(
   decayVariables: readonly tf.Variable[],
   weightDecay: number,
 ): void {
+  if (nativeOptimizerStep(optimizer, grads, decayVariables, weightDecay)) return;
   optimizer.applyGradients(addWeightDecay(grads, decayVariables, weightDecay));
 }

@@ -106,6 +106,11 @@ Pool& pool() {
   return p;
 }
 
+// Kernel choices the caller may turn off, for comparisons (setSwitch; the backend's BOT_NATIVE_NO_WINOGRAD and
+// BOT_NATIVE_NO_DIRECT_BF16 flags): Winograd F(2x2, 3x3) where it applies, bf16's direct (implicit-GEMM) kernels.
+std::atomic<bool> useWinograd{true};
+std::atomic<bool> useDirectBf16{true};
+
 // ------------------------------------------------------------------------------------------
 // GEMM: C[M,N] (+)= A[M,K] * B[K,N], A and B supplied by packing functors.
 // ------------------------------------------------------------------------------------------
@@ -311,10 +316,35 @@ Scratch& scratch() {
   return s;
 }
 
-struct AlignedBuf {
-  float* p = nullptr;
-  explicit AlignedBuf(size_t n) { p = (float*)std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64 + 64); }
-  ~AlignedBuf() { std::free(p); }
+// A call's scratch array (packed filters, Winograd's transformed filters, filter-gradient partial sums, filter
+// transposes): grow-only, one per calling thread and call site, kept between calls. A fresh allocation of a few
+// hundred KB or more is mmapped and page-faulted anew on every call (measured ~2 ms a call for 590 KB here, in a
+// VM); a kept one is faulted once. Contents are undefined on entry, as with malloc. Each JS thread (data-parallel
+// replicas in worker_threads) calling the addon has its own; the pool's workers only read and write them within
+// the call.
+struct KeptBuf {
+  void* p = nullptr;
+  size_t cap = 0;
+  ~KeptBuf() { std::free(p); }
+  void* get(size_t bytes) {
+    bytes = (bytes + 63) / 64 * 64 + 64;
+    if (bytes > cap) {
+      std::free(p);
+      p = std::aligned_alloc(64, bytes);
+      cap = bytes;
+    }
+    return p;
+  }
+};
+template <int SITE, typename T = float>
+struct Kept {
+  T* p;
+  explicit Kept(size_t n) : p((T*)buf().get(n * sizeof(T))) {}
+  T* data() const { return p; }
+  static KeptBuf& buf() {
+    thread_local KeptBuf b;
+    return b;
+  }
 };
 
 // ------------------------------------------------------------------------------------------
@@ -572,8 +602,8 @@ static void convGemm(const float* x, const float* w, float* y, long ldy, const E
   const long Kp = (K + KB - 1) / KB * KB;
   const long slivers = (N + NR_ - 1) / NR_;
   // Packed filter: slivers of Kp x NR_, zero columns past N and zero rows past K.
-  AlignedBuf wp((size_t)(slivers * Kp * NR_));
-  std::vector<uint16_t> wp16(bf16 ? (size_t)(slivers * Kp * NR_) : 0);  // the same, as bf16 pairs
+  Kept<0> wp((size_t)(slivers * Kp * NR_));
+  Kept<1, uint16_t> wp16(bf16 ? (size_t)(slivers * Kp * NR_) : 0);  // the same, as bf16 pairs
   pool().run((int)slivers, [&](int s, int) {
     float* d = wp.p + (long)s * Kp * NR_;
     long cols = std::min<long>(NR_, N - s * NR_);
@@ -715,7 +745,7 @@ static void winogradConv(const float* x, const float* w, float* y, const Epilogu
   const long TH = (g.oh + 1) / 2, TW = (g.ow + 1) / 2, T = g.n * TH * TW;
   const long slivers = (CO + NR_ - 1) / NR_, COp = slivers * NR_;
   // U[xi]: slivers of Cp x NR_ (zero past C and CO).
-  AlignedBuf up((size_t)(16 * slivers * Cp * NR_));
+  Kept<2> up((size_t)(16 * slivers * Cp * NR_));
   std::memset(up.p, 0, sizeof(float) * 16 * slivers * Cp * NR_);
   pool().run((int)((C + 15) / 16), [&](int task, int) {
     std::vector<float> u((size_t)(16 * CO));
@@ -875,6 +905,20 @@ static void winogradConv(const float* x, const float* w, float* y, const Epilogu
           long oh = 2 * th + a, ow = 2 * tw + b;
           if (oh < g.oh && ow < g.ow) std::memcpy(y + ((n * g.oh + oh) * g.ow + ow) * CO, outs[a][b], sizeof(float) * CO);
         }
+    }
+  });
+}
+
+// The filter gradient summed over image chunks: dw[i] = sum over c of partial[c * total + i], in chunk order
+// (a fixed order, so the result does not depend on the thread count).
+static void sumChunkPartials(const float* partial, long nchunks, long total, float* dw) {
+  const long per = 16384;
+  pool().run((int)((total + per - 1) / per), [&](int t, int) {
+    long a = t * per, b = std::min(total, a + per);
+    for (long i = a; i < b; i++) {
+      float v = partial[i];
+      for (long c = 1; c < nchunks; c++) v += partial[c * total + i];
+      dw[i] = v;
     }
   });
 }
@@ -1103,7 +1147,7 @@ static bool subpixelDxBf16(const float* dy, const float* w, float* dx, const Geo
     }
     // filter [k'][l'][o][c] = w[ph + 2(K-1-k')][pw + 2(L-1-l')][c][o]
     const long ph = (c.ih0 + g.pt) & 1, pw = (c.iw0 + g.pl) & 1;
-    std::vector<float> wf((size_t)(c.K * c.L * g.co * g.c));
+    Kept<5> wf((size_t)(c.K * c.L * g.co * g.c));
     for (long k = 0; k < c.K; k++)
       for (long l = 0; l < c.L; l++) {
         const float* src = w + ((ph + 2 * (c.K - 1 - k)) * g.kw + (pw + 2 * (c.L - 1 - l))) * g.c * g.co;
@@ -1140,19 +1184,6 @@ BOT_BF16 static void dwTileBf16(int nrows, const long* xOff, const long* dOff, i
   storeTile<MR_, NV_>(c, C, ldc, mr, nr, false, nullptr, 0);
 }
 
-// The filter gradient summed over image chunks: dw[i] = sum over c of partial[c * total + i], in chunk order
-// (a fixed order, so the result does not depend on the thread count).
-static void sumChunkPartials(const float* partial, long nchunks, long total, float* dw) {
-  const long per = 16384;
-  pool().run((int)((total + per - 1) / per), [&](int t, int) {
-    long a = t * per, b = std::min(total, a + per);
-    for (long i = a; i < b; i++) {
-      float v = partial[i];
-      for (long c = 1; c < nchunks; c++) v += partial[c * total + i];
-      dw[i] = v;
-    }
-  });
-}
 
 // dW[tap][c][o] = sum over pixels of x(shifted by the tap)[c] * dy[o], for dilation 1, pads >= 0.
 // The reduction runs over pixel pairs (ow, ow + 1) of each output row (an odd width gets a zero dy
@@ -1249,11 +1280,11 @@ static void conv2dForward(const float* x, const float* w, float* y, const float*
   // the transforms cost more than the multiplications saved), at most 256x256 (the per-call filter
   // transform grows with C*CO while 2x2-pixel layers have few tiles to amortise it).
   const bool winograd = g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.c >= 32 &&
-                        g.co >= 32 && g.c * g.co <= 256 * 256 && std::getenv("BOT_NATIVE_NO_WINOGRAD") == nullptr;
+                        g.co >= 32 && g.c * g.co <= 256 * 256 && useWinograd.load();
 #if BOT_HAVE_BF16
   // bf16, stride 1: the direct kernels where they apply (measured 1.3-3x faster than Winograd's bf16
   // GEMMs on ResNet-20's 16-64-channel layers: VDPBF16PS doubles the multiply rate, the transforms' cost stays).
-  if (bf16 && std::getenv("BOT_NATIVE_NO_DIRECT_BF16") == nullptr && directConvBf16Dispatch(x, w, y, epp, g)) return;
+  if (bf16 && useDirectBf16.load() && directConvBf16Dispatch(x, w, y, epp, g)) return;
   if (bf16 && winograd) return g.co <= 16 ? winogradConv<12, 1, true>(x, w, y, epp, g, true) : winogradConv<12, 2>(x, w, y, epp, g, true);
   if (bf16) return g.co <= 16 ? convGemm<12, 1, true>(x, w, y, g.co, epp, g, true) : convGemm<12, 2>(x, w, y, g.co, epp, g, true);
 #endif
@@ -1285,7 +1316,7 @@ static void transposeBlocked(const float* src, long rows, long cols, float* dst)
 static void conv2dBackpropInput(const float* dy, const float* w, float* dx, const Geo& g, bool bf16) {
   long K = g.kh * g.kw * g.c;
   if (g.sh == 1 && g.sw == 1) {
-    std::vector<float> wf((size_t)(g.kh * g.kw * g.co * g.c));
+    Kept<6> wf((size_t)(g.kh * g.kw * g.co * g.c));
     const long taps = g.kh * g.kw;
     pool().run((int)taps, [&](int tap, int) {  // tap (a, b) -> flipped tap, [C][CO] -> [CO][C]
       transposeBlocked(w + tap * g.c * g.co, g.c, g.co, wf.data() + (taps - 1 - tap) * g.co * g.c);
@@ -1295,10 +1326,10 @@ static void conv2dBackpropInput(const float* dy, const float* w, float* dx, cons
     return;
   }
 #if BOT_HAVE_BF16
-  if (bf16 && std::getenv("BOT_NATIVE_NO_DIRECT_BF16") == nullptr && subpixelDxBf16(dy, w, dx, g)) return;
+  if (bf16 && useDirectBf16.load() && subpixelDxBf16(dy, w, dx, g)) return;
 #endif
   // w^T as a 1x1 filter [CO, K].
-  std::vector<float> wt((size_t)(g.co * K));
+  Kept<7> wt((size_t)(g.co * K));
   transposeBlocked(w, K, g.co, wt.data());
   long pix = g.oh * g.ow;
   // bf16: columns in ~1 MB chunks (cache-sized; the bf16 GEMM is fast enough for the columns' memory
@@ -1428,7 +1459,7 @@ static void backpropFilterGemmWide(const float* x, const float* dy, float* dw, c
   PackAFn pa = packIm2colT(x, g);
   PackBFn pb = packMatrixB(dy, CO, 1);  // B(m, o) = dy[m*CO + o]
   int mb = (int)((Kf + MC - 1) / MC), nb = (int)((CO + NC - 1) / NC);
-  AlignedBuf partial((size_t)(nchunks > 1 ? nchunks * Kf * CO : 1));
+  Kept<3> partial((size_t)(nchunks > 1 ? nchunks * Kf * CO : 1));
   pool().run((int)(nchunks * mb * nb), [&](int t, int) {
     int chunk = t / (mb * nb), blk = t % (mb * nb);
     int i0 = (blk / nb) * MC, j0 = (blk % nb) * NC;
@@ -1450,7 +1481,7 @@ static void backpropFilterGemm(const float* x, const float* dy, float* dw, const
   PackBFn pb = packIm2colRows(x, g);
   constexpr int MCF = MR_ * 8;
   int mb = (int)((CO + MCF - 1) / MCF), nb = (int)((Kf + NC - 1) / NC);
-  AlignedBuf partial((size_t)(nchunks * CO * Kf));
+  Kept<4> partial((size_t)(nchunks * CO * Kf));
   pool().run((int)(nchunks * mb * nb), [&](int t, int) {
     int chunk = t / (mb * nb), blk = t % (mb * nb);
     int i0 = (blk / nb) * MCF, j0 = (blk % nb) * NC;
@@ -1485,7 +1516,7 @@ static void backpropFilterGemm(const float* x, const float* dy, float* dw, const
 
 static void conv2dBackpropFilter(const float* x, const float* dy, float* dw, const Geo& g, bool bf16) {
 #if BOT_HAVE_BF16
-  if (bf16 && std::getenv("BOT_NATIVE_NO_DIRECT_BF16") == nullptr && dwDirectBf16Dispatch(x, dy, dw, g)) return;
+  if (bf16 && useDirectBf16.load() && dwDirectBf16Dispatch(x, dy, dw, g)) return;
 #endif
   if (g.co >= 2 * g.kh * g.kw * g.c) return backpropFilterGemmWide(x, dy, dw, g, bf16);
 #if defined(__AVX512F__)
@@ -1549,7 +1580,7 @@ static bool readArgs(napi_env env, napi_callback_info info, size_t nparams, Args
   size_t len = 0;
   void* pdata = nullptr;
   if (!isTa || napi_get_typedarray_info(env, argv[1], &type, &len, &pdata, nullptr, nullptr) != napi_ok ||
-      type != napi_float64_array || len != nparams) {
+      type != napi_float64_array || (nparams != 0 && len != nparams)) {
     std::string msg = "native-kernels: the second argument must be a Float64Array of " + std::to_string(nparams) + " numbers";
     napi_throw_type_error(env, nullptr, msg.c_str());
     return false;
@@ -1557,6 +1588,8 @@ static bool readArgs(napi_env env, napi_callback_info info, size_t nparams, Args
   out.p.assign((double*)pdata, (double*)pdata + len);
   return true;
 }
+
+#include "momentum.h"
 
 // Pointer to `count` floats at byte offset `off`, or null (with a RangeError thrown) when out of bounds.
 static float* at(napi_env env, const Args& a, double off, double count, const char* what) {
@@ -1665,6 +1698,45 @@ static napi_value MatMul(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// params: momentum, c (= -learning rate), weightDecay, nesterov (0/1), then per variable: wOff, accOff, gOff,
+// wOutOff, accOutOff, count, decay (0/1) (momentum.h). An output is its input (in place) or overlaps no array.
+static napi_value MomentumUpdate(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!readArgs(env, info, 0, a)) return nullptr;
+  constexpr size_t PER = 7;
+  if (a.p.size() < 4 || (a.p.size() - 4) % PER != 0) {
+    napi_throw_type_error(env, nullptr, "native-kernels: momentumUpdate params are momentum, c, weightDecay, nesterov, then 7 numbers per variable");
+    return nullptr;
+  }
+  std::vector<MomentumVar> vars;
+  for (size_t i = 4; i < a.p.size(); i += PER) {
+    const double n = a.p[i + 5];
+    if (!(n >= 0) || n != (double)(long)n) {
+      napi_throw_range_error(env, nullptr, "native-kernels: momentumUpdate: invalid element count");
+      return nullptr;
+    }
+    const char* what[5] = {"variable", "accumulator", "gradient", "new variable", "new accumulator"};
+    float* p[5];
+    for (int k = 0; k < 5; k++)
+      if (!(p[k] = at(env, a, a.p[i + k], n, what[k]))) return nullptr;
+    const long cnt = (long)n;
+    const auto overlap = [cnt](const float* x, const float* y) { return cnt > 0 && x < y + cnt && y < x + cnt; };
+    bool bad = overlap(p[0], p[1]) || overlap(p[0], p[2]) || overlap(p[1], p[2]) || overlap(p[3], p[4]);
+    for (int o = 3; o < 5; o++)
+      for (int k = 0; k < 3; k++) {
+        const bool ownInput = (o == 3 && k == 0) || (o == 4 && k == 1);  // may be exactly that array (in place)
+        if (overlap(p[o], p[k]) && !(ownInput && p[o] == p[k])) bad = true;
+      }
+    if (bad) {
+      napi_throw_range_error(env, nullptr, "native-kernels: momentumUpdate: arrays overlap (only an output exactly on its own input may)");
+      return nullptr;
+    }
+    vars.push_back(MomentumVar{p[0], p[1], p[2], p[3], p[4], cnt, a.p[i + 6] != 0});
+  }
+  momentumUpdate(vars, (float)a.p[0], (float)a.p[1], (float)a.p[2], a.p[3] != 0);
+  return nullptr;
+}
+
 static napi_value SetThreads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -1760,6 +1832,23 @@ static napi_value ToBf16(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// setSwitch('winograd' | 'directBf16', on): turns a kernel choice on or off for every later call (process-wide).
+static napi_value SetSwitch(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  char buf[16] = {0};
+  size_t len = 0;
+  bool on = true;
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], buf, sizeof(buf), &len) != napi_ok || napi_get_value_bool(env, argv[1], &on) != napi_ok ||
+      (std::strcmp(buf, "winograd") != 0 && std::strcmp(buf, "directBf16") != 0)) {
+    napi_throw_type_error(env, nullptr, "native-kernels: setSwitch(name, on) takes 'winograd' or 'directBf16' and a boolean");
+    return nullptr;
+  }
+  (std::strcmp(buf, "winograd") == 0 ? useWinograd : useDirectBf16).store(on);
+  return nullptr;
+}
+
 static napi_value HardwareThreads(napi_env env, napi_callback_info) {
   napi_value v;
   NAPI_CALL(env, napi_create_int32(env, (int32_t)std::max(1u, std::thread::hardware_concurrency()), &v));
@@ -1780,6 +1869,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"getPrecision", nullptr, GetPrecision, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"bf16Unsupported", nullptr, Bf16Unsupported, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"toBf16", nullptr, ToBf16, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"momentumUpdate", nullptr, MomentumUpdate, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setSwitch", nullptr, SetSwitch, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;
   return exports;
