@@ -44,8 +44,12 @@ describe('bag-of-tricks train → out/model → predict / evaluate / export, thr
     expect(existsSync(join(out, 'model', 'model.json'))).toBe(true);
   }, 180_000);
 
+  // `evaluate --json` of the trained float32 model: checked below, and the reference of the float16 export (one run).
+  let evaluated: ReturnType<typeof run> | undefined;
+  const evaluate32 = () => (evaluated ??= run(['evaluate', join(out, 'model'), '--data', data, '--json', '--html', join(out, 'eval.html')]));
+
   it("evaluate reproduces the training run's eval exactly (top-1, top-5) and counts every test image once", () => {
-    const r = run(['evaluate', join(out, 'model'), '--data', data, '--json', '--html', join(out, 'eval.html')]);
+    const r = evaluate32();
     expect(r.status, r.out).toBe(0);
     const report = JSON.parse(r.stdout) as EvalJson;
     const end = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; top1: number; top5: number }).find((l) => l.type === 'end')!;
@@ -126,7 +130,9 @@ describe('bag-of-tricks train → out/model → predict / evaluate / export, thr
     const bytes = (d: string, m: typeof manifest) => m.weightsManifest[0]!.paths.reduce((s, p) => s + readFileSync(join(d, p)).byteLength, 0);
     const full = JSON.parse(readFileSync(join(out, 'model', 'model.json'), 'utf8')) as typeof manifest;
     expect(bytes(dir, manifest) * 2).toBe(bytes(join(out, 'model'), full));
-    const e32 = JSON.parse(run(['evaluate', join(out, 'model'), '--data', data, '--json']).stdout) as EvalJson;
+    const f32 = evaluate32();
+    expect(f32.status, f32.out).toBe(0);
+    const e32 = JSON.parse(f32.stdout) as EvalJson;
     const e16 = JSON.parse(run(['evaluate', dir, '--data', data, '--json']).stdout) as EvalJson;
     expect(Math.abs(e16.top1 - e32.top1)).toBeLessThanOrEqual(0.005);
 

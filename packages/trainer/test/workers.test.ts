@@ -22,10 +22,14 @@ function runCli(workers: number, parallel?: 'data' | 'threads'): { losses: numbe
   return { losses: lines.filter((l) => l.type === 'step').map((l) => l.loss!), backendLog: r.stdout + r.stderr };
 }
 
+// The workers: 1 reference curve both comparisons below need: one run, shared (the same config, seed and 12 steps).
+let single: ReturnType<typeof runCli> | undefined;
+const workersOne = () => (single ??= runCli(1, 'data'));
+
 describe('workers', () => {
   it('workers: 2 with parallel: threads trains on 2 wasm threads and gives the same loss curve as workers: 1', () => {
     expect(existsSync(cli), `${cli} is missing: run \`npm run build\` first`).toBe(true);
-    const one = runCli(1);
+    const one = workersOne();
     const two = runCli(2, 'threads');
     expect(two.backendLog).toMatch(/2 wasm threads/);
     expect(one.backendLog).not.toMatch(/wasm threads/);
@@ -35,7 +39,7 @@ describe('workers', () => {
   });
 
   it('workers: 2 (parallel: data, the default) trains 2 replicas from the built package, and the process exits', () => {
-    const one = runCli(1, 'data');
+    const one = workersOne();
     const dp = runCli(2);
     expect(dp.backendLog).toMatch(/data parallel: 2 replicas \(this thread \+ 1 worker_threads\), each single-threaded wasm/);
     expect(dp.backendLog).not.toMatch(/wasm threads/);
