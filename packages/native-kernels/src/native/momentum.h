@@ -37,60 +37,46 @@ struct MomentumVar {
   bool decay;
 };
 
+// One element (T = float) or eight (T = botv8) of the update, in tfjs's operation order; BOT_ROUNDED keeps
+// every product rounded to float32 before the add that follows it (no FMA contraction).
+template <bool DECAY, bool NESTEROV, typename T>
+static inline void momentumStep(T wi, T gi, T& ai, T& wo, T m, T c, T wd) {
+  if (DECAY) {
+    T d = wi * wd;
+    BOT_ROUNDED(d);
+    gi = gi + d;
+  }
+  T p = ai * m;
+  BOT_ROUNDED(p);
+  ai = p + gi;
+  T u;
+  if (NESTEROV) {
+    T q = ai * m;
+    BOT_ROUNDED(q);
+    q = gi + q;
+    u = c * q;
+  } else {
+    u = c * ai;
+  }
+  BOT_ROUNDED(u);
+  wo = u + wi;
+}
+
 template <bool DECAY, bool NESTEROV>
 static void momentumRange(const MomentumVar& v, long a, long b, float m, float c, float wd) {
-  const float* w = v.w;
-  const float* acc = v.acc;
-  const float* g = v.g;
-  float* wOut = v.wOut;
-  float* accOut = v.accOut;
   long i = a;
   const botv8 mv = {m, m, m, m, m, m, m, m}, cv = {c, c, c, c, c, c, c, c}, wdv = {wd, wd, wd, wd, wd, wd, wd, wd};
   for (; i + 8 <= b; i += 8) {
-    botv8 wi = mloadv(w + i), gi = mloadv(g + i), ai = mloadv(acc + i);
-    if (DECAY) {
-      botv8 d = wi * wdv;
-      BOT_ROUNDED(d);
-      gi = gi + d;
-    }
-    botv8 p = ai * mv;
-    BOT_ROUNDED(p);
-    ai = p + gi;
-    botv8 u;
-    if (NESTEROV) {
-      botv8 q = ai * mv;
-      BOT_ROUNDED(q);
-      q = gi + q;
-      u = cv * q;
-    } else {
-      u = cv * ai;
-    }
-    BOT_ROUNDED(u);
-    mstorev(accOut + i, ai);
-    mstorev(wOut + i, u + wi);
+    botv8 ai = mloadv(v.acc + i), wo;
+    momentumStep<DECAY, NESTEROV>(mloadv(v.w + i), mloadv(v.g + i), ai, wo, mv, cv, wdv);
+    mstorev(v.accOut + i, ai);
+    mstorev(v.wOut + i, wo);
   }
   for (; i < b; i++) {
-    float wi = w[i], gi = g[i], ai = acc[i];
-    if (DECAY) {
-      float d = wi * wd;
-      BOT_ROUNDED(d);
-      gi = gi + d;
-    }
-    float p = ai * m;
-    BOT_ROUNDED(p);
-    ai = p + gi;
-    float u;
-    if (NESTEROV) {
-      float q = ai * m;
-      BOT_ROUNDED(q);
-      q = gi + q;
-      u = c * q;
-    } else {
-      u = c * ai;
-    }
-    BOT_ROUNDED(u);
-    accOut[i] = ai;
-    wOut[i] = u + wi;
+    float ai = v.acc[i], wo;
+    momentumStep<DECAY, NESTEROV>(v.w[i], v.g[i], ai, wo, m, c, wd);
+    v.accOut[i] = ai;
+    v.wOut[i] = wo;
   }
 }
 
