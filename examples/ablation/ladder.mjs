@@ -43,23 +43,6 @@ export function positiveInt(value, name) {
   return n;
 }
 
-/** The checked-out commit, read from .git without running git (HEAD, loose ref or packed-refs). */
-export function gitCommit(root = ROOT) {
-  try {
-    let gitDir = join(root, '.git');
-    if (!existsSync(gitDir)) return null;
-    const head = readFileSync(join(gitDir, 'HEAD'), 'utf8').trim();
-    if (!head.startsWith('ref: ')) return head;
-    const ref = head.slice(5);
-    const loose = join(gitDir, ref);
-    if (existsSync(loose)) return readFileSync(loose, 'utf8').trim();
-    const packed = readFileSync(join(gitDir, 'packed-refs'), 'utf8').split('\n').find((l) => l.endsWith(` ${ref}`));
-    return packed ? packed.split(' ')[0] : null;
-  } catch {
-    return null;
-  }
-}
-
 /** A run's result file path. */
 export const resultPath = (results, rung, seed) => join(results, rung, `seed-${seed}.json`);
 

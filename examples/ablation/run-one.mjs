@@ -4,10 +4,12 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { arch, cpus, platform } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '@bag-of-tricks/data';
-import { latestCheckpoint, train } from '@bag-of-tricks/trainer';
-import { gitCommit, RESULT_FORMAT } from './ladder.mjs';
+import { gitCommit, latestCheckpoint, train } from '@bag-of-tricks/trainer';
+import { RESULT_FORMAT } from './ladder.mjs';
 
+const HERE = dirname(fileURLToPath(import.meta.url));
 const { job, config, resultFile, title } = JSON.parse(process.argv[2]);
 // Some dependency catches SIGTERM without exiting: exit when the signal is seen (the training loop may only yield to
 // the event loop between epochs; ladder.mjs sends SIGKILL). Checkpoints and the result file are written atomically.
@@ -59,7 +61,7 @@ const record = {
   workers: result.config.workers,
   steps: result.steps,
   config: result.config,
-  commit: gitCommit(),
+  commit: gitCommit(HERE), // `git rev-parse HEAD` in this folder: also right in a git worktree (.git is a file there)
   date: new Date().toISOString(),
   machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, platform: `${platform()}-${arch()}`, node: process.version },
   ...(existsSync(join(config.out, 'model', 'model.json')) ? { model: join(config.out, 'model') } : {}),
