@@ -23,6 +23,10 @@ export interface NativeAddon {
   toBf16(src: Float32Array, dst: Uint16Array): void;
   /** Fused momentum update in place (src/native/momentum.h): params = momentum, -lr, weightDecay, nesterov, then per variable wOff, accOff, gOff, count, decay. */
   momentumUpdate(heap: Uint8Array | ArrayBuffer, params: Float64Array): void;
+  /** Fused training BatchNorm forward (src/native/batchnorm.h): params = xOff, gammaOff, betaOff, yOff, meanOff, varianceOff, invStdOff, m, c, epsilon. */
+  batchNormForward(heap: Uint8Array | ArrayBuffer, params: Float64Array): void;
+  /** Its backward: params = dyOff, xOff, meanOff, invStdOff, gammaOff, dxOff, dgammaOff, dbetaOff, m, c. */
+  batchNormBackward(heap: Uint8Array | ArrayBuffer, params: Float64Array): void;
   /** Turns a kernel choice on or off for every later call (process-wide). */
   setSwitch(name: 'winograd' | 'directBf16', on: boolean): void;
 }

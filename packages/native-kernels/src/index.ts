@@ -1,12 +1,19 @@
 import { loadAddon, nativeLoadError, requireAddon } from './addon';
+import { registerBatchNormKernels, unregisterBatchNormKernels } from './batch-norm';
 import { NATIVE_KERNELS, isNativeWrapper, registerWrappers, stats, unregisterWrappers, type NativeKernelStats } from './kernels';
 
 export { nativeLoadError, NATIVE_KERNELS, isNativeWrapper, type NativeKernelStats };
 export { applyMomentumNative, type NativeMomentumOptions } from './momentum';
+export { NATIVE_BATCH_NORM_KERNELS } from './batch-norm';
 
 export interface RegisterNativeKernelsOptions {
   /** Native threads (default: this machine's logical cores, or the last `setNativeThreads`). */
   threads?: number;
+  /**
+   * Also register the fused training BatchNorm kernels (core's BATCH_NORM_TRAINING, which resnet-variants'
+   * BatchNorm layers use): default true. false takes them off (tfjs-layers' own op sequence then runs).
+   */
+  batchNorm?: boolean;
 }
 
 /** Whether the compiled addon loads on this machine (see `nativeLoadError()` when not). */
@@ -17,20 +24,27 @@ export function nativeKernelsAvailable(): boolean {
 /**
  * Wraps tfjs-backend-wasm's Conv2D, FusedConv2D, Conv2DBackpropInput and Conv2DBackpropFilter:
  * each wrapper runs the native kernel in place on the wasm heap when it applies (NHWC float32;
- * FusedConv2D with linear/relu) and calls the kernel registered beneath it otherwise. Import
+ * FusedConv2D with linear/relu) and calls the kernel registered beneath it otherwise. Also registers
+ * the fused training BatchNorm kernels on 'wasm' (unless `batchNorm: false`). Import
  * '@tensorflow/tfjs-backend-wasm' first. Idempotent. Throws, saying why, when the addon is
- * unavailable. Returns the wrapped kernel names.
+ * unavailable. Returns the kernel names now served natively.
  */
 export function registerNativeKernels(options: RegisterNativeKernelsOptions = {}): string[] {
   const addon = requireAddon();
   if (options.threads !== undefined) setNativeThreads(options.threads);
   void addon;
-  return registerWrappers();
+  const names = registerWrappers();
+  if (options.batchNorm === false) {
+    unregisterBatchNormKernels();
+    return names;
+  }
+  return [...names, ...registerBatchNormKernels()];
 }
 
-/** Restores the kernels the wrappers wrapped. */
+/** Restores the kernels the wrappers wrapped and takes off the fused BatchNorm kernels. */
 export function unregisterNativeKernels(): void {
   unregisterWrappers();
+  unregisterBatchNormKernels();
 }
 
 /** Threads of the native pool (1..256). Results are bitwise identical for any count. */

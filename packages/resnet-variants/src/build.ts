@@ -1,5 +1,6 @@
 import { createRng, type Rng } from '@bag-of-tricks/core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { batchNormalization } from './batch-norm';
 import {
   RESNET_VARIANTS,
   resolveConfig,
@@ -61,16 +62,14 @@ class Builder {
   }
 
   bn(x: SymbolicTensor, name: string, zeroGamma = false): SymbolicTensor {
-    return tfl.layers
-      .batchNormalization({
-        axis: -1,
-        momentum: BN_MOMENTUM,
-        epsilon: BN_EPSILON,
-        gammaInitializer: zeroGamma ? 'zeros' : 'ones',
-        betaInitializer: 'zeros',
-        name,
-      })
-      .apply(x) as SymbolicTensor;
+    return batchNormalization({
+      axis: -1,
+      momentum: BN_MOMENTUM,
+      epsilon: BN_EPSILON,
+      gammaInitializer: zeroGamma ? 'zeros' : 'ones',
+      betaInitializer: 'zeros',
+      name,
+    }).apply(x) as SymbolicTensor;
   }
 
   relu(x: SymbolicTensor, name: string): SymbolicTensor {

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
@@ -1590,6 +1591,7 @@ static bool readArgs(napi_env env, napi_callback_info info, size_t nparams, Args
 }
 
 #include "momentum.h"
+#include "batchnorm.h"
 
 // Pointer to `count` floats at byte offset `off`, or null (with a RangeError thrown) when out of bounds.
 static float* at(napi_env env, const Args& a, double off, double count, const char* what) {
@@ -1737,6 +1739,40 @@ static napi_value MomentumUpdate(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// params: xOff, gammaOff, betaOff, yOff, meanOff, varianceOff, invStdOff, m, c, epsilon (batchnorm.h)
+static napi_value BatchNormForward(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!readArgs(env, info, 10, a)) return nullptr;
+  const double m = a.p[7], c = a.p[8];
+  if (!(m >= 1) || !(c >= 1) || m != (double)(long)m || c != (double)(long)c || !(a.p[9] > 0)) {
+    napi_throw_range_error(env, nullptr, "native-kernels: batchNormForward: invalid m, c or epsilon");
+    return nullptr;
+  }
+  const char* what[7] = {"x", "gamma", "beta", "y", "mean", "variance", "invStd"};
+  float* p[7];
+  for (int k = 0; k < 7; k++)
+    if (!(p[k] = at(env, a, a.p[k], k == 0 || k == 3 ? m * c : c, what[k]))) return nullptr;
+  batchNormForward(p[0], p[1], p[2], p[3], p[4], p[5], p[6], (long)m, (long)c, a.p[9]);
+  return nullptr;
+}
+
+// params: dyOff, xOff, meanOff, invStdOff, gammaOff, dxOff, dgammaOff, dbetaOff, m, c (batchnorm.h)
+static napi_value BatchNormBackward(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!readArgs(env, info, 10, a)) return nullptr;
+  const double m = a.p[8], c = a.p[9];
+  if (!(m >= 1) || !(c >= 1) || m != (double)(long)m || c != (double)(long)c) {
+    napi_throw_range_error(env, nullptr, "native-kernels: batchNormBackward: invalid m or c");
+    return nullptr;
+  }
+  const char* what[8] = {"dy", "x", "mean", "invStd", "gamma", "dx", "dgamma", "dbeta"};
+  float* p[8];
+  for (int k = 0; k < 8; k++)
+    if (!(p[k] = at(env, a, a.p[k], k <= 1 || k == 5 ? m * c : c, what[k]))) return nullptr;
+  batchNormBackward(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], (long)m, (long)c);
+  return nullptr;
+}
+
 static napi_value SetThreads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -1870,6 +1906,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"bf16Unsupported", nullptr, Bf16Unsupported, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"toBf16", nullptr, ToBf16, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"momentumUpdate", nullptr, MomentumUpdate, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"batchNormForward", nullptr, BatchNormForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"batchNormBackward", nullptr, BatchNormBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setSwitch", nullptr, SetSwitch, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;

@@ -1,0 +1,89 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { BATCH_NORM_TRAINING } from '@bag-of-tricks/core';
+import { requireAddon } from './addon';
+import { heapBackend, stat } from './kernels';
+
+type TensorInfo = tf.TensorInfo;
+type Inputs = Record<string, TensorInfo | undefined>;
+
+const fail = (kernel: string, why: string): never => {
+  throw new Error(`@bag-of-tricks/native-kernels: ${kernel} cannot run: ${why}.`);
+};
+
+const channelsOf = (kernel: string, x: TensorInfo, perChannel: Array<[string, TensorInfo]>): { m: number; c: number } => {
+  const c = x.shape[x.shape.length - 1];
+  if (x.shape.length < 2 || c == null) fail(kernel, `x must have rank >= 2, got shape [${x.shape}]`);
+  for (const [name, t] of perChannel) {
+    if (tf.util.sizeFromShape(t.shape) !== c) fail(kernel, `${name} has shape [${t.shape}], not one value per channel (${c})`);
+  }
+  return { m: tf.util.sizeFromShape(x.shape) / c!, c: c! };
+};
+
+/** core's BATCH_NORM_TRAINING.forward on the wasm heap: outputs [y, mean, variance, invStd]. */
+const forward: tf.KernelFunc = ({ inputs, attrs, backend }) => {
+  const kernel = BATCH_NORM_TRAINING.forward;
+  const { x, gamma, beta } = inputs as Inputs;
+  if (!x || !gamma || !beta) return fail(kernel, 'inputs x, gamma and beta are required');
+  const epsilon = (attrs as { epsilon?: number }).epsilon;
+  if (typeof epsilon !== 'number' || !(epsilon > 0)) return fail(kernel, `epsilon must be a number > 0, got ${epsilon}`);
+  const b = heapBackend(backend, [x, gamma, beta]);
+  if (typeof b === 'string') return fail(kernel, b);
+  const { m, c } = channelsOf(kernel, x, [
+    ['gamma', gamma],
+    ['beta', beta],
+  ]);
+  const y = b.makeOutput(x.shape, 'float32');
+  const stats = [b.makeOutput([c], 'float32'), b.makeOutput([c], 'float32'), b.makeOutput([c], 'float32')];
+  const off = (t: TensorInfo) => b.dataIdMap.get(t.dataId)!.memoryOffset!;
+  // HEAPU8 read after the last makeOutput: a memory.grow replaces it.
+  requireAddon().batchNormForward(b.wasm.HEAPU8, Float64Array.of(off(x), off(gamma), off(beta), off(y), ...stats.map(off), m, c, epsilon));
+  stat(kernel).native++;
+  return [y, ...stats];
+};
+
+/** core's BATCH_NORM_TRAINING.backward on the wasm heap: outputs [dx, dgamma, dbeta]. */
+const backward: tf.KernelFunc = ({ inputs, backend }) => {
+  const kernel = BATCH_NORM_TRAINING.backward;
+  const { dy, x, mean, invStd, gamma } = inputs as Inputs;
+  if (!dy || !x || !mean || !invStd || !gamma) return fail(kernel, 'inputs dy, x, mean, invStd and gamma are required');
+  if (!tf.util.arraysEqual(dy.shape, x.shape)) fail(kernel, `dy has shape [${dy.shape}], x [${x.shape}]`);
+  const b = heapBackend(backend, [dy, x, mean, invStd, gamma]);
+  if (typeof b === 'string') return fail(kernel, b);
+  const { m, c } = channelsOf(kernel, x, [
+    ['mean', mean],
+    ['invStd', invStd],
+    ['gamma', gamma],
+  ]);
+  const outs = [b.makeOutput(x.shape, 'float32'), b.makeOutput([c], 'float32'), b.makeOutput([c], 'float32')];
+  const off = (t: TensorInfo) => b.dataIdMap.get(t.dataId)!.memoryOffset!;
+  requireAddon().batchNormBackward(b.wasm.HEAPU8, Float64Array.of(off(dy), off(x), off(mean), off(invStd), off(gamma), ...outs.map(off), m, c));
+  stat(kernel).native++;
+  return outs;
+};
+
+/** The fused BatchNorm kernels this package registers on 'wasm' (core's BATCH_NORM_TRAINING contract). */
+export const NATIVE_BATCH_NORM_KERNELS: ReadonlyArray<{ kernelName: string; kernelFunc: tf.KernelFunc }> = [
+  { kernelName: BATCH_NORM_TRAINING.forward, kernelFunc: forward },
+  { kernelName: BATCH_NORM_TRAINING.backward, kernelFunc: backward },
+];
+
+const ours = new WeakSet<tf.KernelFunc>(NATIVE_BATCH_NORM_KERNELS.map((k) => k.kernelFunc));
+
+/** Registers both fused BatchNorm kernels on 'wasm' (idempotent). */
+export function registerBatchNormKernels(): string[] {
+  for (const { kernelName, kernelFunc } of NATIVE_BATCH_NORM_KERNELS) {
+    const current = tf.getKernel(kernelName, 'wasm');
+    if (current && ours.has(current.kernelFunc)) continue;
+    if (current) tf.unregisterKernel(kernelName, 'wasm');
+    tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
+  }
+  return NATIVE_BATCH_NORM_KERNELS.map((k) => k.kernelName);
+}
+
+/** Takes them off again (where ours are the ones registered). */
+export function unregisterBatchNormKernels(): void {
+  for (const { kernelName } of NATIVE_BATCH_NORM_KERNELS) {
+    const current = tf.getKernel(kernelName, 'wasm');
+    if (current && ours.has(current.kernelFunc)) tf.unregisterKernel(kernelName, 'wasm');
+  }
+}

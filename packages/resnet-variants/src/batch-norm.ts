@@ -1,0 +1,93 @@
+import { fusedBatchNormTraining, hasFusedBatchNormTraining } from '@bag-of-tricks/core';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+type BatchNormLayer = ReturnType<typeof tfl.layers.batchNormalization>;
+type BatchNormArgs = NonNullable<Parameters<typeof tfl.layers.batchNormalization>[0]>;
+type LayerVariable = { read(): tf.Tensor; write(value: tf.Tensor): void };
+
+/** The fields of tfjs-layers' BatchNormalization the fused path reads (private in its typings). */
+interface BatchNormInternals {
+  axis: number;
+  momentum: number;
+  epsilon: number;
+  center: boolean;
+  scale: boolean;
+  gamma: LayerVariable;
+  beta: LayerVariable;
+  movingMean: LayerVariable;
+  movingVariance: LayerVariable;
+}
+
+type BatchNormClass = new (args?: BatchNormArgs) => BatchNormLayer;
+
+/**
+ * tfjs-layers' BatchNormalization class, as tfjs-layers registered it for deserialisation (the package exports
+ * only the factory function).
+ */
+function stockBatchNormClass(): BatchNormClass {
+  const entry = tf.serialization.SerializationMap.getMap().classNameMap['BatchNormalization'];
+  if (!entry) throw new Error("resnet-variants: tfjs-layers' BatchNormalization is not registered; import '@tensorflow/tfjs-layers' first.");
+  return entry[0] as unknown as BatchNormClass;
+}
+
+let fusedClass: BatchNormClass | undefined;
+
+/**
+ * tfjs-layers' BatchNormalization whose training step runs as two fused kernels (core's BATCH_NORM_TRAINING:
+ * one forward, one backward) where the backend registered them, which the native kernels of
+ * `@bag-of-tricks/native-kernels` do on wasm in Node. Everywhere else, and in inference, it is tfjs-layers'
+ * own code. Its className stays 'BatchNormalization' and its config and weights are tfjs-layers', so a saved
+ * model loads in stock tfjs unchanged. The moving averages are updated with tfjs-layers' own op sequence from
+ * the batch statistics the fused kernel returns (the biased variance, as tfjs-layers uses).
+ */
+function fusedBatchNormClass(): BatchNormClass {
+  if (fusedClass) return fusedClass;
+  const Base = stockBatchNormClass();
+  class BatchNormalization extends Base {
+    static className = 'BatchNormalization';
+
+    call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean; [key: string]: unknown }): tf.Tensor | tf.Tensor[] {
+      const self = this as unknown as BatchNormInternals;
+      const input = Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0] : undefined) : inputs;
+      const fused =
+        kwargs?.['training'] === true &&
+        input != null &&
+        input.dtype === 'float32' &&
+        input.rank >= 2 &&
+        input.size > 0 &&
+        (self.axis === -1 || self.axis === input.rank - 1) &&
+        self.center &&
+        self.scale &&
+        hasFusedBatchNormTraining();
+      if (!fused) return super.call(inputs, kwargs);
+      return tf.tidy(() => {
+        const { y, mean, variance } = fusedBatchNormTraining(input, self.gamma.read(), self.beta.read(), self.epsilon);
+        // tfjs-layers' doMovingAverage, op for op: moving - (moving - batch) * (1 - momentum).
+        const decay = 1 - self.momentum;
+        for (const [variable, value] of [
+          [self.movingMean, mean],
+          [self.movingVariance, variance],
+        ] as const) {
+          tf.tidy(() => {
+            const orig = variable.read();
+            variable.write(tf.sub(orig, tf.mul(tf.sub(orig, value), decay)));
+          });
+        }
+        return y;
+      });
+    }
+  }
+  fusedClass = BatchNormalization as unknown as BatchNormClass;
+  return fusedClass;
+}
+
+/**
+ * A BatchNormalization layer (same arguments as `tf.layers.batchNormalization`) that trains with the fused
+ * kernels where the backend has them. Not registered for deserialisation: loading a saved model gives
+ * tfjs-layers' own class, which computes the same function.
+ */
+export function batchNormalization(args: BatchNormArgs = {}): BatchNormLayer {
+  const Cls = fusedBatchNormClass();
+  return new Cls(args);
+}
