@@ -25,6 +25,31 @@ export function hasFusedBatchNormTraining(backendName: string = tf.getBackend())
   return tf.getKernel(BATCH_NORM_TRAINING.forward, backendName) != null && tf.getKernel(BATCH_NORM_TRAINING.backward, backendName) != null;
 }
 
+/**
+ * The forward kernel's gradient: the backward kernel, for x, gamma and beta from y's gradient. The gradients
+ * arriving at mean, variance and invStd are not used (the layer only reads them for its moving averages), which
+ * is why `fusedBatchNormTraining` documents them as carrying no gradient. Registered on first use (gradients
+ * are global to tfjs-core, like kernels).
+ */
+function ensureGradient(): void {
+  if (tf.getGradient(BATCH_NORM_TRAINING.forward)) return;
+  tf.registerGradient({
+    kernelName: BATCH_NORM_TRAINING.forward,
+    inputsToSave: ['x', 'gamma'],
+    outputsToSave: [false, true, false, true],
+    gradFunc: (dys, saved) => {
+      const dy = (Array.isArray(dys) ? dys[0] : dys) as tf.Tensor;
+      const [x, gamma, mean, invStd] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+      const [dx, dgamma, dbeta] = tf.engine().runKernel(BATCH_NORM_TRAINING.backward, { dy, x, mean, invStd, gamma }) as [
+        tf.Tensor,
+        tf.Tensor,
+        tf.Tensor,
+      ];
+      return { x: () => dx, gamma: () => tf.reshape(dgamma, gamma.shape), beta: () => tf.reshape(dbeta, gamma.shape) };
+    },
+  });
+}
+
 export interface FusedBatchNormTrainingResult {
   /** The normalised, scaled and shifted output, x's shape; its gradient is the backward kernel. */
   y: tf.Tensor;
@@ -55,36 +80,13 @@ export function fusedBatchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.
     throw new Error(`fusedBatchNormTraining: gamma and beta must have ${channels} elements (the last axis of x), got [${gamma.shape}] and [${beta.shape}].`);
   }
   if (!(epsilon > 0)) throw new Error(`fusedBatchNormTraining: epsilon must be > 0, got ${epsilon}.`);
-  const engine = tf.engine();
-  let stats: [tf.Tensor1D, tf.Tensor1D] | undefined;
-  const normalise = tf.customGrad((...args: unknown[]) => {
-    const [input, g, b, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    const [y, mean, variance, invStd] = engine.runKernel(
-      BATCH_NORM_TRAINING.forward,
-      { x: input, gamma: g, beta: b },
-      { epsilon },
-    ) as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
-    save([input, mean, invStd, g]);
-    // customGrad runs f inside a tidy: keep the statistics past it (the caller's scope tracks the clones below).
-    stats = [tf.keep(mean), tf.keep(variance)];
-    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
-      const [sx, sMean, sInvStd, sGamma] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-      const [dx, dgamma, dbeta] = engine.runKernel(BATCH_NORM_TRAINING.backward, {
-        dy,
-        x: sx,
-        mean: sMean,
-        invStd: sInvStd,
-        gamma: sGamma,
-      }) as [tf.Tensor, tf.Tensor, tf.Tensor];
-      return [dx, tf.reshape(dgamma, g.shape), tf.reshape(dbeta, b.shape)];
-    };
-    return { value: y, gradFunc };
-  });
-  const y = normalise(x, gamma, beta);
-  const [keptMean, keptVariance] = stats!;
-  const mean = keptMean.clone();
-  const variance = keptVariance.clone();
-  keptMean.dispose();
-  keptVariance.dispose();
+  ensureGradient();
+  const [y, mean, variance, invStd] = tf.engine().runKernel(BATCH_NORM_TRAINING.forward, { x, gamma, beta }, { epsilon }) as [
+    tf.Tensor,
+    tf.Tensor1D,
+    tf.Tensor1D,
+    tf.Tensor1D,
+  ];
+  invStd.dispose(); // the tape keeps its own copy for the gradient
   return { y, mean, variance };
 }
