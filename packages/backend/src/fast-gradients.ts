@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { RELU_GRAD, hasFusedReluGrad } from '@bag-of-tricks/core';
 
 /**
  * Gradients that replace tfjs-core's where those are slow on wasm. Gradients are global (one
@@ -120,6 +121,17 @@ function reduceGrad(kernelName: 'Mean' | 'Sum'): GradFunc {
   };
 }
 
+/**
+ * Relu: dx = dy * step(x) as core's RELU_GRAD kernel, one pass, where the active backend registered it (the native
+ * kernels do on wasm); bitwise the stock gradient's `mul(dy, cast(step(x)))`, which runs everywhere else.
+ */
+const reluGrad: GradFunc = (dyIn, saved, attrs) => {
+  const dy = dyIn as tf.Tensor;
+  const [x] = saved as [tf.Tensor];
+  if (!hasFusedReluGrad() || x.dtype !== 'float32' || dy.dtype !== 'float32' || x.size === 0) return stockGrad('Relu', dy, saved, attrs);
+  return { x: () => tf.engine().runKernel(RELU_GRAD, { dy, x }) as tf.Tensor };
+};
+
 /** The gradients we register, and why. */
 export const FAST_GRADIENTS: ReadonlyArray<{ kernelName: string; inputsToSave: string[]; gradFunc: GradFunc; why: string }> = [
   {
@@ -128,6 +140,7 @@ export const FAST_GRADIENTS: ReadonlyArray<{ kernelName: string; inputsToSave: s
     gradFunc: fusedBatchNormGrad,
     why: "tfjs-core's tiles invStd to the size of x (Tile was 36% of a ResNet-20 step on wasm)",
   },
+  { kernelName: 'Relu', inputsToSave: ['x'], gradFunc: reluGrad, why: 'one fused kernel (Step, Cast and Multiply in one pass) where the backend has it' },
   { kernelName: 'Mean', inputsToSave: ['x'], gradFunc: reduceGrad('Mean'), why: 'broadcast over leading axes as one matMul on wasm' },
   { kernelName: 'Sum', inputsToSave: ['x'], gradFunc: reduceGrad('Sum'), why: 'broadcast over leading axes as one matMul on wasm' },
 ];

@@ -45,8 +45,8 @@ export const BACKEND_FLAGS = {
   BOT_NATIVE_OPTIMIZER: tristate(
     "the momentum/NAG + weight decay update as one native pass per variable where the native kernels are on (never: tfjs's elementwise ops; same bits either way)",
   ),
-  BOT_NATIVE_BATCHNORM: tristate(
-    "the fused native training BatchNorm kernels (core's BATCH_NORM_TRAINING, used by resnet-variants' BatchNorm layers) where the native kernels are on (never: tfjs-layers' own op sequence); read when initBackend loads the native kernels",
+  BOT_NATIVE_FUSED: tristate(
+    "the fused native training kernels where the native kernels are on: BatchNorm forward/backward (core's BATCH_NORM_TRAINING, used by resnet-variants' BatchNorm layers) and ReLU's gradient (RELU_GRAD); never: tfjs's own op sequences. Read when initBackend loads the native kernels",
   ),
   BOT_WASM_SIMD: tristate('never turns off every kernel of our wasm SIMD module (stock tfjs-backend-wasm kernels run instead)'),
   BOT_WINOGRAD: tristate('Winograd F(2x2,3x3) for 3x3 stride-1 convs (auto: the measured table WINOGRAD_DISPATCH)'),

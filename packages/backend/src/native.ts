@@ -29,7 +29,7 @@ export interface NativeKernelsResult {
 interface NativeKernelsModule {
   nativeKernelsAvailable(): boolean;
   nativeLoadError(): string | null;
-  registerNativeKernels(options?: { threads?: number; batchNorm?: boolean }): string[];
+  registerNativeKernels(options?: { threads?: number; fused?: boolean }): string[];
   unregisterNativeKernels(): void;
   nativeInfo(): { isa: string | null; threads: number | null };
   /** Newer builds of the package: bfloat16 support and the precision switch. */
@@ -162,8 +162,8 @@ export async function useNativeKernels(
 
   const threads = backendFlag('BOT_NATIVE_THREADS');
   loaded = mod;
-  const batchNorm = backendFlag('BOT_NATIVE_BATCHNORM') !== 'never';
-  const names = mod.registerNativeKernels(threads === undefined ? { batchNorm } : { threads, batchNorm });
+  const fused = backendFlag('BOT_NATIVE_FUSED') !== 'never';
+  const names = mod.registerNativeKernels(threads === undefined ? { fused } : { threads, fused });
   active = true;
   mod.setNativeKernelSwitches?.({
     winograd: backendFlag('BOT_NATIVE_NO_WINOGRAD') !== 'always',

@@ -16,11 +16,11 @@ afterEach(() => {
 });
 
 describe('backend flags: one registry', () => {
-  it('declares the 16 switches the package reads, each with a description', () => {
+  it('declares the 17 switches the package reads, each with a description', () => {
     expect(Object.keys(BACKEND_FLAGS).sort()).toEqual(
       [
         'BOT_BACKEND', 'BOT_BPF_GEMM', 'BOT_BPI_DIRECT', 'BOT_BPI_GEMM', 'BOT_FUSED_MATMUL', 'BOT_MAXPOOL_GRAD_SIMD', 'BOT_NATIVE',
-        'BOT_NATIVE_NO_DIRECT_BF16', 'BOT_NATIVE_NO_WINOGRAD', 'BOT_NATIVE_OPTIMIZER',
+        'BOT_NATIVE_FUSED', 'BOT_NATIVE_NO_DIRECT_BF16', 'BOT_NATIVE_NO_WINOGRAD', 'BOT_NATIVE_OPTIMIZER',
         'BOT_NATIVE_THREADS', 'BOT_OUTER_PRODUCT', 'BOT_POINTWISE', 'BOT_WASM_SIMD', 'BOT_WASM_THREADS', 'BOT_WINOGRAD',
       ].sort(),
     );

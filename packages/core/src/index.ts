@@ -7,3 +7,4 @@ export {
   hasFusedBatchNormTraining,
   type FusedBatchNormTrainingResult,
 } from './batch-norm';
+export { RELU_GRAD, hasFusedReluGrad } from './relu-grad';

@@ -27,6 +27,8 @@ export interface NativeAddon {
   batchNormForward(heap: Uint8Array | ArrayBuffer, params: Float64Array): void;
   /** Its backward: params = dyOff, xOff, meanOff, invStdOff, gammaOff, dxOff, dgammaOff, dbetaOff, m, c. */
   batchNormBackward(heap: Uint8Array | ArrayBuffer, params: Float64Array): void;
+  /** ReLU's gradient (src/native/batchnorm.h): params = dyOff, xOff, dxOff, count. */
+  reluGrad(heap: Uint8Array | ArrayBuffer, params: Float64Array): void;
   /** Turns a kernel choice on or off for every later call (process-wide). */
   setSwitch(name: 'winograd' | 'directBf16', on: boolean): void;
 }

@@ -1,19 +1,20 @@
 import { loadAddon, nativeLoadError, requireAddon } from './addon';
-import { registerBatchNormKernels, unregisterBatchNormKernels } from './batch-norm';
+import { registerFusedKernels, unregisterFusedKernels } from './fused';
 import { NATIVE_KERNELS, isNativeWrapper, registerWrappers, stats, unregisterWrappers, type NativeKernelStats } from './kernels';
 
 export { nativeLoadError, NATIVE_KERNELS, isNativeWrapper, type NativeKernelStats };
 export { applyMomentumNative, type NativeMomentumOptions } from './momentum';
-export { NATIVE_BATCH_NORM_KERNELS } from './batch-norm';
+export { NATIVE_FUSED_KERNELS } from './fused';
 
 export interface RegisterNativeKernelsOptions {
   /** Native threads (default: this machine's logical cores, or the last `setNativeThreads`). */
   threads?: number;
   /**
-   * Also register the fused training BatchNorm kernels (core's BATCH_NORM_TRAINING, which resnet-variants'
-   * BatchNorm layers use): default true. false takes them off (tfjs-layers' own op sequence then runs).
+   * Also register the fused training kernels: core's BATCH_NORM_TRAINING (resnet-variants' BatchNorm layers use
+   * it) and RELU_GRAD (backend's ReLU gradient uses it). Default true; false takes them off (tfjs's own op
+   * sequences then run).
    */
-  batchNorm?: boolean;
+  fused?: boolean;
 }
 
 /** Whether the compiled addon loads on this machine (see `nativeLoadError()` when not). */
@@ -25,7 +26,7 @@ export function nativeKernelsAvailable(): boolean {
  * Wraps tfjs-backend-wasm's Conv2D, FusedConv2D, Conv2DBackpropInput and Conv2DBackpropFilter:
  * each wrapper runs the native kernel in place on the wasm heap when it applies (NHWC float32;
  * FusedConv2D with linear/relu) and calls the kernel registered beneath it otherwise. Also registers
- * the fused training BatchNorm kernels on 'wasm' (unless `batchNorm: false`). Import
+ * the fused training kernels (BatchNorm, ReLU's gradient) on 'wasm' (unless `fused: false`). Import
  * '@tensorflow/tfjs-backend-wasm' first. Idempotent. Throws, saying why, when the addon is
  * unavailable. Returns the kernel names now served natively.
  */
@@ -34,17 +35,17 @@ export function registerNativeKernels(options: RegisterNativeKernelsOptions = {}
   if (options.threads !== undefined) setNativeThreads(options.threads);
   void addon;
   const names = registerWrappers();
-  if (options.batchNorm === false) {
-    unregisterBatchNormKernels();
+  if (options.fused === false) {
+    unregisterFusedKernels();
     return names;
   }
-  return [...names, ...registerBatchNormKernels()];
+  return [...names, ...registerFusedKernels()];
 }
 
-/** Restores the kernels the wrappers wrapped and takes off the fused BatchNorm kernels. */
+/** Restores the kernels the wrappers wrapped and takes off the fused training kernels. */
 export function unregisterNativeKernels(): void {
   unregisterWrappers();
-  unregisterBatchNormKernels();
+  unregisterFusedKernels();
 }
 
 /** Threads of the native pool (1..256). Results are bitwise identical for any count. */

@@ -104,3 +104,17 @@ static void batchNormBackward(const float* dy, const float* x, const float* mean
     }
   });
 }
+
+// ReLU's gradient (core's RELU_GRAD): dx = dy * s, s = 1 where x > 0, NaN where x is NaN, else 0 -- the float32
+// product tfjs's mul(dy, step(x)) makes, so bitwise equal to it. Elementwise, fixed blocks of 16384 elements.
+static void reluGrad(const float* dy, const float* x, float* dx, long n) {
+  const long per = 16384, blocks = (n + per - 1) / per;
+  pool().run((int)blocks, [&](int b, int) {
+    const long a = b * per, e = std::min(n, a + per);
+    for (long i = a; i < e; i++) {
+      const float v = x[i];
+      const float s = v > 0.0f ? 1.0f : (v != v ? v : 0.0f);
+      dx[i] = dy[i] * s;
+    }
+  });
+}

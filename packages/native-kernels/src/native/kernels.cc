@@ -1773,6 +1773,23 @@ static napi_value BatchNormBackward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// params: dyOff, xOff, dxOff, n (batchnorm.h)
+static napi_value ReluGrad(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!readArgs(env, info, 4, a)) return nullptr;
+  const double n = a.p[3];
+  if (!(n >= 1) || n != (double)(long)n) {
+    napi_throw_range_error(env, nullptr, "native-kernels: reluGrad: invalid element count");
+    return nullptr;
+  }
+  const char* what[3] = {"dy", "x", "dx"};
+  float* p[3];
+  for (int k = 0; k < 3; k++)
+    if (!(p[k] = at(env, a, a.p[k], n, what[k]))) return nullptr;
+  reluGrad(p[0], p[1], p[2], (long)n);
+  return nullptr;
+}
+
 static napi_value SetThreads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -1908,6 +1925,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"momentumUpdate", nullptr, MomentumUpdate, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"batchNormForward", nullptr, BatchNormForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"batchNormBackward", nullptr, BatchNormBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"reluGrad", nullptr, ReluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setSwitch", nullptr, SetSwitch, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { BATCH_NORM_TRAINING } from '@bag-of-tricks/core';
+import { BATCH_NORM_TRAINING, RELU_GRAD } from '@bag-of-tricks/core';
 import { requireAddon } from './addon';
 import { heapBackend, stat } from './kernels';
 
@@ -61,28 +61,46 @@ const backward: tf.KernelFunc = ({ inputs, backend }) => {
   return outs;
 };
 
-/** The fused BatchNorm kernels this package registers on 'wasm' (core's BATCH_NORM_TRAINING contract). */
-export const NATIVE_BATCH_NORM_KERNELS: ReadonlyArray<{ kernelName: string; kernelFunc: tf.KernelFunc }> = [
+/** core's RELU_GRAD on the wasm heap: dx = dy * step(x), bitwise as tfjs's ops. */
+const reluGrad: tf.KernelFunc = ({ inputs, backend }) => {
+  const { dy, x } = inputs as Inputs;
+  if (!dy || !x) return fail(RELU_GRAD, 'inputs dy and x are required');
+  if (!tf.util.arraysEqual(dy.shape, x.shape)) fail(RELU_GRAD, `dy has shape [${dy.shape}], x [${x.shape}]`);
+  const b = heapBackend(backend, [dy, x]);
+  if (typeof b === 'string') return fail(RELU_GRAD, b);
+  const out = b.makeOutput(x.shape, 'float32');
+  const off = (t: TensorInfo) => b.dataIdMap.get(t.dataId)!.memoryOffset!;
+  requireAddon().reluGrad(b.wasm.HEAPU8, Float64Array.of(off(dy), off(x), off(out), tf.util.sizeFromShape(x.shape)));
+  stat(RELU_GRAD).native++;
+  return out;
+};
+
+/**
+ * The fused training kernels this package registers on 'wasm': core's BATCH_NORM_TRAINING (forward and backward,
+ * used by resnet-variants' BatchNorm layers) and RELU_GRAD (used by backend's ReLU gradient).
+ */
+export const NATIVE_FUSED_KERNELS: ReadonlyArray<{ kernelName: string; kernelFunc: tf.KernelFunc }> = [
   { kernelName: BATCH_NORM_TRAINING.forward, kernelFunc: forward },
   { kernelName: BATCH_NORM_TRAINING.backward, kernelFunc: backward },
+  { kernelName: RELU_GRAD, kernelFunc: reluGrad },
 ];
 
-const ours = new WeakSet<tf.KernelFunc>(NATIVE_BATCH_NORM_KERNELS.map((k) => k.kernelFunc));
+const ours = new WeakSet<tf.KernelFunc>(NATIVE_FUSED_KERNELS.map((k) => k.kernelFunc));
 
-/** Registers both fused BatchNorm kernels on 'wasm' (idempotent). */
-export function registerBatchNormKernels(): string[] {
-  for (const { kernelName, kernelFunc } of NATIVE_BATCH_NORM_KERNELS) {
+/** Registers the fused training kernels on 'wasm' (idempotent). */
+export function registerFusedKernels(): string[] {
+  for (const { kernelName, kernelFunc } of NATIVE_FUSED_KERNELS) {
     const current = tf.getKernel(kernelName, 'wasm');
     if (current && ours.has(current.kernelFunc)) continue;
     if (current) tf.unregisterKernel(kernelName, 'wasm');
     tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
   }
-  return NATIVE_BATCH_NORM_KERNELS.map((k) => k.kernelName);
+  return NATIVE_FUSED_KERNELS.map((k) => k.kernelName);
 }
 
 /** Takes them off again (where ours are the ones registered). */
-export function unregisterBatchNormKernels(): void {
-  for (const { kernelName } of NATIVE_BATCH_NORM_KERNELS) {
+export function unregisterFusedKernels(): void {
+  for (const { kernelName } of NATIVE_FUSED_KERNELS) {
     const current = tf.getKernel(kernelName, 'wasm');
     if (current && ours.has(current.kernelFunc)) tf.unregisterKernel(kernelName, 'wasm');
   }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { BATCH_NORM_TRAINING, fusedBatchNormTraining, hasFusedBatchNormTraining } from '@bag-of-tricks/core';
+import { BATCH_NORM_TRAINING, RELU_GRAD, fusedBatchNormTraining, hasFusedBatchNormTraining, hasFusedReluGrad } from '@bag-of-tricks/core';
+import { registerFastGradients } from '@bag-of-tricks/backend';
 import { expectNoLeak } from '@bag-of-tricks/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getNativeThreads, nativeKernelStats, registerNativeKernels, setNativeThreads, unregisterNativeKernels } from '../src/index';
@@ -72,7 +73,7 @@ describe('fused training BatchNorm kernels (core BATCH_NORM_TRAINING) on the nat
     expect(hasFusedBatchNormTraining('cpu')).toBe(false);
     unregisterNativeKernels();
     expect(hasFusedBatchNormTraining('wasm')).toBe(false);
-    registerNativeKernels({ batchNorm: false });
+    registerNativeKernels({ fused: false });
     expect(hasFusedBatchNormTraining('wasm')).toBe(false);
     registerNativeKernels();
     expect(hasFusedBatchNormTraining('wasm')).toBe(true);
@@ -178,6 +179,28 @@ describe('fused training BatchNorm kernels (core BATCH_NORM_TRAINING) on the nat
       );
       expect(() => fusedBatchNormTraining(x, tf.ones([3]), tf.zeros([4]), EPS)).toThrow(/gamma and beta must have 3 elements/);
     });
+  });
+});
+
+describe("ReLU's gradient as one native kernel (core RELU_GRAD, through backend's Relu gradient)", () => {
+  it("is bitwise tfjs's mul(dy, step(x)), NaN, signed zeros and infinities included, and runs natively", () => {
+    registerFastGradients();
+    expect(hasFusedReluGrad('wasm')).toBe(true);
+    const special = [NaN, -0, 0, 1e-38, -1e-38, Infinity, -Infinity, 3, -3];
+    const x = Float32Array.from([...special, ...values(40000, 3)]); // three 16384-element blocks
+    const dy = Float32Array.from([...special.map((_, i) => (i % 2 ? -2 : Infinity)), ...values(40000, 4)]);
+    const viaGrad = () =>
+      tf.tidy(() => Float32Array.from(tf.grad((t: tf.Tensor) => tf.relu(t))(tf.tensor(x), tf.tensor(dy)).dataSync()));
+    const before = nativeKernelStats()[RELU_GRAD]?.native ?? 0;
+    const fused = viaGrad();
+    expect(nativeKernelStats()[RELU_GRAD]?.native).toBe(before + 1);
+    const stock = tf.tidy(() => Float32Array.from(tf.mul(tf.tensor(dy), tf.cast(tf.step(tf.tensor(x)), 'float32')).dataSync()));
+    expect(bitsOf(fused)).toEqual(bitsOf(stock));
+    unregisterNativeKernels();
+    registerNativeKernels({ fused: false });
+    expect(hasFusedReluGrad('wasm')).toBe(false);
+    expect(bitsOf(viaGrad())).toEqual(bitsOf(stock)); // the stock gradient, unchanged
+    registerNativeKernels();
   });
 });
 
