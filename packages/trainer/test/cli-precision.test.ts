@@ -36,6 +36,8 @@ describe('train --precision through the CLI', () => {
       const b = run(['train', bf16.file, ...args, '--precision', 'bfloat16'], { BOT_NATIVE: '1' });
       expect(b.status, b.out).toBe(0);
       expect(b.out).toMatch(/native kernels: on \(avx512/);
+      // the fused BatchNorm and ReLU-gradient kernels are on with them (resnet-variants' layers use them)
+      expect(b.out).toMatch(/native kernels: on \(.*BotBatchNormTraining, BotBatchNormTrainingGrad, BotReluGrad/);
       expect(b.out).toMatch(/precision: bfloat16 \(native conv GEMMs read bfloat16 operands .*weights, updates, BatchNorm and all other ops stay float32; precision: 'bfloat16'\)/);
       const la = stepLosses(fp32.out), lb = stepLosses(bf16.out);
       expect(lb).toHaveLength(6);
