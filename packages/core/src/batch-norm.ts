@@ -12,6 +12,9 @@ import * as tf from '@tensorflow/tfjs-core';
  * `BATCH_NORM_TRAINING.forward`: inputs { x, gamma [C], beta [C] }, attrs { epsilon }; outputs, in this order:
  *   y = (x - mean) * invStd * gamma + beta (x's shape), mean [C], variance [C] (biased: divided by m, as
  *   tfjs-layers' moments), invStd [C] = 1 / sqrt(variance + epsilon).
+ *   With inputs movingMean [C] and movingVariance [C] and attr momentum as well, two more outputs: the moving
+ *   averages tfjs-layers' BatchNormalization keeps, bitwise its float32 ops: moving - (moving - batch) * decay,
+ *   decay = float32(1 - momentum), for the mean and for the (biased) variance.
  * `BATCH_NORM_TRAINING.backward`: inputs { dy, x, mean, invStd, gamma }; outputs [dx, dgamma, dbeta] with
  *   dbeta = sum(dy), dgamma = sum(dy * xhat), xhat = (x - mean) * invStd, and
  *   dx = gamma * invStd * (dy - dbeta / m - xhat * dgamma / m): the full gradient, through the batch statistics.
@@ -50,6 +53,13 @@ function ensureGradient(): void {
   });
 }
 
+/** The moving averages to update with the batch statistics (tfjs-layers' `momentum`: the weight of the old value). */
+export interface MovingStatistics {
+  mean: tf.Tensor;
+  variance: tf.Tensor;
+  momentum: number;
+}
+
 export interface FusedBatchNormTrainingResult {
   /** The normalised, scaled and shifted output, x's shape; its gradient is the backward kernel. */
   y: tf.Tensor;
@@ -57,14 +67,24 @@ export interface FusedBatchNormTrainingResult {
   mean: tf.Tensor1D;
   /** Per-channel biased batch variance [C] (no gradient flows through it). */
   variance: tf.Tensor1D;
+  /** With `moving`: the updated moving mean and variance (shape [C]), to assign to the layer's variables. */
+  movingMean?: tf.Tensor1D;
+  movingVariance?: tf.Tensor1D;
 }
 
 /**
  * Training-mode BatchNorm over every axis but the last, as the two fused kernels above. Throws, saying so, where
  * the active backend has not registered them (check `hasFusedBatchNormTraining()` first). The gradient reaches
- * x, gamma and beta through `y` only: `mean` and `variance` are for the moving averages.
+ * x, gamma and beta through `y` only: `mean` and `variance` are for the moving averages. With `moving`, the same
+ * kernel call also returns the updated moving averages (bitwise tfjs-layers' update from the same statistics).
  */
-export function fusedBatchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): FusedBatchNormTrainingResult {
+export function fusedBatchNormTraining(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  epsilon: number,
+  moving?: MovingStatistics,
+): FusedBatchNormTrainingResult {
   if (!hasFusedBatchNormTraining()) {
     throw new Error(
       `fusedBatchNormTraining: the ${tf.getBackend()} backend has no ${BATCH_NORM_TRAINING.forward} kernel ` +
@@ -80,13 +100,22 @@ export function fusedBatchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.
     throw new Error(`fusedBatchNormTraining: gamma and beta must have ${channels} elements (the last axis of x), got [${gamma.shape}] and [${beta.shape}].`);
   }
   if (!(epsilon > 0)) throw new Error(`fusedBatchNormTraining: epsilon must be > 0, got ${epsilon}.`);
+  if (moving && (moving.mean.size !== channels || moving.variance.size !== channels || !(moving.momentum >= 0 && moving.momentum <= 1))) {
+    throw new Error(
+      `fusedBatchNormTraining: moving.mean and moving.variance must have ${channels} elements and momentum lie in [0, 1], got [${moving.mean.shape}], [${moving.variance.shape}], ${moving.momentum}.`,
+    );
+  }
   ensureGradient();
-  const [y, mean, variance, invStd] = tf.engine().runKernel(BATCH_NORM_TRAINING.forward, { x, gamma, beta }, { epsilon }) as [
+  const inputs: tf.NamedTensorMap = moving ? { x, gamma, beta, movingMean: moving.mean, movingVariance: moving.variance } : { x, gamma, beta };
+  const attrs: tf.NamedAttrMap = moving ? { epsilon, momentum: moving.momentum } : { epsilon };
+  const [y, mean, variance, invStd, movingMean, movingVariance] = tf.engine().runKernel(BATCH_NORM_TRAINING.forward, inputs, attrs) as tf.Tensor[] as [
     tf.Tensor,
     tf.Tensor1D,
     tf.Tensor1D,
     tf.Tensor1D,
+    tf.Tensor1D | undefined,
+    tf.Tensor1D | undefined,
   ];
   invStd.dispose(); // the tape keeps its own copy for the gradient
-  return { y, mean, variance };
+  return moving ? { y, mean, variance, movingMean, movingVariance } : { y, mean, variance };
 }

@@ -6,5 +6,6 @@ export {
   fusedBatchNormTraining,
   hasFusedBatchNormTraining,
   type FusedBatchNormTrainingResult,
+  type MovingStatistics,
 } from './batch-norm';
 export { RELU_GRAD, hasFusedReluGrad } from './relu-grad';

@@ -19,24 +19,36 @@ const channelsOf = (kernel: string, x: TensorInfo, perChannel: Array<[string, Te
   return { m: tf.util.sizeFromShape(x.shape) / c!, c: c! };
 };
 
-/** core's BATCH_NORM_TRAINING.forward on the wasm heap: outputs [y, mean, variance, invStd]. */
+/** core's BATCH_NORM_TRAINING.forward on the wasm heap: outputs [y, mean, variance, invStd(, movingMean, movingVariance)]. */
 const forward: tf.KernelFunc = ({ inputs, attrs, backend }) => {
   const kernel = BATCH_NORM_TRAINING.forward;
-  const { x, gamma, beta } = inputs as Inputs;
+  const { x, gamma, beta, movingMean, movingVariance } = inputs as Inputs;
   if (!x || !gamma || !beta) return fail(kernel, 'inputs x, gamma and beta are required');
-  const epsilon = (attrs as { epsilon?: number }).epsilon;
+  const { epsilon, momentum } = attrs as { epsilon?: number; momentum?: number };
   if (typeof epsilon !== 'number' || !(epsilon > 0)) return fail(kernel, `epsilon must be a number > 0, got ${epsilon}`);
-  const b = heapBackend(backend, [x, gamma, beta]);
+  const moving = movingMean != null || movingVariance != null;
+  if (moving && (!movingMean || !movingVariance || typeof momentum !== 'number')) {
+    return fail(kernel, 'the moving averages need movingMean, movingVariance and the momentum attr together');
+  }
+  const b = heapBackend(backend, moving ? [x, gamma, beta, movingMean!, movingVariance!] : [x, gamma, beta]);
   if (typeof b === 'string') return fail(kernel, b);
   const { m, c } = channelsOf(kernel, x, [
     ['gamma', gamma],
     ['beta', beta],
+    ...(moving
+      ? ([
+          ['movingMean', movingMean!],
+          ['movingVariance', movingVariance!],
+        ] as Array<[string, TensorInfo]>)
+      : []),
   ]);
   const y = b.makeOutput(x.shape, 'float32');
-  const stats = [b.makeOutput([c], 'float32'), b.makeOutput([c], 'float32'), b.makeOutput([c], 'float32')];
+  const stats = Array.from({ length: moving ? 5 : 3 }, () => b.makeOutput([c], 'float32'));
   const off = (t: TensorInfo) => b.dataIdMap.get(t.dataId)!.memoryOffset!;
+  const params = [off(x), off(gamma), off(beta), off(y), ...stats.slice(0, 3).map(off), m, c, epsilon];
+  if (moving) params.push(off(movingMean!), off(movingVariance!), off(stats[3]!), off(stats[4]!), 1 - momentum!);
   // HEAPU8 read after the last makeOutput: a memory.grow replaces it.
-  requireAddon().batchNormForward(b.wasm.HEAPU8, Float64Array.of(off(x), off(gamma), off(beta), off(y), ...stats.map(off), m, c, epsilon));
+  requireAddon().batchNormForward(b.wasm.HEAPU8, Float64Array.from(params));
   stat(kernel).native++;
   return [y, ...stats];
 };

@@ -116,6 +116,26 @@ describe('fused training BatchNorm kernels (core BATCH_NORM_TRAINING) on the nat
       }
   });
 
+  it("update the moving averages bitwise as tfjs-layers' ops do from the same batch statistics", () => {
+    const shape = [3, 7, 5, 12];
+    const cs = makeCase(shape, 21);
+    tf.tidy(() => {
+      const x = tf.tensor(cs.x, shape), gamma = tf.tensor(cs.gamma), beta = tf.tensor(cs.beta);
+      const movingMean = tf.tensor(values(12, 31)), movingVariance = tf.tensor(values(12, 32).map((v) => v + 1.5));
+      for (const momentum of [0.9, 0.99, 0.1]) {
+        const out = tf.engine().runKernel(BATCH_NORM_TRAINING.forward, { x, gamma, beta, movingMean, movingVariance }, { epsilon: EPS, momentum }) as tf.Tensor[];
+        expect(out).toHaveLength(6);
+        const plain = tf.engine().runKernel(BATCH_NORM_TRAINING.forward, { x, gamma, beta }, { epsilon: EPS }) as tf.Tensor[];
+        expect(plain).toHaveLength(4);
+        // tfjs-layers' doMovingAverage: moving - (moving - value) * (1 - momentum)
+        const tfjs = (moving: tf.Tensor, value: tf.Tensor) => tf.sub(moving, tf.mul(tf.sub(moving, value), 1 - momentum));
+        expect(bitsOf(Float32Array.from(out[4]!.dataSync()))).toEqual(bitsOf(Float32Array.from(tfjs(movingMean, out[1]!).dataSync())));
+        expect(bitsOf(Float32Array.from(out[5]!.dataSync()))).toEqual(bitsOf(Float32Array.from(tfjs(movingVariance, out[2]!).dataSync())));
+        for (let i = 0; i < 4; i++) expect(bitsOf(Float32Array.from(out[i]!.dataSync()))).toEqual(bitsOf(Float32Array.from(plain[i]!.dataSync())));
+      }
+    });
+  });
+
   it('give bitwise the same results for 1, 2 and 3 native threads', () => {
     const before = getNativeThreads();
     try {

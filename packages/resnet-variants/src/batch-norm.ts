@@ -38,8 +38,8 @@ let fusedClass: BatchNormClass | undefined;
  * one forward, one backward) where the backend registered them, which the native kernels of
  * `@bag-of-tricks/native-kernels` do on wasm in Node. Everywhere else, and in inference, it is tfjs-layers'
  * own code. Its className stays 'BatchNormalization' and its config and weights are tfjs-layers', so a saved
- * model loads in stock tfjs unchanged. The moving averages are updated with tfjs-layers' own op sequence from
- * the batch statistics the fused kernel returns (the biased variance, as tfjs-layers uses).
+ * model loads in stock tfjs unchanged. The fused kernel also updates the moving averages, with tfjs-layers'
+ * float32 operations on the batch statistics (the biased variance, as tfjs-layers uses).
  */
 function fusedBatchNormClass(): BatchNormClass {
   if (fusedClass) return fusedClass;
@@ -62,19 +62,16 @@ function fusedBatchNormClass(): BatchNormClass {
         hasFusedBatchNormTraining();
       if (!fused) return super.call(inputs, kwargs);
       return tf.tidy(() => {
-        const { y, mean, variance } = fusedBatchNormTraining(input, self.gamma.read(), self.beta.read(), self.epsilon);
-        // tfjs-layers' doMovingAverage, op for op: moving - (moving - batch) * (1 - momentum).
-        const decay = 1 - self.momentum;
-        for (const [variable, value] of [
-          [self.movingMean, mean],
-          [self.movingVariance, variance],
-        ] as const) {
-          tf.tidy(() => {
-            const orig = variable.read();
-            variable.write(tf.sub(orig, tf.mul(tf.sub(orig, value), decay)));
-          });
-        }
-        return y;
+        // The kernel also updates the moving averages, bitwise as tfjs-layers' doMovingAverage does from the same
+        // statistics: moving - (moving - batch) * (1 - momentum).
+        const r = fusedBatchNormTraining(input, self.gamma.read(), self.beta.read(), self.epsilon, {
+          mean: self.movingMean.read(),
+          variance: self.movingVariance.read(),
+          momentum: self.momentum,
+        });
+        self.movingMean.write(r.movingMean!);
+        self.movingVariance.write(r.movingVariance!);
+        return r.y;
       });
     }
   }

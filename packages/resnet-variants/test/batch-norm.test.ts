@@ -21,8 +21,8 @@ function registerReferenceKernels(): void {
     kernelFunc: ({ inputs, attrs, backend }) => {
       calls.forward++;
       const b = backend as unknown as CpuBackend;
-      const { x, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
-      const eps = (attrs as { epsilon: number }).epsilon;
+      const { x, gamma, beta, movingMean, movingVariance } = inputs as Record<string, tf.TensorInfo>;
+      const { epsilon: eps, momentum } = attrs as { epsilon: number; momentum?: number };
       const xs = read(b, x!), g = read(b, gamma!), be = read(b, beta!);
       const c = x!.shape[x!.shape.length - 1]!, m = xs.length / c;
       const mean = new Float32Array(c), variance = new Float32Array(c), invStd = new Float32Array(c), y = new Float32Array(xs.length);
@@ -36,7 +36,15 @@ function registerReferenceKernels(): void {
         invStd[k] = 1 / Math.sqrt(q / m + eps);
         for (let r = 0; r < m; r++) y[r * c + k] = (xs[r * c + k]! - mu) * invStd[k]! * g[k]! + be[k]!;
       }
-      return [b.makeTensorInfo(x!.shape, 'float32', y), ...[mean, variance, invStd].map((v) => b.makeTensorInfo([c], 'float32', v))];
+      const outs = [mean, variance, invStd];
+      if (movingMean) {
+        // moving - (moving - batch) * decay, each operation rounded to float32
+        const decay = Math.fround(1 - momentum!);
+        const update = (moving: Float32Array, batch: Float32Array) =>
+          moving.map((v, k) => Math.fround(v - Math.fround(Math.fround(v - batch[k]!) * decay)));
+        outs.push(update(read(b, movingMean), mean), update(read(b, movingVariance!), variance));
+      }
+      return [b.makeTensorInfo(x!.shape, 'float32', y), ...outs.map((v) => b.makeTensorInfo([c], 'float32', v))];
     },
   });
   tf.registerKernel({

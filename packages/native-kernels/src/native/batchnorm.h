@@ -49,8 +49,23 @@ static void bnReduce(const std::vector<double>& part, long blocks, long c, doubl
     for (long k = 0; k < 2 * c; k++) out[k] += part[(size_t)(b * 2 * c + k)];
 }
 
+// The moving averages tfjs-layers keeps, op for op in float32 (BOT_ROUNDED: no FMA contraction), so bitwise its
+// `moving - (moving - batch) * decay` with decay = float32(1 - momentum): written to newMoving (may be null).
+static void bnMovingAverage(const float* moving, const float* batch, float* newMoving, long c, float decay) {
+  for (long k = 0; k < c; k++) {
+    float d = moving[k] - batch[k];
+    BOT_ROUNDED(d);
+    float p = d * decay;
+    BOT_ROUNDED(p);
+    newMoving[k] = moving[k] - p;
+  }
+}
+
+// movingMean/movingVariance and newMovingMean/newMovingVariance: all null, or all set (then `decay` is used).
 static void batchNormForward(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* variance,
-                             float* invStd, long m, long c, double eps) {
+                             float* invStd, long m, long c, double eps, const float* movingMean = nullptr,
+                             const float* movingVariance = nullptr, float* newMovingMean = nullptr,
+                             float* newMovingVariance = nullptr, float decay = 0) {
   const long rows = bnRowsPerBlock(c), blocks = (m + rows - 1) / rows;
   std::vector<double> part((size_t)(blocks * 2 * c)), sums((size_t)(2 * c));
   pool().run((int)blocks, [&](int b, int) { bnBlockSums<false>(x, nullptr, nullptr, m, c, rows, part.data(), b); });
@@ -64,6 +79,10 @@ static void batchNormForward(const float* x, const float* gamma, const float* be
     variance[k] = (float)var;
     invStd[k] = (float)inv;
     scale[(size_t)k] = (float)((double)gamma[k] * inv);
+  }
+  if (movingMean) {
+    bnMovingAverage(movingMean, mean, newMovingMean, c, decay);
+    bnMovingAverage(movingVariance, variance, newMovingVariance, c, decay);
   }
   const float* sc = scale.data();
   pool().run((int)blocks, [&](int b, int) {

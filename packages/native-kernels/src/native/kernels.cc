@@ -1739,10 +1739,15 @@ static napi_value MomentumUpdate(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// params: xOff, gammaOff, betaOff, yOff, meanOff, varianceOff, invStdOff, m, c, epsilon (batchnorm.h)
+// params: xOff, gammaOff, betaOff, yOff, meanOff, varianceOff, invStdOff, m, c, epsilon (batchnorm.h), then optionally
+// movingMeanOff, movingVarianceOff, newMovingMeanOff, newMovingVarianceOff, decay (the moving averages' update).
 static napi_value BatchNormForward(napi_env env, napi_callback_info info) {
   Args a;
-  if (!readArgs(env, info, 10, a)) return nullptr;
+  if (!readArgs(env, info, 0, a)) return nullptr;
+  if (a.p.size() != 10 && a.p.size() != 15) {
+    napi_throw_type_error(env, nullptr, "native-kernels: batchNormForward takes 10 params, or 15 with the moving averages");
+    return nullptr;
+  }
   const double m = a.p[7], c = a.p[8];
   if (!(m >= 1) || !(c >= 1) || m != (double)(long)m || c != (double)(long)c || !(a.p[9] > 0)) {
     napi_throw_range_error(env, nullptr, "native-kernels: batchNormForward: invalid m, c or epsilon");
@@ -1752,7 +1757,13 @@ static napi_value BatchNormForward(napi_env env, napi_callback_info info) {
   float* p[7];
   for (int k = 0; k < 7; k++)
     if (!(p[k] = at(env, a, a.p[k], k == 0 || k == 3 ? m * c : c, what[k]))) return nullptr;
-  batchNormForward(p[0], p[1], p[2], p[3], p[4], p[5], p[6], (long)m, (long)c, a.p[9]);
+  float* mv[4] = {nullptr, nullptr, nullptr, nullptr};
+  if (a.p.size() == 15) {
+    const char* mwhat[4] = {"movingMean", "movingVariance", "newMovingMean", "newMovingVariance"};
+    for (int k = 0; k < 4; k++)
+      if (!(mv[k] = at(env, a, a.p[10 + k], c, mwhat[k]))) return nullptr;
+  }
+  batchNormForward(p[0], p[1], p[2], p[3], p[4], p[5], p[6], (long)m, (long)c, a.p[9], mv[0], mv[1], mv[2], mv[3], a.p.size() == 15 ? (float)a.p[14] : 0.0f);
   return nullptr;
 }
 
