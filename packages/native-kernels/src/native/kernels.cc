@@ -8,8 +8,12 @@
 #include <immintrin.h>
 #include <cpuid.h>
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
@@ -25,6 +29,14 @@ namespace {
 // ------------------------------------------------------------------------------------------
 // Thread pool
 // ------------------------------------------------------------------------------------------
+// Measured on the 2-vCPU VM with low-priority background jobs (docs/SPEED.md): a worker woken by a plain
+// condition variable was placed on the caller's own CPU (the other one was busy with the background), so the
+// two threads took turns instead of running side by side, and a worker that woke late on a busy CPU kept the
+// caller waiting at the join even when the caller had run every task itself. So: (1) the workers may run on
+// every allowed CPU but the caller's (re-set when the caller moves); (2) a run's tasks are claimed with one
+// compare-and-swap on (generation, next task), and the caller waits only for tasks a worker has claimed, never
+// for a worker that has not shown up; (3) workers spin briefly (kSpinUs) after a run before sleeping, so the
+// several runs of one kernel call, and calls in quick succession, need no wake-up.
 class Pool {
  public:
   ~Pool() { resize(1); }
@@ -35,13 +47,15 @@ class Pool {
     if (n == nthreads_) return;
     {
       std::lock_guard<std::mutex> l(m_);
-      stop_ = true;
+      stop_.store(true);
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
     workers_.clear();
-    stop_ = false;
+    stop_.store(false);
     nthreads_ = n;
+    callerCpu_ = -1;
+    if (sched_getaffinity(0, sizeof(allowed_), &allowed_) != 0) CPU_ZERO(&allowed_);
     for (int i = 1; i < n; i++) workers_.emplace_back([this, i] { loop(i); });
   }
   // Runs fn(task, threadIndex) for task in [0, ntasks); the calling thread takes part.
@@ -55,49 +69,91 @@ class Pool {
       for (int t = 0; t < ntasks; t++) fn(t, 0);
       return;
     }
-    {
+    placeWorkers();
+    job_.store(&fn);
+    ntasks_.store(ntasks);
+    done_.store(0);
+    const uint64_t gen = ((state_.load() >> 32) + 1) & 0xFFFFFFFFu;
+    state_.store(gen << 32);  // publishes the job: task 0 of generation gen is next
+    if (sleepers_.load() > 0) {
       std::lock_guard<std::mutex> l(m_);
-      job_ = &fn;
-      ntasks_ = ntasks;
-      next_.store(0);
-      active_ = (int)workers_.size();
-      generation_++;
+      cv_.notify_all();
     }
-    cv_.notify_all();
-    work(0);
-    std::unique_lock<std::mutex> l(m_);
-    done_.wait(l, [this] { return active_ == 0; });
-    job_ = nullptr;
+    work(0, gen);
+    // Only tasks a worker has claimed are left: spin a little, then sleep until the last one ends.
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; done_.load() < ntasks; i++) {
+      _mm_pause();
+      if ((i & 63) == 63 && std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(kSpinUs)) {
+        std::unique_lock<std::mutex> l(m_);
+        callerWaiting_.store(true);
+        doneCv_.wait(l, [&] { return done_.load() >= ntasks; });
+        callerWaiting_.store(false);
+        break;
+      }
+    }
   }
 
  private:
-  void work(int tid) {
-    int t;
-    while ((t = next_.fetch_add(1)) < ntasks_) (*job_)(t, tid);
+  static constexpr long kSpinUs = 200;
+  // The workers on every allowed CPU but the caller's, when there is another (one sched_setaffinity per worker,
+  // only when the caller has moved since the last run).
+  void placeWorkers() {
+    const int c = sched_getcpu();
+    if (c == callerCpu_ || c < 0) return;
+    callerCpu_ = c;
+    cpu_set_t set = allowed_;
+    if (!CPU_ISSET(c, &set) || CPU_COUNT(&set) < 2) return;
+    CPU_CLR(c, &set);
+    for (auto& t : workers_) pthread_setaffinity_np(t.native_handle(), sizeof(set), &set);
+  }
+  // Claims and runs tasks of generation gen until none is left unclaimed.
+  void work(int tid, uint64_t gen) {
+    for (;;) {
+      uint64_t s = state_.load();
+      if ((s >> 32) != gen) return;
+      // Read after seeing gen, so these are gen's (or a later run's, and then the claim below fails).
+      const std::function<void(int, int)>* job = job_.load();
+      const int n = ntasks_.load();
+      const int t = (int)(uint32_t)s;
+      if (t >= n) return;
+      if (!state_.compare_exchange_weak(s, s + 1)) continue;
+      (*job)(t, tid);
+      if (done_.fetch_add(1) + 1 == n && callerWaiting_.load()) {
+        std::lock_guard<std::mutex> l(m_);
+        doneCv_.notify_one();
+      }
+    }
   }
   void loop(int tid) {
-    long seen = 0;
+    uint64_t seen = 0;
     for (;;) {
-      std::unique_lock<std::mutex> l(m_);
-      cv_.wait(l, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      l.unlock();
-      work(tid);
-      l.lock();
-      if (--active_ == 0) done_.notify_one();
+      const auto t0 = std::chrono::steady_clock::now();
+      uint64_t gen;
+      for (int i = 0; (gen = state_.load() >> 32) == seen && !stop_.load(); i++) {
+        _mm_pause();
+        if ((i & 63) == 63 && std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(kSpinUs)) {
+          std::unique_lock<std::mutex> l(m_);
+          sleepers_.fetch_add(1);
+          cv_.wait(l, [&] { return stop_.load() || (state_.load() >> 32) != seen; });
+          sleepers_.fetch_sub(1);
+        }
+      }
+      if (stop_.load()) return;
+      seen = gen;
+      work(tid, gen);
     }
   }
   std::vector<std::thread> workers_;
   std::mutex run_;  // held by the thread whose run() owns the workers
   std::mutex m_;
-  std::condition_variable cv_, done_;
-  const std::function<void(int, int)>* job_ = nullptr;
-  std::atomic<int> next_{0};
-  int ntasks_ = 0;
-  int active_ = 0;
-  long generation_ = 0;
-  bool stop_ = false;
+  std::condition_variable cv_, doneCv_;
+  std::atomic<const std::function<void(int, int)>*> job_{nullptr};
+  std::atomic<uint64_t> state_{0};  // generation << 32 | next unclaimed task
+  std::atomic<int> ntasks_{0}, done_{0}, sleepers_{0};
+  std::atomic<bool> stop_{false}, callerWaiting_{false};
+  cpu_set_t allowed_;
+  int callerCpu_ = -1;
   int nthreads_ = 1;
 };
 
