@@ -7,6 +7,8 @@
 // build's results are bitwise identical at every thread count.
 //   node bench/threads.mjs [--addon dist/native/bot_native.node,/tmp/base.node] [--threads 1,2]
 //                          [--precision bfloat16,float32] [--rounds 15] [--only 64->64] [--json out.json]
+//                          [--gap 1]  (ms of busy JS between the warm-up call and the timed one, as the other
+//                                      ops of a training step between two convolutions: the pool's workers idle)
 import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -21,6 +23,7 @@ const precisions = arg('precision', 'bfloat16,float32').split(',');
 const rounds = Number(arg('rounds', '15'));
 const only = arg('only', '');
 const jsonOut = arg('json', '');
+const gapMs = Number(arg('gap', '0'));
 
 const require = createRequire(import.meta.url);
 const addons = addonPaths.map((p) => ({ label: p, a: require(resolve(p)) }));
@@ -85,6 +88,7 @@ for (const s of shapes) {
           c.a.setPrecision(prec);
           c.a.setThreads(c.t);
           call[op](c.a); // warm this build's pool and buffers
+          for (const g0 = performance.now(); performance.now() - g0 < gapMs; );
           const t0 = performance.now();
           call[op](c.a);
           c.ms.push(performance.now() - t0);

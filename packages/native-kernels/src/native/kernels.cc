@@ -965,16 +965,20 @@ static void winogradConv(const float* x, const float* w, float* y, const Epilogu
   });
 }
 
+// Elements per task of a reduction over `total` floats: 8+ tasks where there are 8192+ floats (ResNet-20's
+// filter gradients have 432-36,864), at most 16384, a multiple of 16. Splitting the elements changes no sum.
+static long reduceBlock(long total) { return std::min(16384L, std::max(1024L, (total + 8 * 16 - 1) / (8 * 16) * 16)); }
+
 // The filter gradient summed over image chunks: dw[i] = sum over c of partial[c * total + i], in chunk order
 // (a fixed order, so the result does not depend on the thread count).
 static void sumChunkPartials(const float* partial, long nchunks, long total, float* dw) {
-  const long per = 16384;
+  const long per = reduceBlock(total);
   pool().run((int)((total + per - 1) / per), [&](int t, int) {
-    long a = t * per, b = std::min(total, a + per);
-    for (long i = a; i < b; i++) {
-      float v = partial[i];
-      for (long c = 1; c < nchunks; c++) v += partial[c * total + i];
-      dw[i] = v;
+    const long a = t * per, b = std::min(total, a + per);
+    std::memcpy(dw + a, partial + a, sizeof(float) * (b - a));
+    for (long c = 1; c < nchunks; c++) {  // dw[i] = ((p0 + p1) + p2) + ...: the same order, vectorised over i
+      const float* src = partial + c * total;
+      for (long i = a; i < b; i++) dw[i] += src[i];
     }
   });
 }
@@ -1506,21 +1510,36 @@ static PackAFn packIm2colT(const float* x, const Geo& g) {
   };
 }
 
+// The filter-gradient GEMMs' pixel chunks (their partial sums are added in chunk order): 4096 pixels, or fewer
+// (down to 512, a multiple of 256) so that a small layer still has 8+ tasks (chunks x output blocks; ResNet-20's
+// 8x8 layers had 1-2). From the shape only, so the sums' order never depends on the thread count.
+static long dwChunk(long P, long blocks) {
+  const long want = (8 + blocks - 1) / blocks;
+  return std::max(512L, std::min(4096L, ((P + want - 1) / want + 255) / 256 * 256));
+}
+// Columns a task of n output columns takes: n in ceil(n / cap) blocks of about equal width (whole NR-wide
+// slivers), so no task is left with a sliver or two (576 filter rows were 512 + 64). Splits no sum.
+static int evenColumns(long n, long cap) {
+  const long nb = (n + cap - 1) / cap;
+  return (int)(((n + nb - 1) / nb + NR - 1) / NR * NR);
+}
+
 // dW[K = KH*KW*C, CO] = im2col(x)^T * dy, for layers with more output channels than K (1x1
 // expansions): dy is the wide, cheaply packed operand. Same fixed pixel chunks as below.
 static void backpropFilterGemmWide(const float* x, const float* dy, float* dw, const Geo& g, bool bf16) {
   long Kf = g.kh * g.kw * g.c, P = g.n * g.oh * g.ow, CO = g.co;
-  const long CHUNK = 4096;
-  long nchunks = std::max<long>(1, (P + CHUNK - 1) / CHUNK);
   PackAFn pa = packIm2colT(x, g);
   PackBFn pb = packMatrixB(dy, CO, 1);  // B(m, o) = dy[m*CO + o]
-  int mb = (int)((Kf + MC - 1) / MC), nb = (int)((CO + NC - 1) / NC);
+  const int ncb = evenColumns(CO, NC);
+  int mb = (int)((Kf + MC - 1) / MC), nb = (int)((CO + ncb - 1) / ncb);
+  const long CHUNK = dwChunk(P, mb * nb);
+  long nchunks = std::max<long>(1, (P + CHUNK - 1) / CHUNK);
   Kept<3> partial((size_t)(nchunks > 1 ? nchunks * Kf * CO : 1));
   pool().run((int)(nchunks * mb * nb), [&](int t, int) {
     int chunk = t / (mb * nb), blk = t % (mb * nb);
-    int i0 = (blk / nb) * MC, j0 = (blk % nb) * NC;
+    int i0 = (blk / nb) * MC, j0 = (blk % nb) * ncb;
     long k0 = chunk * CHUNK, k1 = std::min(P, k0 + CHUNK);
-    gemmBlock<MR>(pa, pb, i0, (int)std::min<long>(MC, Kf - i0), j0, (int)std::min<long>(NC, CO - j0), (int)k0, (int)k1,
+    gemmBlock<MR>(pa, pb, i0, (int)std::min<long>(MC, Kf - i0), j0, (int)std::min<long>(ncb, CO - j0), (int)k0, (int)k1,
                   nchunks > 1 ? partial.p + chunk * Kf * CO : dw, CO, false, nullptr, bf16);
   });
   if (nchunks > 1) sumChunkPartials(partial.p, nchunks, Kf * CO, dw);
@@ -1531,23 +1550,24 @@ static void backpropFilterGemmWide(const float* x, const float* dy, float* dw, c
 template <int MR_>
 static void backpropFilterGemm(const float* x, const float* dy, float* dw, const Geo& g, bool bf16) {
   long Kf = g.kh * g.kw * g.c, P = g.n * g.oh * g.ow, CO = g.co;
-  const long CHUNK = 4096;
-  long nchunks = std::max<long>(1, (P + CHUNK - 1) / CHUNK);
   PackAFn pa = packMatrixA(dy, 1, CO);  // A(o, m) = dy[m*CO + o]
   PackBFn pb = packIm2colRows(x, g);
   constexpr int MCF = MR_ * 8;
-  int mb = (int)((CO + MCF - 1) / MCF), nb = (int)((Kf + NC - 1) / NC);
+  const int ncb = evenColumns(Kf, NC);
+  int mb = (int)((CO + MCF - 1) / MCF), nb = (int)((Kf + ncb - 1) / ncb);
+  const long CHUNK = dwChunk(P, mb * nb);
+  long nchunks = std::max<long>(1, (P + CHUNK - 1) / CHUNK);
   Kept<4> partial((size_t)(nchunks * CO * Kf));
   pool().run((int)(nchunks * mb * nb), [&](int t, int) {
     int chunk = t / (mb * nb), blk = t % (mb * nb);
-    int i0 = (blk / nb) * MCF, j0 = (blk % nb) * NC;
+    int i0 = (blk / nb) * MCF, j0 = (blk % nb) * ncb;
     long k0 = chunk * CHUNK, k1 = std::min(P, k0 + CHUNK);
-    gemmBlock<MR_>(pa, pb, i0, (int)std::min<long>(MCF, CO - i0), j0, (int)std::min<long>(NC, Kf - j0), (int)k0, (int)k1,
+    gemmBlock<MR_>(pa, pb, i0, (int)std::min<long>(MCF, CO - i0), j0, (int)std::min<long>(ncb, Kf - j0), (int)k0, (int)k1,
                    partial.p + chunk * CO * Kf, Kf, false, nullptr, bf16);
   });
   // dw[kf*CO + o] = sum over chunks (in order) of partial[chunk][o*Kf + kf]: the chunks summed into
   // chunk 0 (contiguous), then one blocked transpose.
-  const long total = CO * Kf, per = 16384;
+  const long total = CO * Kf, per = reduceBlock(total);
   if (nchunks > 1) {
     pool().run((int)((total + per - 1) / per), [&](int t, int) {
       long a = t * per, b = std::min(total, a + per);
@@ -1557,7 +1577,7 @@ static void backpropFilterGemm(const float* x, const float* dy, float* dw, const
       }
     });
   }
-  const long kfBlock = 256;
+  const long kfBlock = 64;
   pool().run((int)((Kf + kfBlock - 1) / kfBlock), [&](int t, int) {
     long k0 = t * kfBlock, k1 = std::min(Kf, k0 + kfBlock);
     constexpr long TB = 32;
