@@ -1395,13 +1395,13 @@ static void conv2dBackpropInput(const float* dy, const float* w, float* dx, cons
   // bf16: columns in ~1 MB chunks (cache-sized; the bf16 GEMM is fast enough for the columns' memory
   // traffic to show) in the calling thread's buffer, kept between calls (a fresh ~10 MB vector is
   // zeroed and page-faulted each call). Each column and each dx sum is computed as before: the
-  // chunking changes only the order in which images are done.
+  // chunking changes only the order in which images are done. float32 keeps its buffer too: a fresh
+  // one (9.4 MB for ResNet-20's 16->32 /2) was zeroed serially on every call, ~0.6 ms of a 2.5 ms call.
   long imgsPerChunk = std::max<long>(1, ((bf16 ? 1L : 4L) << 20) / std::max<long>(1, pix * K));
   const size_t colLen = (size_t)(std::min(imgsPerChunk, g.n) * pix * K);
-  std::vector<float> colOwn(bf16 ? 0 : colLen);
   thread_local std::vector<float> colKept;
-  if (bf16 && colKept.size() < colLen) colKept.resize(colLen);
-  float* const col = bf16 ? colKept.data() : colOwn.data();
+  if (colKept.size() < colLen) colKept.resize(colLen);
+  float* const col = colKept.data();
   for (long n0 = 0; n0 < g.n; n0 += imgsPerChunk) {
     long nimg = std::min(imgsPerChunk, g.n - n0);
     Geo one{nimg, g.oh, g.ow, g.co, 1, 1, K, g.oh, g.ow, 1, 1, 1, 1, 0, 0};
