@@ -7,6 +7,7 @@
 //   node packages/native-kernels/bench/step-threads.mjs [--model resnet20] [--size 32] [--batch 64]
 //        [--precision bfloat16] [--threads 1,2] [--steps 40] [--detail]
 // --detail: also each conv kernel and input shape's median ms per step at each thread count.
+// --md: also a markdown row per thread count (after the JSON line).
 import { loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers tfjs-core's gradients
@@ -103,3 +104,9 @@ if (detail) {
     .sort((p, q) => q[`ms${counts[0]}`] - p[`ms${counts[0]}`]);
 }
 console.log(JSON.stringify(out));
+if (process.argv.includes('--md')) {
+  for (const t of counts) {
+    const r = out.threads[t];
+    console.log(`| ${model} ${precision} | ${t} | ${r.msPerStep} | ${r.convMsPerStep} | ${r.cpuMsPerStep} |`);
+  }
+}

@@ -9,6 +9,8 @@
 //                          [--precision bfloat16,float32] [--rounds 15] [--only 64->64] [--json out.json]
 //                          [--gap 1]  (ms of busy JS between the warm-up call and the timed one, as the other
 //                                      ops of a training step between two convolutions: the pool's workers idle)
+//                          [--labels before,after] [--md]  (--md: also a markdown table, each build's
+//                                      1-thread and N-thread medians and their ratio)
 import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -24,6 +26,8 @@ const rounds = Number(arg('rounds', '15'));
 const only = arg('only', '');
 const jsonOut = arg('json', '');
 const gapMs = Number(arg('gap', '0'));
+const labels = arg('labels', '').split(',').filter(Boolean);
+const md = process.argv.includes('--md');
 
 const require = createRequire(import.meta.url);
 const addons = addonPaths.map((p) => ({ label: p, a: require(resolve(p)) }));
@@ -113,4 +117,18 @@ if (mismatches.length) {
   console.log(`NOT bitwise identical across thread counts:\n  ${mismatches.join('\n  ')}`);
   process.exitCode = 1;
 } else console.log('every build: results bitwise identical at every thread count');
+if (md) {
+  const name = (i) => labels[i] ?? `build ${i}`;
+  const lo = threadCounts[0], hi = threadCounts[threadCounts.length - 1];
+  const head = addons.flatMap((_, i) => [`${name(i)}: ${lo} thread`, `${hi} threads`, `x`]);
+  console.log(`\n| layer (batch 64) | kernel | precision | ${head.join(' | ')} |`);
+  console.log(`|---|---|---|${head.map(() => '---:').join('|')}|`);
+  const keys = [...new Set(results.map((r) => `${r.shape}\t${r.op}\t${r.precision}`))];
+  for (const k of keys) {
+    const [shape, op, precision] = k.split('\t');
+    const cell = (a, t) => results.find((r) => r.shape === shape && r.op === op && r.precision === precision && r.addon === a && r.threads === t).medianMs;
+    const cols = addons.flatMap(({ label }) => [cell(label, lo).toFixed(2), cell(label, hi).toFixed(2), (cell(label, lo) / cell(label, hi)).toFixed(2)]);
+    console.log(`| ${shape} | ${op.replace(' (fused bias+relu)', '')} | ${precision} | ${cols.join(' | ')} |`);
+  }
+}
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ addons: addonPaths, rounds, results, mismatches }, null, 2));
