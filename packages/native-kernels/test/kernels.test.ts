@@ -224,7 +224,7 @@ describe('threads', () => {
                   for (let c = 0; c < C; c++) {
                     const xv = x[xo + c]!;
                     const r = ((a * KW + b) * C + c) * CO;
-                    for (let o = 0; o < CO; o++) ref[r + o] += xv * dy[d + o]!;
+                    for (let o = 0; o < CO; o++) ref[r + o]! += xv * dy[d + o]!;
                   }
                 }
               }
