@@ -11,9 +11,9 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <chrono>  // the pool's spin
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
