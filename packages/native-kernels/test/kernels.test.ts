@@ -143,7 +143,8 @@ describe('Conv2DBackpropFilter (native) matches the cpu backend', () => {
 
 describe('threads', () => {
   it('1 and 2 native threads give bitwise-equal results for every kernel (shapes spanning many tiles and reduction chunks)', async () => {
-    // 9*32*32 = 9216 output pixels: several row tiles, and two fixed 8192-pixel chunks in the filter gradient.
+    // 9*32*32 = 9216 output pixels: several row tiles, and 8 fixed pixel chunks (1280 each, the last 256) in the
+    // float32 filter gradient.
     const c: Case = { x: [9, 32, 32, 19], f: [3, 3, 19, 37], strides: 1, pad: 'same' };
     const s2: Case = { x: [9, 33, 33, 19], f: [3, 3, 19, 37], strides: 2, pad: 'same' };
     const wino: Case = { x: [9, 12, 12, 32], f: [3, 3, 32, 40], strides: 1, pad: 'same' }; // Winograd, 9 tile blocks
@@ -176,6 +177,65 @@ describe('threads', () => {
     const stats = nativeKernelStats();
     expect(stats['FusedConv2D']?.fallback ?? 0).toBe(0);
     expect(stats['FusedConv2D']?.native).toBe(12);
+  });
+
+  it("ResNet-20's small layers (8x8 and 64 channels, the stride-2 32->64, a 1x1 shortcut): the float32 filter gradient in 2 pixel chunks x 2 column blocks is within float32 rounding of a float64 sum, bitwise equal for 1, 2 and 3 threads", async () => {
+    // 16 images of 8x8 output pixels = 1024: fewer than 8 tasks with 4096-pixel chunks, so the reduction is cut
+    // into two 512-pixel chunks; KH*KW*C = 576 filter rows go in 2 column blocks of 288 (not 512 + 64).
+    const layers: (Case & { pt: number })[] = [
+      { x: [16, 8, 8, 64], f: [3, 3, 64, 64], strides: 1, pad: 'same', pt: 1 },
+      { x: [16, 18, 18, 32], f: [3, 3, 32, 64], strides: 2, pad: 'valid', pt: 0 },
+      { x: [16, 8, 8, 32], f: [1, 1, 32, 64], strides: 1, pad: 'valid', pt: 0 }, // the wide (im2col^T * dy) GEMM
+    ];
+    const before = getNativeThreads();
+    try {
+      for (const k of layers) {
+        const arrays = { x: input(k.x, 21), dy: input(outShape(k), 22) };
+        const out: Float32Array[] = [];
+        for (const n of [1, 2, 3]) {
+          setNativeThreads(n);
+          resetNativeKernelStats();
+          const dw = (t: Record<string, tf.Tensor>) =>
+            tf.engine().runKernel('Conv2DBackpropFilter', { x: t.x!, dy: t.dy! }, { ...convAttrs(k), filterShape: k.f }) as tf.Tensor;
+          out.push((await runOn('wasm', arrays, dw)).data);
+          expectNative('Conv2DBackpropFilter');
+        }
+        expect(Buffer.from(out[1]!.buffer).equals(Buffer.from(out[0]!.buffer)), `${label(k)}: 2 threads vs 1`).toBe(true);
+        expect(Buffer.from(out[2]!.buffer).equals(Buffer.from(out[0]!.buffer)), `${label(k)}: 3 threads vs 1`).toBe(true);
+        // dW[a][b][c][o] = sum over (n, oh, ow) of x[n][oh*s - pt + a][ow*s - pt + b][c] * dy[n][oh][ow][o], in float64.
+        const [N, H, W, C] = k.x;
+        const [KH, KW, , CO] = k.f;
+        const [, OH, OW] = outShape(k) as [number, number, number, number];
+        const s = k.strides as number;
+        const ref = new Float64Array(KH * KW * C * CO);
+        const { data: x } = arrays.x;
+        const { data: dy } = arrays.dy;
+        for (let n = 0; n < N; n++)
+          for (let oh = 0; oh < OH; oh++)
+            for (let ow = 0; ow < OW; ow++) {
+              const d = ((n * OH + oh) * OW + ow) * CO;
+              for (let a = 0; a < KH; a++) {
+                const ih = oh * s - k.pt + a;
+                if (ih < 0 || ih >= H) continue;
+                for (let b = 0; b < KW; b++) {
+                  const iw = ow * s - k.pt + b;
+                  if (iw < 0 || iw >= W) continue;
+                  const xo = ((n * H + ih) * W + iw) * C;
+                  for (let c = 0; c < C; c++) {
+                    const xv = x[xo + c]!;
+                    const r = ((a * KW + b) * C + c) * CO;
+                    for (let o = 0; o < CO; o++) ref[r + o]! += xv * dy[d + o]!;
+                  }
+                }
+              }
+            }
+        // float32 sums of 1024 products each under 1 in magnitude (|dW| ~ 10): rtol 1e-5 on top of 1024 roundings of
+        // 2^-24 each on partial sums under ~16 (1024 * 2^-24 * 16 ~ 1e-3 worst case; atol 2e-4).
+        expectTensorsClose(out[0]!, ref, { rtol: 1e-5, atol: 2e-4 });
+      }
+    } finally {
+      setNativeThreads(before);
+    }
   });
 
   it('setNativeThreads rejects a bad count with a clear error', () => {

@@ -8,6 +8,10 @@
 #include <immintrin.h>
 #include <cpuid.h>
 
+#include <pthread.h>
+#include <sched.h>
+
+#include <chrono>  // the pool's spin
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -26,6 +30,14 @@ namespace {
 // ------------------------------------------------------------------------------------------
 // Thread pool
 // ------------------------------------------------------------------------------------------
+// Measured on the 2-vCPU VM with low-priority background jobs (docs/SPEED.md): a worker woken by a plain
+// condition variable was placed on the caller's own CPU (the other one was busy with the background), so the
+// two threads took turns instead of running side by side, and a worker that woke late on a busy CPU kept the
+// caller waiting at the join even when the caller had run every task itself. So: (1) the workers may run on
+// every allowed CPU but the caller's (re-set when the caller moves); (2) a run's tasks are claimed with one
+// compare-and-swap on (generation, next task), and the caller waits only for tasks a worker has claimed, never
+// for a worker that has not shown up; (3) workers spin briefly (kSpinUs) after a run before sleeping, so the
+// several runs of one kernel call, and calls in quick succession, need no wake-up.
 class Pool {
  public:
   ~Pool() { resize(1); }
@@ -36,13 +48,18 @@ class Pool {
     if (n == nthreads_) return;
     {
       std::lock_guard<std::mutex> l(m_);
-      stop_ = true;
+      stop_.store(true);
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
     workers_.clear();
-    stop_ = false;
+    stop_.store(false);
     nthreads_ = n;
+    callerCpu_ = -1;
+    if (sched_getaffinity(0, sizeof(allowed_), &allowed_) != 0) CPU_ZERO(&allowed_);
+    // More threads than CPUs: no spinning (a spinning thread would take the CPU from one with work;
+    // 3 threads on 1 CPU measured 2.6x slower than 1 thread with it).
+    spin_ = std::chrono::microseconds(n <= CPU_COUNT(&allowed_) ? kSpinUs : 0);
     for (int i = 1; i < n; i++) workers_.emplace_back([this, i] { loop(i); });
   }
   // Runs fn(task, threadIndex) for task in [0, ntasks); the calling thread takes part.
@@ -56,50 +73,93 @@ class Pool {
       for (int t = 0; t < ntasks; t++) fn(t, 0);
       return;
     }
-    {
+    placeWorkers();
+    job_.store(&fn);
+    ntasks_.store(ntasks);
+    done_.store(0);
+    const uint64_t gen = ((state_.load() >> 32) + 1) & 0xFFFFFFFFu;
+    state_.store(gen << 32);  // publishes the job: task 0 of generation gen is next
+    if (sleepers_.load() > 0) {
       std::lock_guard<std::mutex> l(m_);
-      job_ = &fn;
-      ntasks_ = ntasks;
-      next_.store(0);
-      active_ = (int)workers_.size();
-      generation_++;
+      cv_.notify_all();
     }
-    cv_.notify_all();
-    work(0);
-    std::unique_lock<std::mutex> l(m_);
-    done_.wait(l, [this] { return active_ == 0; });
-    job_ = nullptr;
+    work(0, gen);
+    // Only tasks a worker has claimed are left: spin a little, then sleep until the last one ends.
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; done_.load() < ntasks; i++) {
+      _mm_pause();
+      if ((i & 63) == 63 && std::chrono::steady_clock::now() - t0 > spin_) {
+        std::unique_lock<std::mutex> l(m_);
+        callerWaiting_.store(true);
+        doneCv_.wait(l, [&] { return done_.load() >= ntasks; });
+        callerWaiting_.store(false);
+        break;
+      }
+    }
   }
 
  private:
-  void work(int tid) {
-    int t;
-    while ((t = next_.fetch_add(1)) < ntasks_) (*job_)(t, tid);
+  static constexpr long kSpinUs = 200;
+  // The workers on every allowed CPU but the caller's, when there is another (one sched_setaffinity per worker,
+  // only when the caller has moved since the last run).
+  void placeWorkers() {
+    const int c = sched_getcpu();
+    if (c == callerCpu_ || c < 0) return;
+    callerCpu_ = c;
+    cpu_set_t set = allowed_;
+    if (!CPU_ISSET(c, &set) || CPU_COUNT(&set) < 2) return;
+    CPU_CLR(c, &set);
+    for (auto& t : workers_) pthread_setaffinity_np(t.native_handle(), sizeof(set), &set);
+  }
+  // Claims and runs tasks of generation gen until none is left unclaimed.
+  void work(int tid, uint64_t gen) {
+    for (;;) {
+      uint64_t s = state_.load();
+      if ((s >> 32) != gen) return;
+      // Read after seeing gen, so these are gen's (or a later run's, and then the claim below fails).
+      const std::function<void(int, int)>* job = job_.load();
+      const int n = ntasks_.load();
+      const int t = (int)(uint32_t)s;
+      if (t >= n) return;
+      if (!state_.compare_exchange_weak(s, s + 1)) continue;
+      (*job)(t, tid);
+      if (done_.fetch_add(1) + 1 == n && callerWaiting_.load()) {
+        std::lock_guard<std::mutex> l(m_);
+        doneCv_.notify_one();
+      }
+    }
   }
   void loop(int tid) {
-    long seen = 0;
+    uint64_t seen = 0;
     for (;;) {
-      std::unique_lock<std::mutex> l(m_);
-      cv_.wait(l, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      l.unlock();
-      work(tid);
-      l.lock();
-      if (--active_ == 0) done_.notify_one();
+      const auto t0 = std::chrono::steady_clock::now();
+      uint64_t gen;
+      for (int i = 0; (gen = state_.load() >> 32) == seen && !stop_.load(); i++) {
+        _mm_pause();
+        if ((i & 63) == 63 && std::chrono::steady_clock::now() - t0 > spin_) {
+          std::unique_lock<std::mutex> l(m_);
+          sleepers_.fetch_add(1);
+          cv_.wait(l, [&] { return stop_.load() || (state_.load() >> 32) != seen; });
+          sleepers_.fetch_sub(1);
+        }
+      }
+      if (stop_.load()) return;
+      seen = gen;
+      work(tid, gen);
     }
   }
   std::vector<std::thread> workers_;
   std::mutex run_;  // held by the thread whose run() owns the workers
   std::mutex m_;
-  std::condition_variable cv_, done_;
-  const std::function<void(int, int)>* job_ = nullptr;
-  std::atomic<int> next_{0};
-  int ntasks_ = 0;
-  int active_ = 0;
-  long generation_ = 0;
-  bool stop_ = false;
+  std::condition_variable cv_, doneCv_;
+  std::atomic<const std::function<void(int, int)>*> job_{nullptr};
+  std::atomic<uint64_t> state_{0};  // generation << 32 | next unclaimed task
+  std::atomic<int> ntasks_{0}, done_{0}, sleepers_{0};
+  std::atomic<bool> stop_{false}, callerWaiting_{false};
+  cpu_set_t allowed_;
+  int callerCpu_ = -1;
   int nthreads_ = 1;
+  std::chrono::microseconds spin_{0};
 };
 
 Pool& pool() {
@@ -910,16 +970,20 @@ static void winogradConv(const float* x, const float* w, float* y, const Epilogu
   });
 }
 
+// Elements per task of a reduction over `total` floats: 8+ tasks where there are 8192+ floats (ResNet-20's
+// filter gradients have 432-36,864), at most 16384, a multiple of 16. Splitting the elements changes no sum.
+static long reduceBlock(long total) { return std::min(16384L, std::max(1024L, (total + 8 * 16 - 1) / (8 * 16) * 16)); }
+
 // The filter gradient summed over image chunks: dw[i] = sum over c of partial[c * total + i], in chunk order
 // (a fixed order, so the result does not depend on the thread count).
 static void sumChunkPartials(const float* partial, long nchunks, long total, float* dw) {
-  const long per = 16384;
+  const long per = reduceBlock(total);
   pool().run((int)((total + per - 1) / per), [&](int t, int) {
-    long a = t * per, b = std::min(total, a + per);
-    for (long i = a; i < b; i++) {
-      float v = partial[i];
-      for (long c = 1; c < nchunks; c++) v += partial[c * total + i];
-      dw[i] = v;
+    const long a = t * per, b = std::min(total, a + per);
+    std::memcpy(dw + a, partial + a, sizeof(float) * (b - a));
+    for (long c = 1; c < nchunks; c++) {  // dw[i] = ((p0 + p1) + p2) + ...: the same order, vectorised over i
+      const float* src = partial + c * total;
+      for (long i = a; i < b; i++) dw[i] += src[i];
     }
   });
 }
@@ -1336,13 +1400,13 @@ static void conv2dBackpropInput(const float* dy, const float* w, float* dx, cons
   // bf16: columns in ~1 MB chunks (cache-sized; the bf16 GEMM is fast enough for the columns' memory
   // traffic to show) in the calling thread's buffer, kept between calls (a fresh ~10 MB vector is
   // zeroed and page-faulted each call). Each column and each dx sum is computed as before: the
-  // chunking changes only the order in which images are done.
+  // chunking changes only the order in which images are done. float32 keeps its buffer too: a fresh
+  // one (9.4 MB for ResNet-20's 16->32 /2) was zeroed serially on every call, ~0.6 ms of a 2.5 ms call.
   long imgsPerChunk = std::max<long>(1, ((bf16 ? 1L : 4L) << 20) / std::max<long>(1, pix * K));
   const size_t colLen = (size_t)(std::min(imgsPerChunk, g.n) * pix * K);
-  std::vector<float> colOwn(bf16 ? 0 : colLen);
   thread_local std::vector<float> colKept;
-  if (bf16 && colKept.size() < colLen) colKept.resize(colLen);
-  float* const col = bf16 ? colKept.data() : colOwn.data();
+  if (colKept.size() < colLen) colKept.resize(colLen);
+  float* const col = colKept.data();
   for (long n0 = 0; n0 < g.n; n0 += imgsPerChunk) {
     long nimg = std::min(imgsPerChunk, g.n - n0);
     Geo one{nimg, g.oh, g.ow, g.co, 1, 1, K, g.oh, g.ow, 1, 1, 1, 1, 0, 0};
@@ -1451,21 +1515,36 @@ static PackAFn packIm2colT(const float* x, const Geo& g) {
   };
 }
 
+// The filter-gradient GEMMs' pixel chunks (their partial sums are added in chunk order): 4096 pixels, or fewer
+// (down to 512, a multiple of 256) so that a small layer still has 8+ tasks (chunks x output blocks; ResNet-20's
+// 8x8 layers had 1-2). From the shape only, so the sums' order never depends on the thread count.
+static long dwChunk(long P, long blocks) {
+  const long want = (8 + blocks - 1) / blocks;
+  return std::max(512L, std::min(4096L, ((P + want - 1) / want + 255) / 256 * 256));
+}
+// Columns a task of n output columns takes: n in ceil(n / cap) blocks of about equal width (whole NR-wide
+// slivers), so no task is left with a sliver or two (576 filter rows were 512 + 64). Splits no sum.
+static int evenColumns(long n, long cap) {
+  const long nb = (n + cap - 1) / cap;
+  return (int)(((n + nb - 1) / nb + NR - 1) / NR * NR);
+}
+
 // dW[K = KH*KW*C, CO] = im2col(x)^T * dy, for layers with more output channels than K (1x1
 // expansions): dy is the wide, cheaply packed operand. Same fixed pixel chunks as below.
 static void backpropFilterGemmWide(const float* x, const float* dy, float* dw, const Geo& g, bool bf16) {
   long Kf = g.kh * g.kw * g.c, P = g.n * g.oh * g.ow, CO = g.co;
-  const long CHUNK = 4096;
-  long nchunks = std::max<long>(1, (P + CHUNK - 1) / CHUNK);
   PackAFn pa = packIm2colT(x, g);
   PackBFn pb = packMatrixB(dy, CO, 1);  // B(m, o) = dy[m*CO + o]
-  int mb = (int)((Kf + MC - 1) / MC), nb = (int)((CO + NC - 1) / NC);
+  const int ncb = evenColumns(CO, NC);
+  int mb = (int)((Kf + MC - 1) / MC), nb = (int)((CO + ncb - 1) / ncb);
+  const long CHUNK = dwChunk(P, mb * nb);
+  long nchunks = std::max<long>(1, (P + CHUNK - 1) / CHUNK);
   Kept<3> partial((size_t)(nchunks > 1 ? nchunks * Kf * CO : 1));
   pool().run((int)(nchunks * mb * nb), [&](int t, int) {
     int chunk = t / (mb * nb), blk = t % (mb * nb);
-    int i0 = (blk / nb) * MC, j0 = (blk % nb) * NC;
+    int i0 = (blk / nb) * MC, j0 = (blk % nb) * ncb;
     long k0 = chunk * CHUNK, k1 = std::min(P, k0 + CHUNK);
-    gemmBlock<MR>(pa, pb, i0, (int)std::min<long>(MC, Kf - i0), j0, (int)std::min<long>(NC, CO - j0), (int)k0, (int)k1,
+    gemmBlock<MR>(pa, pb, i0, (int)std::min<long>(MC, Kf - i0), j0, (int)std::min<long>(ncb, CO - j0), (int)k0, (int)k1,
                   nchunks > 1 ? partial.p + chunk * Kf * CO : dw, CO, false, nullptr, bf16);
   });
   if (nchunks > 1) sumChunkPartials(partial.p, nchunks, Kf * CO, dw);
@@ -1476,23 +1555,24 @@ static void backpropFilterGemmWide(const float* x, const float* dy, float* dw, c
 template <int MR_>
 static void backpropFilterGemm(const float* x, const float* dy, float* dw, const Geo& g, bool bf16) {
   long Kf = g.kh * g.kw * g.c, P = g.n * g.oh * g.ow, CO = g.co;
-  const long CHUNK = 4096;
-  long nchunks = std::max<long>(1, (P + CHUNK - 1) / CHUNK);
   PackAFn pa = packMatrixA(dy, 1, CO);  // A(o, m) = dy[m*CO + o]
   PackBFn pb = packIm2colRows(x, g);
   constexpr int MCF = MR_ * 8;
-  int mb = (int)((CO + MCF - 1) / MCF), nb = (int)((Kf + NC - 1) / NC);
+  const int ncb = evenColumns(Kf, NC);
+  int mb = (int)((CO + MCF - 1) / MCF), nb = (int)((Kf + ncb - 1) / ncb);
+  const long CHUNK = dwChunk(P, mb * nb);
+  long nchunks = std::max<long>(1, (P + CHUNK - 1) / CHUNK);
   Kept<4> partial((size_t)(nchunks * CO * Kf));
   pool().run((int)(nchunks * mb * nb), [&](int t, int) {
     int chunk = t / (mb * nb), blk = t % (mb * nb);
-    int i0 = (blk / nb) * MCF, j0 = (blk % nb) * NC;
+    int i0 = (blk / nb) * MCF, j0 = (blk % nb) * ncb;
     long k0 = chunk * CHUNK, k1 = std::min(P, k0 + CHUNK);
-    gemmBlock<MR_>(pa, pb, i0, (int)std::min<long>(MCF, CO - i0), j0, (int)std::min<long>(NC, Kf - j0), (int)k0, (int)k1,
+    gemmBlock<MR_>(pa, pb, i0, (int)std::min<long>(MCF, CO - i0), j0, (int)std::min<long>(ncb, Kf - j0), (int)k0, (int)k1,
                    partial.p + chunk * CO * Kf, Kf, false, nullptr, bf16);
   });
   // dw[kf*CO + o] = sum over chunks (in order) of partial[chunk][o*Kf + kf]: the chunks summed into
   // chunk 0 (contiguous), then one blocked transpose.
-  const long total = CO * Kf, per = 16384;
+  const long total = CO * Kf, per = reduceBlock(total);
   if (nchunks > 1) {
     pool().run((int)((total + per - 1) / per), [&](int t, int) {
       long a = t * per, b = std::min(total, a + per);
@@ -1502,7 +1582,7 @@ static void backpropFilterGemm(const float* x, const float* dy, float* dw, const
       }
     });
   }
-  const long kfBlock = 256;
+  const long kfBlock = 64;
   pool().run((int)((Kf + kfBlock - 1) / kfBlock), [&](int t, int) {
     long k0 = t * kfBlock, k1 = std::min(Kf, k0 + kfBlock);
     constexpr long TB = 32;
