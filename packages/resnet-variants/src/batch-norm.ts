@@ -88,3 +88,27 @@ export function batchNormalization(args: BatchNormArgs = {}): BatchNormLayer {
   const Cls = fusedBatchNormClass();
   return new Cls(args);
 }
+
+/** Whether `layer` is this package's BatchNormalization (the one that trains with the fused kernels). */
+export function isFusedBatchNormalization(layer: unknown): boolean {
+  return fusedClass !== undefined && layer instanceof fusedClass;
+}
+
+/**
+ * Runs `fn` (e.g. `tf.models.modelFromJSON(json)`) with 'BatchNormalization' deserialised as this package's class
+ * instead of tfjs-layers' own, then puts tfjs-layers' back. The trainer's data-parallel replicas rebuild the main
+ * thread's model this way, so every replica trains with the same BatchNorm code as the main thread.
+ */
+export async function withFusedBatchNormalization<T>(fn: () => T | Promise<T>): Promise<T> {
+  const map = tf.serialization.SerializationMap.getMap().classNameMap;
+  const stock = map['BatchNormalization'];
+  const Cls = fusedBatchNormClass() as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable> & {
+    fromConfig: tf.serialization.FromConfigMethod<tf.serialization.Serializable>;
+  };
+  map['BatchNormalization'] = [Cls, Cls.fromConfig];
+  try {
+    return await fn();
+  } finally {
+    if (stock) map['BatchNormalization'] = stock;
+  }
+}

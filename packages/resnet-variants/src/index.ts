@@ -13,7 +13,7 @@ export { buildResNet, createResNet, RESNET_NAMES, validateResNetOptions } from '
 export { countFlops, countParams, flopsByLayer, type CountParamsOptions, type LayerFlops } from './count';
 export { weightDecayGroups, type WeightDecayGroups } from './weight-decay';
 export { zeroGammaLayers } from './zero-gamma';
-export { batchNormalization } from './batch-norm';
+export { batchNormalization, isFusedBatchNormalization, withFusedBatchNormalization } from './batch-norm';
 export {
   detectTorchNaming,
   loadSafetensors,

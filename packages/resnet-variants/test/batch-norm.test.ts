@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { BATCH_NORM_TRAINING, hasFusedBatchNormTraining } from '@bag-of-tricks/core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { batchNormalization, createResNet } from '../src/index';
+import { batchNormalization, createResNet, isFusedBatchNormalization, withFusedBatchNormalization } from '../src/index';
 
 /**
  * The fused kernels written out in plain JS from core's BATCH_NORM_TRAINING contract (float64 sums), registered
@@ -164,5 +164,20 @@ describe("resnet-variants' BatchNormalization", () => {
       m.dispose();
       model.dispose();
     });
+  });
+
+  it('withFusedBatchNormalization rebuilds a model with this class (as data-parallel replicas do), then restores tfjs-layers\' own', async () => {
+    const model = createResNet('resnet20', { inputShape: [8, 8, 3], numClasses: 3, width: 0.25 });
+    const json = model.toJSON(undefined, false) as never;
+    const bns = (m: tfl.LayersModel) => m.layers.filter((l) => l.getClassName() === 'BatchNormalization');
+    expect(bns(model).every(isFusedBatchNormalization)).toBe(true);
+    const rebuilt = await withFusedBatchNormalization(() => tfl.models.modelFromJSON(json));
+    expect(bns(rebuilt)).toHaveLength(21);
+    expect(bns(rebuilt).every(isFusedBatchNormalization)).toBe(true);
+    const plain = await tfl.models.modelFromJSON(json);
+    expect(bns(plain).some(isFusedBatchNormalization)).toBe(false);
+    await expect(withFusedBatchNormalization(() => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(bns(await tfl.models.modelFromJSON(json)).some(isFusedBatchNormalization)).toBe(false);
+    [model, rebuilt, plain].forEach((m) => m.dispose());
   });
 });

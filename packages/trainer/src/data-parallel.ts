@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { Batch } from '@bag-of-tricks/core';
 import { nativePrecision } from '@bag-of-tricks/backend';
+import { isFusedBatchNormalization } from '@bag-of-tricks/resnet-variants';
 import { createStepLoss, type StepLossConfig } from './step-loss';
 import { applyGradientsWithDecay, createTrainStep } from './train-step';
 import { copyTensorInto, layout, type FromWorker, type ReplicaInitMessage, type ToWorker, type WorkerInit } from './dp-protocol';
@@ -278,6 +279,7 @@ export async function createDataParallelStep(options: DataParallelStepOptions): 
       modelJson,
       backend,
       precision,
+      fusedBatchNorm: model.layers.some(isFusedBatchNormalization),
       loss: lossConfig,
       weightShapes: weights.map((w) => [...w.shape]),
       trainable,

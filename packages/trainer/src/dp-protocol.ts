@@ -13,6 +13,11 @@ export interface WorkerInit {
   readonly modelJson: string;
   /** The main thread's backend: the worker starts the same one, single-threaded. */
   readonly backend: 'wasm' | 'cpu';
+  /**
+   * Whether the main model's BatchNorm layers are resnet-variants' (fused kernels where registered): the worker then
+   * rebuilds the model with that class too (`withFusedBatchNormalization`), so every replica runs the same code.
+   */
+  readonly fusedBatchNorm?: boolean;
   /** The main thread's convolution precision (backend's `nativePrecision()`): the worker starts with the same. */
   readonly precision?: Precision;
   readonly loss: StepLossConfig;

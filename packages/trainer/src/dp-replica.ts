@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend, nativePrecision } from '@bag-of-tricks/backend';
+import { withFusedBatchNormalization } from '@bag-of-tricks/resnet-variants';
 import { createStepLoss } from './step-loss';
 import { wasmHeapBytes } from './wasm-heap';
 import { copyTensorInto, layout, type FromWorker, type ReplicaInitMessage, type ToWorker, type WorkerInit } from './dp-protocol';
@@ -45,7 +46,8 @@ export async function startReplica(init: WorkerInit, send: ReplicaSend, options:
   await (options.startBackend
     ? options.startBackend(init.backend, precision)
     : initBackend(init.backend, { log: () => {}, ...(precision ? { precision } : {}) }));
-  const model = await tfl.models.modelFromJSON(JSON.parse(init.modelJson) as Parameters<typeof tfl.models.modelFromJSON>[0]);
+  const rebuild = () => tfl.models.modelFromJSON(JSON.parse(init.modelJson) as Parameters<typeof tfl.models.modelFromJSON>[0]);
+  const model = init.fusedBatchNorm ? await withFusedBatchNormalization(rebuild) : await rebuild();
   const weights = model.weights.map((w) => w.read() as tf.Variable);
   if (weights.length !== init.weightShapes.length || weights.some((w, i) => w.shape.join() !== init.weightShapes[i]!.join())) {
     throw new Error(
