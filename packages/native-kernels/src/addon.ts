@@ -29,6 +29,8 @@ export interface NativeAddon {
   batchNormBackward(heap: Uint8Array | ArrayBuffer, params: Float64Array): void;
   /** ReLU's gradient (src/native/batchnorm.h): params = dyOff, xOff, dxOff, count. */
   reluGrad(heap: Uint8Array | ArrayBuffer, params: Float64Array): void;
+  /** Constant padding (src/native/pad.h): params = xOff, yOff, rank, value, then xShape, before and after (rank each). */
+  padV2(heap: Uint8Array | ArrayBuffer, params: Float64Array): void;
   /** Turns a kernel choice on or off for every later call (process-wide). */
   setSwitch(name: 'winograd' | 'directBf16', on: boolean): void;
 }

@@ -150,12 +150,36 @@ const backpropFilterAttempt: Attempt = ({ inputs, attrs: rawAttrs, backend }) =>
   return out;
 };
 
+type PadAttrs = { paddings: Array<[number, number]>; constantValue?: number };
+
+// PadV2 with a constant: the stride-2 convs' explicit padding (src/native/pad.h). A copy, bitwise the wasm kernel's.
+const padAttempt: Attempt = ({ inputs, attrs: rawAttrs, backend }) => {
+  const { paddings, constantValue = 0 } = rawAttrs as unknown as PadAttrs;
+  const { x } = inputs as Record<string, TensorInfo | undefined>;
+  if (!x) return 'missing inputs';
+  const rank = x.shape.length;
+  if (rank < 1 || rank > 16) return `rank ${rank} (native: 1-16)`;
+  if (!Array.isArray(paddings) || paddings.length !== rank) return 'paddings do not match the rank';
+  const before = paddings.map((p) => p[0]);
+  const after = paddings.map((p) => p[1]);
+  if ([...before, ...after].some((p) => !Number.isInteger(p) || p < 0)) return `paddings ${JSON.stringify(paddings)} (native: non-negative integers)`;
+  const b = heapBackend(backend, [x]);
+  if (typeof b === 'string') return b;
+  const out = b.makeOutput(
+    x.shape.map((d, i) => d + before[i]! + after[i]!),
+    'float32',
+  );
+  requireAddon().padV2(b.wasm.HEAPU8, Float64Array.of(offsetOf(b, x), offsetOf(b, out), rank, constantValue, ...x.shape, ...before, ...after));
+  return out;
+};
+
 /** Kernels we wrap on 'wasm', with what runs natively. */
 export const NATIVE_KERNELS: ReadonlyArray<{ kernelName: string; attempt: Attempt; native: string }> = [
   { kernelName: 'Conv2D', attempt: conv2DAttempt(false), native: 'NHWC float32, any stride/padding/dilation' },
   { kernelName: 'FusedConv2D', attempt: conv2DAttempt(true), native: 'as Conv2D, plus a per-channel bias and linear/relu' },
   { kernelName: 'Conv2DBackpropInput', attempt: backpropInputAttempt, native: 'NHWC float32, any stride/padding/dilation' },
   { kernelName: 'Conv2DBackpropFilter', attempt: backpropFilterAttempt, native: 'NHWC float32, any stride/padding/dilation' },
+  { kernelName: 'PadV2', attempt: padAttempt, native: 'float32, any rank up to 16, a constant value (a threaded copy)' },
 ];
 
 const ours = new WeakSet<tf.KernelFunc>();

@@ -1672,6 +1672,7 @@ static bool readArgs(napi_env env, napi_callback_info info, size_t nparams, Args
 
 #include "momentum.h"
 #include "batchnorm.h"
+#include "pad.h"
 
 // Pointer to `count` floats at byte offset `off`, or null (with a RangeError thrown) when out of bounds.
 static float* at(napi_env env, const Args& a, double off, double count, const char* what) {
@@ -1881,6 +1882,35 @@ static napi_value ReluGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// params: xOff, yOff, rank, value, then xShape[rank], before[rank], after[rank] (pad.h)
+static napi_value PadV2(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!readArgs(env, info, 0, a)) return nullptr;
+  const double rank = a.p.size() >= 3 ? a.p[2] : -1;
+  if (!(rank >= 1 && rank <= 16) || rank != (double)(long)rank || a.p.size() != 4 + 3 * (size_t)rank) {
+    napi_throw_type_error(env, nullptr, "native-kernels: padV2 takes xOff, yOff, rank (1-16), value, then 3 x rank sizes");
+    return nullptr;
+  }
+  const int r = (int)rank;
+  long shape[16], before[16], after[16];
+  double nx = 1, ny = 1;
+  for (int d = 0; d < r; d++) {
+    const double s = a.p[4 + d], b = a.p[4 + r + d], e = a.p[4 + 2 * r + d];
+    if (!(s >= 1) || !(b >= 0) || !(e >= 0) || s != (double)(long)s || b != (double)(long)b || e != (double)(long)e) {
+      napi_throw_range_error(env, nullptr, "native-kernels: padV2: invalid shape or padding");
+      return nullptr;
+    }
+    shape[d] = (long)s, before[d] = (long)b, after[d] = (long)e;
+    nx *= s, ny *= s + b + e;
+  }
+  const float* x = at(env, a, a.p[0], nx, "x");
+  if (!x) return nullptr;
+  float* y = at(env, a, a.p[1], ny, "y");
+  if (!y) return nullptr;
+  padConstant(x, y, r, shape, before, after, (float)a.p[3]);
+  return nullptr;
+}
+
 static napi_value SetThreads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -2017,6 +2047,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"batchNormForward", nullptr, BatchNormForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"batchNormBackward", nullptr, BatchNormBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"reluGrad", nullptr, ReluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"padV2", nullptr, PadV2, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setSwitch", nullptr, SetSwitch, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;
