@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedBatchNormTraining, hasFusedBatchNormTraining } from '@bag-of-tricks/core';
 
 export interface BatchNormTrainingResult {
   /** The normalised, scaled and shifted output, same shape as `x`. */
@@ -18,6 +19,10 @@ export interface BatchNormTrainingResult {
  * dbeta = sum(dy), dgamma = sum(dy * xhat), dx = gamma / sqrt(variance + epsilon) *
  * (dy - dbeta / m - xhat * dgamma / m). `epsilon` defaults to 1e-5 (MXNet/Gluon, PyTorch);
  * Keras uses 1e-3.
+ *
+ * Where the active backend registers core's fused kernels (`BATCH_NORM_TRAINING`: the native kernels on wasm), a
+ * float32 `x` with `epsilon > 0` runs them instead, one forward and one backward kernel: the same values up to the
+ * order of the per-channel sums.
  */
 export function batchNormTraining(
   x: tf.Tensor,
@@ -29,6 +34,10 @@ export function batchNormTraining(
   if (x.rank < 2) throw new Error(`batchNormTraining: x must have rank >= 2, got shape [${x.shape}].`);
   if (gamma.size !== channels || beta.size !== channels) {
     throw new Error(`batchNormTraining: gamma and beta must have ${channels} elements (the last axis of x).`);
+  }
+  if (epsilon > 0 && x.dtype === 'float32' && x.size > 0 && hasFusedBatchNormTraining()) {
+    const { y, mean, variance } = fusedBatchNormTraining(x, gamma, beta, epsilon);
+    return { y, mean, variance };
   }
   const count = x.size / channels;
   let kept: [tf.Tensor1D, tf.Tensor1D] | undefined;

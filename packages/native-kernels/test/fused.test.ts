@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BATCH_NORM_TRAINING, RELU_GRAD, fusedBatchNormTraining, hasFusedBatchNormTraining, hasFusedReluGrad } from '@bag-of-tricks/core';
-import { registerFastGradients } from '@bag-of-tricks/backend';
+import { batchNormTraining, registerFastGradients } from '@bag-of-tricks/backend';
 import { expectNoLeak } from '@bag-of-tricks/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getNativeThreads, nativeKernelStats, registerNativeKernels, setNativeThreads, unregisterNativeKernels } from '../src/index';
@@ -189,6 +189,33 @@ describe('fused training BatchNorm kernels (core BATCH_NORM_TRAINING) on the nat
     await expectNoLeak(step);
     tf.dispose([x, gamma, beta, w]);
     expect(nativeKernelStats()[BATCH_NORM_TRAINING.backward]?.native).toBeGreaterThan(0);
+  });
+
+  it("backend's batchNormTraining runs the fused kernels where they are registered, with its composed path's values and gradients", async () => {
+    const shape = [3, 7, 6, 16];
+    const cs = makeCase(shape, 11);
+    const w = values(cs.x.length, 98);
+    const run = () =>
+      tf.tidy(() => {
+        const weight = tf.tensor(w, shape);
+        const f = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => {
+          const r = batchNormTraining(x, gamma, beta, EPS);
+          return tf.sum(tf.mul(r.y, weight));
+        };
+        const inputs = [tf.tensor(cs.x, shape), tf.tensor(cs.gamma), tf.tensor(cs.beta)];
+        const { y, mean, variance } = batchNormTraining(inputs[0]!, inputs[1]!, inputs[2]!, EPS);
+        return [y, mean, variance, ...tf.grads(f)(inputs)].map((t) => Array.from(t.dataSync()));
+      });
+    const before = nativeKernelStats()[BATCH_NORM_TRAINING.backward]?.native ?? 0;
+    const fused = run();
+    expect(nativeKernelStats()[BATCH_NORM_TRAINING.backward]?.native ?? 0).toBe(before + 1);
+    await tf.setBackend('cpu'); // no fused kernel there: the composed path (tf.customGrad)
+    const composed = run();
+    await tf.setBackend('wasm');
+    composed.forEach((want, i) => {
+      const scale = Math.max(...want.map(Math.abs));
+      want.forEach((v, j) => expect(Math.abs(fused[i]![j]! - v), `output ${i}, element ${j}`).toBeLessThanOrEqual(1e-5 * scale));
+    });
   });
 
   it('refuse per-channel inputs of the wrong size, naming them', () => {
