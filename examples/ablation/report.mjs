@@ -201,6 +201,8 @@ export function renderMarkdown(ours, torch, { date, command }) {
     "gives mixup 200 epochs against 120 and its Δ is against the label-smoothing row. The paper's Δ for rung 1 includes FP16.",
     '',
   );
+  const why = renderWhy(ours);
+  if (why) lines.push(why);
   const parityText = renderParity(ours, torch);
   if (parityText) lines.push(parityText);
   lines.push(
@@ -215,6 +217,76 @@ export function renderMarkdown(ours, torch, { date, command }) {
     '',
   );
   return lines.join('\n');
+}
+
+/** Training images in the embedded subset every rung trains on (the trainer drops the last partial batch). */
+const TRAIN_IMAGES = 6000;
+const meanPct = (records) => 100 * stats(top1s(records)).mean;
+
+/**
+ * Best explanations for a main rung that does not help (verdict "hurts" or "within noise"), each worked from the
+ * configs and results it names; shown only while the verdict holds, so a rerun that changes it drops the text.
+ */
+const WHY = {
+  1: (ours) => {
+    const [c0, c1] = [ours['0'][0].config, ours['1'][0].config];
+    const steps = (c) => Math.floor(TRAIN_IMAGES / c.batchSize);
+    const slow = stats(top1s(ours['0'])).mean;
+    return (
+      `Rung 1 changes four things at once (batch, warmup, zero-γ, no bias decay; not run apart), and the batch is the likeliest cause. ` +
+      `Batch ${c1.batchSize} on ${TRAIN_IMAGES.toLocaleString('en')} images is ${steps(c1)} updates per epoch, ${steps(c1) * c1.epochs} in all, against the baseline's ` +
+      `${steps(c0) * c0.epochs}: linear scaling keeps the lr per image but halves the updates, at a budget the baseline has not saturated ` +
+      `(the convergence check below: rung 0 at twice the epochs against its ${pct(slow)}% here), and the ${c1.warmupEpochs}-epoch warmup spends ` +
+      `${Math.round(steps(c1) * c1.warmupEpochs)} of them ramping up. The paper's efficient recipe (batch 1024, 120 epochs on 1.28M images) still makes about 150,000 updates.`
+    );
+  },
+  2: () =>
+    "ResNet-D changes only ResNet-20's two downsampling shortcuts (a 2x2 average pool before the 1x1 conv, in place of a stride-2 1x1 conv " +
+    "that reads one pixel in four). The paper's Δ for this row also contains ResNet-B and ResNet-C, which do not apply here (below); " +
+    'D alone gave +0.29 on ImageNet (ResNet-50-C 76.87 → -D 77.16).',
+  4: (ours) => {
+    const k = 10;
+    const eps = ours['4'][0].config.labelSmoothing?.epsilon ?? 0.1;
+    const longer = ours['4L']?.length ? ` (the 4L control: ${signed(meanPct(ours['4L']) - meanPct(ours['4']))} points from ${MIXUP_EPOCH_FACTOR}x the epochs)` : '';
+    const uniform = ours['4u']?.length ? ` The uniform form: 4u − 4 = ${signed(meanPct(ours['4u']) - meanPct(ours['4']))} (${compare(ours['4'], ours['4u']).verdict}).` : '';
+    return (
+      `Label smoothing fights over-confident logits. With ${k} classes the paper form puts ε/(K−1) = ${(eps / (k - 1)).toFixed(3)} on each wrong class, ` +
+      `and at this budget more epochs still help${longer}: the network is short of fit more than over-confident, and a regulariser has little to correct.` +
+      `${uniform} The paper measures it on 1,000 classes at 120 epochs.`
+    );
+  },
+  5: (ours) => {
+    const base = meanPct(ours['4']);
+    const gap = meanPct(ours[TEACHER.rung]) - base;
+    const above = ours['5'].filter((r) => 100 * r.final.top1 > base).length;
+    const d = compare(ours['4'], ours['5']);
+    return (
+      `The teacher (${TEACHER.model}-D, rung ${TEACHER.from}'s recipe) is only ${gap.toFixed(2)} points above rung 4's mean, so its soft targets carry little ` +
+      `that the labels do not; the paper distils a ResNet-152 teacher into ResNet-50. ${above} of ${ours['5'].length} seeds lie above rung 4's mean, ` +
+      `but the Δ's standard error is ${d.se.toFixed(2)} (rung 4's seeds: std ${pct(stats(top1s(ours['4'])).std)}).`
+    );
+  },
+  6: (ours) => {
+    const longer = meanPct(ours['4L']) - meanPct(ours['4']);
+    return (
+      `Mixup is a regulariser. The 4L control gains ${signed(longer)} points over rung 4 from the ${MIXUP_EPOCH_FACTOR}x schedule alone, so at this budget ` +
+      'ResNet-20 on 6,000 images is still fitting, and mixup\'s blended images and targets cost more fit than they save. The paper gives mixup ' +
+      '200 epochs on 1.28M images.'
+    );
+  },
+};
+
+/** "Why it did not help": one paragraph per main rung whose Δ is "hurts" or "within noise" (see WHY). */
+export function renderWhy(ours) {
+  const lines = [];
+  for (const rung of RUNGS) {
+    if (!rung.main || !rung.from || !WHY[rung.id]) continue;
+    const { verdict } = compare(ours[rung.from], ours[rung.id]);
+    if (verdict !== 'hurts' && verdict !== 'within noise') continue;
+    if (rung.id === '5' && !ours[TEACHER.rung]?.length) continue;
+    lines.push(`- **Rung ${rung.id} (${verdict}).** ${WHY[rung.id](ours)}`);
+  }
+  return lines.length ? ['## Rungs that did not help, and the likeliest reason', '', ...lines, ''].join('\n') : '';
 }
 
 /** The ladder table: each rung's mean ± std and seeds, the Δ to the rung below, the paper's Δ and the PyTorch column. */
@@ -241,18 +313,36 @@ export function renderTable(ours, torch) {
   return lines.join('\n');
 }
 
-/** The pilot and convergence runs (results-pilot/e<epochs>/<rung>/seed-<k>.json), one line each. */
-export function renderPilot(pilotDir) {
-  if (!existsSync(pilotDir)) return '';
+/**
+ * One line per pilot or convergence run ({ 'e40': { rung: records } }). Where the ladder ran the same rung at another
+ * epoch count, the line adds the ladder's mean there and this run's difference from it: what the budget leaves.
+ */
+export function pilotLines(pilot, ours = {}) {
   const lines = [];
-  for (const budget of readdirSync(pilotDir).filter((d) => /^e\d+$/.test(d)).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)))) {
-    for (const [rung, records] of Object.entries(readResults(join(pilotDir, budget)))) {
+  for (const budget of Object.keys(pilot).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)))) {
+    for (const [rung, records] of Object.entries(pilot[budget])) {
       for (const r of records) {
         const tail = r.epochs.slice(-4).map((e) => pct(e.top1)).join(', ');
-        lines.push(`- rung ${rung}, seed ${r.seed}, ${r.config.epochs} epochs: ${pct(r.final.top1)}% (last epochs: ${tail})`);
+        let line = `- rung ${rung}, seed ${r.seed}, ${r.config.epochs} epochs: ${pct(r.final.top1)}% (last epochs: ${tail})`;
+        const ladder = (ours[rung] ?? []).filter((l) => l.config.epochs !== r.config.epochs);
+        const epochs = [...new Set(ladder.map((l) => l.config.epochs))];
+        if (epochs.length === 1) {
+          const s = stats(top1s(ladder));
+          line += `; the ladder's ${epochs[0]} epochs: ${pct(s.mean)}% (${s.n} seed${s.n > 1 ? 's' : ''}), so ${signed(100 * (r.final.top1 - s.mean))} points at ${r.config.epochs}`;
+        }
+        lines.push(line);
       }
     }
   }
+  return lines;
+}
+
+/** The pilot and convergence runs (results-pilot/e<epochs>/<rung>/seed-<k>.json), one line each. */
+export function renderPilot(pilotDir, ours = {}) {
+  if (!existsSync(pilotDir)) return '';
+  const pilot = {};
+  for (const budget of readdirSync(pilotDir).filter((d) => /^e\d+$/.test(d))) pilot[budget] = readResults(join(pilotDir, budget));
+  const lines = pilotLines(pilot, ours);
   return lines.length ? ['## Pilot and convergence check (results-pilot/)', '', ...lines, ''].join('\n') : '';
 }
 
@@ -263,7 +353,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const ours = readResults(values.results);
   const torch = readResults(values.torch);
   const date = new Date().toISOString().slice(0, 10);
-  const md = `${renderMarkdown(ours, torch, { date, command: 'node examples/ablation/report.mjs' })}\n${renderPilot(values.pilot)}`;
+  const md = `${renderMarkdown(ours, torch, { date, command: 'node examples/ablation/report.mjs' })}\n${renderPilot(values.pilot, ours)}`;
   const svg = await svgOf(plotSpec(ours, torch));
   writeFileAtomic(join(values.out, 'RESULTS.md'), md);
   writeFileAtomic(join(values.out, 'results.svg'), svg);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error -- a plain .mjs module without types
-import { compare, parity, renderMarkdown, stats } from '../report.mjs';
+import { compare, parity, pilotLines, renderMarkdown, renderWhy, stats } from '../report.mjs';
 
 const rec = (rung: string, seed: number, top1: number) => ({
   rung,
@@ -58,5 +58,30 @@ describe('report.mjs numbers (worked by hand)', () => {
     const row1 = md.split('\n').find((l) => l.startsWith('| **1** |'))!;
     expect(row1).toContain('| +3.00 vs 0 (± 1.63) | within noise | +0.34 (75.87 → 76.21) |');
     expect(md).toContain('Compute: 3.0 h'); // 6 runs x 1800 s
+  });
+
+  it('explains a rung that hurts, worked from its config, and says nothing for one that helps', () => {
+    const at = (config: object, r: ReturnType<typeof rec>) => ({ ...r, config });
+    const ours = {
+      '0': [0.87, 0.88, 0.89].map((t, i) => at({ batchSize: 128, epochs: 20 }, rec('0', i, t))),
+      '1': [0.84, 0.85, 0.86].map((t, i) => at({ batchSize: 256, epochs: 20, warmupEpochs: 1 }, rec('1', i, t))),
+      '2': [0.9, 0.91, 0.92].map((t, i) => at({ batchSize: 256, epochs: 20 }, rec('2', i, t))),
+    };
+    const md: string = renderWhy(ours);
+    // floor(6000 / 256) = 23 updates per epoch, x 20 = 460; floor(6000 / 128) = 46, x 20 = 920; a 1-epoch warmup = 23
+    expect(md).toContain('**Rung 1 (hurts).**');
+    expect(md).toContain('23 updates per epoch, 460 in all, against the baseline\'s 920');
+    expect(md).toContain('warmup spends 23 of them');
+    expect(md).not.toContain('Rung 2'); // +6.00 ± 0.82 over rung 1: helps
+  });
+
+  it("a convergence run is set against the ladder's mean at its own budget", () => {
+    const at = (epochs: number, r: ReturnType<typeof rec>) => ({ ...r, config: { epochs } });
+    const ours = { '0': [0.86, 0.87, 0.88].map((t, i) => at(20, rec('0', i, t))) };
+    const lines: string[] = pilotLines({ e40: { '0': [at(40, rec('0', 0, 0.8925))] }, e20: { '4': [at(20, rec('4', 0, 0.85))] } }, ours);
+    expect(lines).toEqual([
+      '- rung 4, seed 0, 20 epochs: 85.00% (last epochs: 85.00)', // no ladder runs of rung 4 here: nothing to set it against
+      "- rung 0, seed 0, 40 epochs: 89.25% (last epochs: 89.25); the ladder's 20 epochs: 87.00% (3 seeds), so +2.25 points at 40",
+    ]);
   });
 });
