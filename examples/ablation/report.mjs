@@ -232,12 +232,21 @@ const WHY = {
     const [c0, c1] = [ours['0'][0].config, ours['1'][0].config];
     const steps = (c) => Math.floor(TRAIN_IMAGES / c.batchSize);
     const slow = stats(top1s(ours['0'])).mean;
-    return (
-      `Rung 1 changes four things at once (batch, warmup, zero-γ, no bias decay; not run apart), and the batch is the likeliest cause. ` +
+    const why =
       `Batch ${c1.batchSize} on ${TRAIN_IMAGES.toLocaleString('en')} images is ${steps(c1)} updates per epoch, ${steps(c1) * c1.epochs} in all, against the baseline's ` +
       `${steps(c0) * c0.epochs}: linear scaling keeps the lr per image but halves the updates, at a budget the baseline has not saturated ` +
       `(the convergence check below: rung 0 at twice the epochs against its ${pct(slow)}% here), and the ${c1.warmupEpochs}-epoch warmup spends ` +
-      `${Math.round(steps(c1) * c1.warmupEpochs)} of them ramping up. The paper's efficient recipe (batch 1024, 120 epochs on 1.28M images) still makes about 150,000 updates.`
+      `${Math.round(steps(c1) * c1.warmupEpochs)} of them ramping up. The paper's efficient recipe (batch 1024, 120 epochs on 1.28M images) still makes about 150,000 updates.`;
+    if (!ours['1b']?.length) {
+      return `Rung 1 changes four things at once (batch, warmup, zero-γ, no bias decay; not run apart), and the batch is the likeliest cause. ${why}`;
+    }
+    const batch = compare(ours['0'], ours['1b']);
+    const rest = compare(ours['1b'], ours['1']);
+    const lead = batch.delta <= rest.delta ? 'the batch and its warmup' : 'zero-γ and no bias decay';
+    return (
+      `Rung 1 changes four things at once. Side row 1b runs the batch and its warmup alone: ${signed(batch.delta)} ± ${batch.se.toFixed(2)} against rung 0 ` +
+      `(${batch.verdict}); zero-γ and no bias decay on top of it (rung 1 − 1b): ${signed(rest.delta)} ± ${rest.se.toFixed(2)} (${rest.verdict}). ` +
+      `The larger share is ${lead}. For the batch: ${why}`
     );
   },
   2: () =>

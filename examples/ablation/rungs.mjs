@@ -76,6 +76,18 @@ export const RUNGS = [
     delta: (c) => ({ ...withModelOptions(c, { zeroGamma: true }), batchSize: 256, warmupEpochs: c.epochs * 0.05, noBiasDecay: true }),
   },
   {
+    // Rung 1's two halves apart: the larger batch (linear scaling) and its warmup without zero-γ and no bias decay.
+    // A diagnostic, run only when asked for (--rungs 1b).
+    id: '1b',
+    main: false,
+    optIn: true,
+    from: '0',
+    title: "side row: rung 1's batch 256 + linear scaling and 5% warmup alone (no zero-γ, bias decayed)",
+    paper: null,
+    paperFrom: null,
+    delta: (c) => ({ ...c, batchSize: 256, warmupEpochs: c.epochs * 0.05 }),
+  },
+  {
     id: '2',
     main: true,
     from: '1',

@@ -73,6 +73,12 @@ describe('report.mjs numbers (worked by hand)', () => {
     expect(md).toContain('23 updates per epoch, 460 in all, against the baseline\'s 920');
     expect(md).toContain('warmup spends 23 of them');
     expect(md).not.toContain('Rung 2'); // +6.00 ± 0.82 over rung 1: helps
+    expect(md).toContain('not run apart');
+    // With side row 1b (the batch alone) run: the two halves of rung 1, each Δ ± se worked by hand
+    // (se = 100·sqrt(0.01²/3 + 0.01²/3) = 0.82).
+    const withHalves: string = renderWhy({ ...ours, '1b': [0.84, 0.85, 0.86].map((t, i) => at({ batchSize: 256, epochs: 20, warmupEpochs: 1 }, rec('1b', i, t))) });
+    expect(withHalves).toContain('Side row 1b runs the batch and its warmup alone: −3.00 ± 0.82 against rung 0 (hurts)');
+    expect(withHalves).toContain('(rung 1 − 1b): +0.00 ± 0.82 (within noise). The larger share is the batch and its warmup.');
   });
 
   it("a convergence run is set against the ladder's mean at its own budget", () => {
