@@ -88,6 +88,17 @@ export const RUNGS = [
     delta: (c) => ({ ...c, batchSize: 256, warmupEpochs: c.epochs * 0.05 }),
   },
   {
+    // ... and zero-γ on top of 1b: with 1b and rung 1 it splits rung 1's second half (zero-γ, no bias decay) in two.
+    id: '1z',
+    main: false,
+    optIn: true,
+    from: '1b',
+    title: 'side row: 1b plus zero-γ (bias still decayed)',
+    paper: null,
+    paperFrom: null,
+    delta: (c) => withModelOptions(c, { zeroGamma: true }),
+  },
+  {
     id: '2',
     main: true,
     from: '1',
