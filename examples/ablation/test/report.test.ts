@@ -76,9 +76,19 @@ describe('report.mjs numbers (worked by hand)', () => {
     expect(md).toContain('not run apart');
     // With side row 1b (the batch alone) run: the two halves of rung 1, each Δ ± se worked by hand
     // (se = 100·sqrt(0.01²/3 + 0.01²/3) = 0.82).
-    const withHalves: string = renderWhy({ ...ours, '1b': [0.84, 0.85, 0.86].map((t, i) => at({ batchSize: 256, epochs: 20, warmupEpochs: 1 }, rec('1b', i, t))) });
-    expect(withHalves).toContain('Side row 1b runs the batch and its warmup alone: −3.00 ± 0.82 against rung 0 (hurts)');
-    expect(withHalves).toContain('(rung 1 − 1b): +0.00 ± 0.82 (within noise). The larger share is the batch and its warmup.');
+    const batchOnly = (rung: string, t: number[]) => t.map((v, i) => at({ batchSize: 256, epochs: 20, warmupEpochs: 1 }, rec(rung, i, v)));
+    const withHalves: string = renderWhy({ ...ours, '1b': batchOnly('1b', [0.84, 0.85, 0.86]) });
+    expect(withHalves).toContain(
+      'its side rows split it: the batch and its warmup (1b − 0) −3.00 ± 0.82 (hurts); zero-γ and no bias decay (1 − 1b) +0.00 ± 0.82 (within noise). ' +
+        'The largest loss is the batch and its warmup. Batch 256 on 6,000 images is 23 updates per epoch',
+    );
+    // With 1z (1b plus zero-γ) too: three parts, and zero-γ's −2.00 the largest loss here.
+    const withThirds: string = renderWhy({ ...ours, '1b': batchOnly('1b', [0.86, 0.87, 0.88]), '1z': batchOnly('1z', [0.84, 0.85, 0.86]) });
+    expect(withThirds).toContain(
+      'the batch and its warmup (1b − 0) −1.00 ± 0.82 (within noise); zero-γ (1z − 1b) −2.00 ± 0.82 (hurts); no bias decay (1 − 1z) +0.00 ± 0.82 (within noise). ' +
+        'The largest loss is zero-γ. Zero-γ starts the last BatchNorm',
+    );
+    expect(withThirds).toContain('ResNet-20 here gets 460 updates in all.');
   });
 
   it("a convergence run is set against the ladder's mean at its own budget", () => {
