@@ -76,7 +76,7 @@ describe('npm run ablation -- --quick (every rung, 1 seed, 1 epoch, on the embed
     const cwd = mkdtempSync(join(tmpdir(), 'bot-ablation-'));
     const bad = ladder(['--rungs', '0,9'], cwd);
     expect(bad.code).toBe(2);
-    expect(bad.out).toMatch(/unknown rung '9'; the rungs are 0, 1, 2, 3, 4, 4u, 4bf, 5, 4L, 6, 7/);
+    expect(bad.out).toMatch(/unknown rung '9'; the rungs are 0, 1, 1b, 1z, 2, 3, 4, 4u, 4bf, 5, 4L, 6, 7/);
     const seeds = ladder(['--seeds', 'a'], cwd);
     expect(seeds.code).toBe(2);
     expect(seeds.out).toMatch(/--seeds: expected non-negative integers, got 'a'/);

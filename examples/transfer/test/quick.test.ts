@@ -72,7 +72,7 @@ describe('npm run transfer -- --quick (every arm, 1 seed, 1 epoch, on the embedd
     const cwd = mkdtempSync(join(tmpdir(), 'bot-transfer-'));
     const bad = transfer(['--recipes', '0,9'], cwd);
     expect(bad.code).toBe(2);
-    expect(bad.out).toMatch(/unknown rung '9'; the rungs are 0, 1, 2, 3, 4, 4u, 4bf, 5, 4L, 6, 7/);
+    expect(bad.out).toMatch(/unknown rung '9'; the rungs are 0, 1, 1b, 1z, 2, 3, 4, 4u, 4bf, 5, 4L, 6, 7/);
     const regimes = transfer(['--regimes', 'some'], cwd);
     expect(regimes.code).toBe(2);
     expect(regimes.out).toMatch(/--regimes: unknown regime 'some'; the regimes are few, all/);
